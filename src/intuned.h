@@ -1,0 +1,615 @@
+/*
+ * intuned.h - public C API of lua-intuned's core: the Intuned Jobs API model,
+ * its JSON codec, the protocol (requests/responses without I/O) and a libcurl
+ * transport.  Usable from C without Lua.
+ *
+ * Conventions
+ *  - Every model type is a plain struct that starts with `itd_obj` and is
+ *    described by an `itd_schema` (see model.c).  All codec functions are
+ *    generic over schemas; the typed helpers below are thin wrappers.
+ *  - Ownership: a decoded object is one tree; free it with itd_free(schema, obj)
+ *    (or the typed *_free).  Strings in it are owned by it.  Free-form JSON
+ *    (`parameters`, `headers`, ...) is kept as cJSON trees owned by the object.
+ *  - Errors are returned, never printed: functions take an `itd_error *` that
+ *    they fill on failure (it may be NULL).  Release it with itd_error_clear().
+ *  - Field names are the API's wire names.  Absent optional strings/objects are
+ *    NULL; optional numbers/booleans carry a `has_<name>` flag; nullable keys a
+ *    `<name>_null` flag (1 when the wire carried JSON null).
+ */
+#ifndef INTUNED_H
+#define INTUNED_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ITD_VERSION "0.1.0"
+
+/* Hard limits applied by every decoder: anything bigger is refused with a
+ * clear error rather than exhausting memory or the C stack. */
+#define ITD_MAX_DOCUMENT_BYTES (16u * 1024u * 1024u)
+#define ITD_MAX_DEPTH 200  /* nesting of free-form JSON values (cJSON caps at 1000) */
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum itd_err_kind {
+    ITD_ERR_NONE = 0,
+    ITD_ERR_VALIDATION,     /* bad input: nothing was sent */
+    ITD_ERR_INVALID_INPUT,  /* 400 */
+    ITD_ERR_UNAUTHORIZED,   /* 401 */
+    ITD_ERR_NOT_FOUND,      /* 404 */
+    ITD_ERR_CONFLICT,       /* 409 */
+    ITD_ERR_RATE_LIMITED,   /* 429 */
+    ITD_ERR_SERVER,         /* 5xx */
+    ITD_ERR_API,            /* any other unexpected status */
+    ITD_ERR_TIMEOUT,        /* per-attempt timeout or overall deadline */
+    ITD_ERR_CONNECTION,     /* could not connect / connection dropped */
+    ITD_ERR_DECODE,         /* success status but body not JSON / not the model */
+    ITD_ERR_USAGE,          /* programming error: bad argument to the API */
+    ITD_ERR_NOMEM
+} itd_err_kind;
+
+#define ITD_PATH_MAX 256
+#define ITD_MSG_MAX 512
+#define ITD_ERROR_BODY_MAX 4096  /* bytes of a response body kept in an error */
+
+typedef struct itd_error {
+    itd_err_kind kind;
+    int status;                /* HTTP status, 0 when none */
+    char path[ITD_PATH_MAX];   /* field path, e.g. "payload[2].apiName" ("" = whole document) */
+    char message[ITD_MSG_MAX]; /* what was wrong (never contains a secret) */
+    cJSON *details;            /* server-provided details (owned), or NULL */
+    cJSON *data;               /* decoded error body (owned), or NULL */
+    char *body;                /* raw response body, at most ITD_ERROR_BODY_MAX bytes (owned) */
+    size_t body_len;
+    int retryable;             /* 1 when retrying the same call may succeed */
+    int attempts;              /* attempts made (client calls) */
+    double retry_after;        /* seconds from Retry-After, <0 when absent */
+} itd_error;
+
+void itd_error_clear(itd_error *e);             /* frees owned members, resets */
+const char *itd_err_kind_name(itd_err_kind k);  /* "validation", "not_found", ... */
+/* One line, e.g. "payload[2].apiName: expected string, got number" or
+ * "not_found (404): No job with id x".  Returns buf. */
+const char *itd_error_format(const itd_error *e, char *buf, size_t len);
+/* Set kind/path/message (printf-style message).  Returns -1 for convenience. */
+int itd_error_set(itd_error *e, itd_err_kind kind, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- warnings */
+
+/* Non-fatal remarks found while decoding (short job id, cron-style calendar
+ * string the newer API would refuse, ...). */
+typedef struct itd_warnings {
+    size_t n;
+    char **items;  /* "path: message", owned */
+} itd_warnings;
+void itd_warnings_clear(itd_warnings *w);
+
+/* ------------------------------------------------------------------- model */
+
+struct itd_schema;
+
+typedef struct itd_obj {
+    const struct itd_schema *schema; /* the exact schema (union branch) this object was built with */
+    cJSON *extra;                    /* unknown keys from a response, kept in order (object), or NULL */
+} itd_obj;
+
+typedef struct itd_array {
+    size_t n;
+    void **items; /* each an object of the element schema */
+} itd_array;
+
+/* number | string (Interval.every, CalendarRange.start/end, schedule jitter) */
+typedef enum { ITD_NS_ABSENT = 0, ITD_NS_NUMBER, ITD_NS_STRING } itd_numstr_kind;
+typedef struct itd_numstr {
+    itd_numstr_kind kind;
+    double num;
+    char *str;
+} itd_numstr;
+
+typedef struct itd_auth_session {
+    itd_obj h;
+    char *id;
+    double checkAttempts;  int has_checkAttempts;  /* HEAD */
+    double createAttempts; int has_createAttempts; /* HEAD */
+} itd_auth_session;
+
+typedef enum { ITD_SINK_WEBHOOK = 1, ITD_SINK_S3 = 2 } itd_sink_kind;
+typedef struct itd_sink {
+    itd_obj h;
+    itd_sink_kind kind;
+    char *type;               /* "webhook" | "s3" */
+    /* webhook */
+    char *url;
+    cJSON *headers;           /* object, free-form; SECRET (redacted in summaries) */
+    /* s3 */
+    char *region, *bucket, *accessKeyId;
+    char *secretAccessKey;    /* SECRET */
+    char *prefix;
+    /* both */
+    int skipOnFail; int has_skipOnFail;
+    cJSON *apisToSend;        /* HEAD: array of api names */
+    char *endpoint;           /* HEAD (s3) */
+    int forcePathStyle; int has_forcePathStyle; /* HEAD (s3) */
+} itd_sink;
+
+typedef struct itd_payload_retry { /* HEAD per-payload retry */
+    itd_obj h;
+    double maximumAttempts; int has_maximumAttempts;
+} itd_payload_retry;
+
+typedef struct itd_payload {
+    itd_obj h;
+    char *apiName;
+    cJSON *parameters;        /* object or array, free-form */
+    double requestTimeout; int has_requestTimeout; /* HEAD */
+    itd_payload_retry *retry;                      /* HEAD */
+} itd_payload;
+
+typedef struct itd_interval {
+    itd_obj h;
+    itd_numstr every;         /* ms number, or duration string */
+} itd_interval;
+
+typedef struct itd_calrange {
+    itd_obj h;
+    itd_numstr start;
+    itd_numstr end;           /* kind ABSENT when not given */
+    double step; int has_step;
+} itd_calrange;
+
+typedef enum { ITD_CV_NUMBER = 1, ITD_CV_STRING, ITD_CV_RANGE, ITD_CV_LIST } itd_calvalue_kind;
+typedef struct itd_calvalue {
+    itd_obj h;
+    itd_calvalue_kind kind;
+    double num;
+    char *str;
+    itd_calrange *range;
+    itd_array list;           /* of itd_calvalue* (ranges; HEAD also numbers/strings) */
+} itd_calvalue;
+
+typedef struct itd_calendar {
+    itd_obj h;
+    itd_calvalue *second, *minute, *hour, *dayOfWeek, *dayOfMonth, *month, *year;
+    char *comment;
+} itd_calendar;
+
+typedef struct itd_schedule {
+    itd_obj h;
+    itd_array intervals; int has_intervals;  /* of itd_interval* */
+    itd_array calendars; int has_calendars;  /* of itd_calendar* */
+    itd_numstr jitter;                       /* HEAD */
+} itd_schedule;
+
+/* JobRetry (input: durations are strings) and JobRetryResponse (ms numbers)
+ * share this struct; the schema says which form the intervals take. */
+typedef struct itd_retry {
+    itd_obj h;
+    double maximumAttempts; int has_maximumAttempts;
+    double backoffCoefficient; int has_backoffCoefficient;
+    itd_numstr initialInterval;
+    itd_numstr maximumInterval;
+} itd_retry;
+
+typedef struct itd_configuration {
+    itd_obj h;
+    char *runMode;
+    double maxConcurrentRequests; int has_maxConcurrentRequests;
+    itd_retry *retry;
+    double requestTimeout; int has_requestTimeout; /* HEAD */
+} itd_configuration;
+
+typedef struct itd_job_state {
+    itd_obj h;
+    char *status;   /* "ACTIVE" | "PAUSED" | NULL (absent: treat as ACTIVE) */
+    char *reason;
+} itd_job_state;
+
+typedef struct itd_job_input {
+    itd_obj h;
+    char *id;
+    itd_sink *sink; int sink_null;
+    itd_array payload;                /* of itd_payload* */
+    itd_schedule *schedule;
+    itd_auth_session *authSession;
+    itd_configuration *configuration;
+} itd_job_input;
+
+/* HEAD's update body: the whole definition without id. */
+typedef struct itd_job_update_input {
+    itd_obj h;
+    itd_array payload;
+    itd_configuration *configuration;
+    itd_schedule *schedule; int schedule_null;
+    itd_sink *sink; int sink_null;
+    char *proxy; int proxy_null;
+    itd_auth_session *auth_session; int auth_session_null;
+} itd_job_update_input;
+
+typedef struct itd_job {
+    itd_obj h;
+    char *id;
+    itd_sink *sink; int sink_null;
+    itd_array payload; int has_payload;
+    itd_schedule *schedule; int schedule_null;
+    itd_auth_session *authSession;     /* wire authSession or auth_session */
+    itd_configuration *configuration;
+    char *created_at;
+    char *next_run_time; int next_run_time_null;
+    char *last_run_time; int last_run_time_null;
+    itd_job_state *state;              /* object, or HEAD's bare string */
+    char *projectId;                   /* wire projectId or project_id */
+    char *workspace_id;                /* HEAD list items */
+    cJSON *proxy;                      /* HEAD: string or object */
+    cJSON *reason;                     /* HEAD list items */
+    char *schedule_id; int schedule_id_null; /* HEAD */
+} itd_job;
+
+typedef struct itd_run_summary {
+    itd_obj h;
+    double apis_count, success_count, failures_count;
+    double pending_count; int has_pending_count;
+} itd_run_summary;
+
+typedef struct itd_job_run {
+    itd_obj h;
+    char *id;
+    char *projectId;                 /* projectId or project_id */
+    char *jobId;                     /* jobId or job_id */
+    char *start_time;
+    char *status;                    /* open enum on decode */
+    itd_run_summary *summary; int summary_null;
+    char *type;                      /* MANUAL | SCHEDULED */
+    char *workspace_id;
+    /* HEAD */
+    char *end_time; int end_time_null;
+    char *created_at, *updated_at;
+    double payloads; int has_payloads; int payloads_null;
+    double successful_runs; int has_successful_runs; int successful_runs_null;
+    double failed_runs; int has_failed_runs; int failed_runs_null;
+    cJSON *error;
+    cJSON *reason;
+    cJSON *job_configuration_snapshot;
+} itd_job_run;
+
+typedef struct itd_job_list {   /* list jobs: a bare array on the wire */
+    itd_obj h;
+    itd_array items;            /* of itd_job* */
+} itd_job_list;
+
+typedef struct itd_run_list {   /* list runs: bare array (v0.3.12) or {jobRuns,totalCount} (HEAD) */
+    itd_obj h;
+    itd_array jobRuns;          /* of itd_job_run* */
+    double totalCount; int has_totalCount;
+} itd_run_list;
+
+typedef struct itd_run_results { /* HEAD */
+    itd_obj h;
+    char *signed_url, *signed_url_expiration, *key, *format;
+    double size; int has_size;
+} itd_run_results;
+
+typedef struct itd_run_detail {  /* HEAD get one run */
+    itd_obj h;
+    itd_job_run *jobRun;
+    itd_run_results *results;
+} itd_run_detail;
+
+/* CreateJob, PauseJob, ResumeJob, TriggerJob, TerminateJobRun, UpdateJob. */
+typedef struct itd_action {
+    itd_obj h;
+    char *id;
+    char *jobRunId;  /* HEAD trigger */
+    char *message;
+} itd_action;
+
+/* ApiErrorInvalidInput (400), ApiErrorUnauthorized (401) and HEAD's typed
+ * errors; every key optional, extras kept. */
+typedef struct itd_api_error {
+    itd_obj h;
+    char *message;
+    cJSON *details;
+    char *code, *category, *correlationId;
+    int retirable; int has_retirable;
+} itd_api_error;
+
+typedef struct itd_ref {   /* {id} and {id, name} */
+    itd_obj h;
+    char *id;
+    char *name;
+} itd_ref;
+
+typedef struct itd_api_result {   /* ResultCompleted | ResultFailed, by status */
+    itd_obj h;
+    cJSON *result;
+    char *error;
+    char *message;
+    char *status;
+    double statusCode;
+} itd_api_result;
+
+typedef struct itd_api_info {
+    itd_obj h;
+    char *name;
+    cJSON *parameters;
+    itd_api_result *result;
+    char *runId;
+} itd_api_info;
+
+typedef struct itd_sink_result {  /* JobSinkResultPayload */
+    itd_obj h;
+    itd_api_info *apiInfo;
+    char *workspaceId;
+    itd_ref *project;
+    itd_ref *authSession;
+    itd_ref *projectJob;
+    itd_ref *projectJobRun;
+} itd_sink_result;
+
+/* ------------------------------------------------------------------ schemas */
+
+typedef enum itd_field_kind {
+    ITD_F_STRING,    /* char* */
+    ITD_F_NUMBER,    /* double (+has flag) */
+    ITD_F_BOOL,      /* int (+has flag) */
+    ITD_F_JSON,      /* cJSON* (free-form) */
+    ITD_F_OBJECT,    /* pointer to a struct of `sub` */
+    ITD_F_ARRAY,     /* itd_array of `sub` */
+    ITD_F_NUMSTR,    /* itd_numstr */
+    ITD_F_CALVALUE   /* itd_calvalue* */
+} itd_field_kind;
+
+/* field flags */
+#define ITD_REQ        0x0001u /* key must be present */
+#define ITD_NULLABLE   0x0002u /* value may be null */
+#define ITD_DURATION   0x0004u /* string must be an `ms` duration (§5.1); numbers are ms */
+#define ITD_DATETIME   0x0008u /* string is a date-time (kept verbatim) */
+#define ITD_SLUG       0x0010u /* string must match ^[A-Za-z0-9_-]+$ */
+#define ITD_SECRET     0x0020u /* redacted in summaries */
+#define ITD_J_OBJECT   0x0040u /* JSON: must be an object */
+#define ITD_J_OBJARR   0x0080u /* JSON: object or array */
+#define ITD_J_ARRAY    0x0100u /* JSON: array */
+#define ITD_HEAD       0x0200u /* only in the newer API (decoded, not accepted on v0.3.12 input) */
+#define ITD_POSITIVE   0x0400u /* number must be > 0 */
+#define ITD_INTEGER    0x0800u /* number must be integral */
+#define ITD_STRVALS    0x1000u /* JSON array of strings */
+
+typedef struct itd_field {
+    const char *name;        /* wire name (written on encode) */
+    const char *alias;       /* other wire spelling accepted on decode, or NULL */
+    const char *sdk_name;    /* the official SDK's camelCase name (Lua read alias), or NULL */
+    itd_field_kind kind;
+    unsigned flags;
+    size_t off;              /* offset of the value */
+    long has_off;            /* offset of `has_` flag (int), or -1 */
+    long null_off;           /* offset of `_null` flag (int), or -1 */
+    const struct itd_schema *sub;   /* OBJECT / ARRAY element */
+    const char *const *enums;       /* closed set of string values (NULL-terminated), or NULL */
+    int has_default;
+    double num_default;             /* NUMBER / BOOL default */
+    const char *str_default;        /* STRING / NUMSTR default */
+} itd_field;
+
+/* schema flags */
+#define ITD_S_STRICT      0x01u  /* input model: unknown keys are errors */
+#define ITD_S_ARRAY_FORM  0x02u  /* the wire form is a bare array holding the first field */
+#define ITD_S_STRING_FORM 0x04u  /* a bare string is accepted as the first field (HEAD state) */
+
+typedef struct itd_schema {
+    const char *name;                 /* Lua type name, e.g. "Job" */
+    size_t size;                      /* sizeof the struct */
+    const itd_field *fields;
+    size_t nfields;
+    unsigned flags;
+    /* unions: pick the branch for a JSON value; NULL with msg set = no branch */
+    const struct itd_schema *(*select)(const cJSON *v, char *msg, size_t msglen);
+    const struct itd_schema *const *branches; /* NULL-terminated, for unions */
+} itd_schema;
+
+/* Every public model schema (the Lua binding exposes one type per entry),
+ * NULL-terminated. */
+extern const itd_schema *const itd_schemas[];
+const itd_schema *itd_schema_find(const char *name);
+
+extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobRun,
+    itd_JobList, itd_JobRunList, itd_JobRunDetail, itd_RunResults,
+    itd_JobSink, itd_WebhookSink, itd_AmazonS3Sink, itd_JobPayload, itd_PayloadRetry,
+    itd_JobSchedule, itd_Interval, itd_Calendar, itd_CalendarRange, itd_CalendarValue,
+    itd_JobConfiguration, itd_JobConfigurationResponse, itd_JobRetry, itd_JobRetryResponse,
+    itd_JobState, itd_AuthSession, itd_RunSummary,
+    itd_CreateJob, itd_PauseJob, itd_ResumeJob, itd_TriggerJob, itd_TerminateJobRun, itd_UpdateJob,
+    itd_ApiErrorInvalidInput, itd_ApiErrorUnauthorized, itd_ApiError,
+    itd_JobSinkResultPayload, itd_WebhookAPIInfo, itd_ApiResult, itd_ResultCompleted,
+    itd_ResultFailed, itd_ProjectRef, itd_IdRef;
+
+/* ------------------------------------------------------------------- codec */
+
+/* Decode JSON text into a new object of `schema`: parse, validate, apply
+ * defaults.  Returns NULL and fills `err` (kind VALIDATION for input schemas,
+ * DECODE for response schemas) on failure. `warn` may be NULL. */
+void *itd_decode(const itd_schema *schema, const char *json, size_t len,
+                 itd_warnings *warn, itd_error *err);
+/* Same from a cJSON tree.  The tree is consumed (strings and free-form
+ * subtrees are moved into the object) and always freed. */
+void *itd_decode_take(const itd_schema *schema, cJSON *tree,
+                      itd_warnings *warn, itd_error *err);
+/* Encode to a cJSON tree in schema key order, unknown kept keys last.  NULL on OOM. */
+cJSON *itd_to_cjson(const itd_schema *schema, const void *obj);
+/* Encode to compact JSON text (malloc'd, NUL-terminated).  NULL on OOM. */
+char *itd_encode(const itd_schema *schema, const void *obj, size_t *len);
+/* Deep copy. NULL on OOM. */
+void *itd_clone(const itd_schema *schema, const void *obj);
+void itd_free(const itd_schema *schema, void *obj);
+
+/* Value formats */
+/* `ms`-package duration (§5.1) to milliseconds; -1 on error (negatives refused). */
+int itd_duration_ms(const char *s, double *ms);
+/* ISO-8601 date-time (§5.3) to Unix seconds (fraction kept); -1 if not one. */
+int itd_datetime_parse(const char *s, double *epoch);
+/* Format Unix seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 25 bytes). */
+const char *itd_datetime_format(double epoch, char *buf, size_t len);
+int itd_is_slug(const char *s);
+/* Levenshtein-closest field name of `schema` to `name`, or NULL if none is close. */
+const char *itd_closest_field(const itd_schema *schema, const char *name);
+
+/* Typed conveniences */
+#define itd_job_decode(s, n, e) ((itd_job *)itd_decode(&itd_Job, (s), (n), NULL, (e)))
+#define itd_job_input_decode(s, n, e) ((itd_job_input *)itd_decode(&itd_JobInput, (s), (n), NULL, (e)))
+#define itd_job_free(p) itd_free(&itd_Job, (p))
+#define itd_job_input_free(p) itd_free(&itd_JobInput, (p))
+
+/* ---------------------------------------------------------------- protocol */
+/* Turning (operation, arguments) into an HTTP request and (operation, status,
+ * headers, body) into a typed result or an error.  No I/O here. */
+
+typedef enum itd_op {
+    ITD_OP_JOBS_LIST = 0,
+    ITD_OP_JOBS_CREATE,
+    ITD_OP_JOBS_GET,
+    ITD_OP_JOBS_UPDATE,      /* newer API (HEAD) */
+    ITD_OP_JOBS_DELETE,
+    ITD_OP_JOBS_PAUSE,
+    ITD_OP_JOBS_RESUME,
+    ITD_OP_JOBS_TRIGGER,
+    ITD_OP_RUNS_LIST,
+    ITD_OP_RUNS_GET,         /* newer API (HEAD) */
+    ITD_OP_RUNS_TERMINATE,
+    ITD_OP__COUNT
+} itd_op;
+
+const char *itd_op_name(itd_op op);       /* "jobs:create", "jobs.runs:list", ... */
+int itd_op_from_name(const char *name);   /* -1 if unknown */
+int itd_op_idempotent(itd_op op);         /* safe to retry blindly */
+
+typedef struct itd_call_args {
+    const char *project;     /* every operation */
+    const char *job_id;      /* all but list/create */
+    const char *run_id;      /* runs get/terminate */
+    const itd_job_input *input;          /* create */
+    const itd_job_update_input *update;  /* update */
+    /* runs list (HEAD): optional query */
+    const char *page_number, *page_size, *sort_by;
+} itd_call_args;
+
+typedef struct itd_config {
+    const char *server_url;   /* base URL, default ITD_DEFAULT_SERVER_URL */
+    const char *workspace_id; /* required */
+    const char *api_key;      /* required; SECRET */
+    const char *user_agent;   /* default "lua-intuned/<version>" */
+} itd_config;
+
+#define ITD_DEFAULT_SERVER_URL "https://app.intuned.io/api/v1/workspace"
+
+typedef struct itd_header { char *name; char *value; } itd_header;
+
+typedef struct itd_request {
+    const char *method;      /* static string */
+    char *url;               /* owned */
+    char *path;              /* owned: path below the server URL (for logs/tests) */
+    itd_header *headers;     /* owned; x-api-key value is the real key: never log it */
+    size_t nheaders;
+    char *body;              /* owned or NULL */
+    size_t body_len;
+    int expect_status;       /* the operation's exact success status */
+} itd_request;
+
+int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *args,
+                      itd_request *out, itd_error *err);
+void itd_request_free(itd_request *r);
+/* Copy of the headers with secrets replaced by "***" (for hooks and logs). */
+int itd_request_redacted_headers(const itd_request *r, itd_header **out, size_t *n);
+void itd_headers_free(itd_header *h, size_t n);
+
+/* The typed result of an operation. */
+typedef struct itd_result {
+    itd_op op;
+    const itd_schema *schema;  /* schema of `obj`, NULL for delete */
+    void *obj;                 /* owned: itd_job_list, itd_job, itd_action, itd_run_list, ... */
+} itd_result;
+void itd_result_free(itd_result *r);
+
+typedef struct itd_response {
+    long status;
+    const char *content_type;  /* may be NULL */
+    const char *retry_after;   /* Retry-After header value, may be NULL */
+    const char *body;
+    size_t body_len;
+} itd_response;
+
+/* Classify a response.  0 with `out` filled, or -1 with `err` (kind from the
+ * status; retryable, retry_after and a bounded copy of the body set). */
+int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd_error *err);
+
+/* Percent-encode like JavaScript's encodeURIComponent. malloc'd. */
+char *itd_uri_component(const char *s);
+/* Retry-After: delta seconds (fractions allowed) or an HTTP date; seconds from
+ * `now` (Unix seconds), or -1 when unparseable. */
+double itd_retry_after_seconds(const char *v, double now);
+
+/* ------------------------------------------------------------ retry policy */
+
+typedef struct itd_retry_policy {
+    int enabled;               /* default 1 */
+    int max_attempts;          /* default 4 (first try included) */
+    double initial_delay;      /* seconds, default 0.5 */
+    double max_delay;          /* seconds, default 30 */
+    double multiplier;         /* default 2 */
+    double jitter;             /* 0..1 fraction of the delay randomised, default 0.5 */
+} itd_retry_policy;
+
+void itd_retry_policy_default(itd_retry_policy *p);
+/* Decide whether attempt number `attempt` (1-based) that failed with `err`
+ * should be retried for `op`.  `sent` is 1 when the request may have reached
+ * the server.  Returns 1 and sets *delay (seconds, jitter applied with
+ * `rnd` in [0,1)) when it should; 0 otherwise. */
+int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
+                     const itd_error *err, int sent, double rnd, double *delay);
+
+/* --------------------------------------------------------------- transport */
+
+typedef struct itd_client itd_client;
+
+typedef void (*itd_hook_fn)(void *ud, const char *event, const itd_request *redacted,
+                            long status, double elapsed, const itd_error *err);
+
+typedef struct itd_client_opts {
+    itd_config cfg;
+    long connect_timeout_ms;   /* default 10000 */
+    long timeout_ms;           /* per attempt, default 30000 */
+    long deadline_ms;          /* whole call incl. retries, default 120000; 0 = none */
+    itd_retry_policy retry;
+    const char *const *extra_headers; /* "Name: value" strings, NULL-terminated */
+    const char *ca_file;       /* CA bundle, or NULL for the system store */
+    int insecure;              /* 1 disables TLS verification (default 0) */
+    itd_hook_fn hook;          /* optional; sees redacted requests only */
+    void *hook_ud;
+} itd_client_opts;
+
+void itd_client_opts_default(itd_client_opts *o);
+itd_client *itd_client_new(const itd_client_opts *o, itd_error *err);
+void itd_client_free(itd_client *c);
+
+typedef struct itd_call {
+    itd_op op;
+    itd_call_args args;
+    const itd_retry_policy *retry;  /* per-call override or NULL */
+} itd_call;
+
+/* One operation, retries included.  0 with `out` or -1 with `err`. */
+int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_error *err);
+/* Many operations concurrently (libcurl multi), at most `max_in_flight` at once.
+ * results[i]/errs[i] receive call i's outcome; returns the number that failed. */
+size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
+                        itd_result *results, itd_error *errs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

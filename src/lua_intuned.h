@@ -1,0 +1,47 @@
+/* lua_intuned.h - internal interface between the Lua binding's files
+ * (lua_model.c: model types and errors; lua_client.c: protocol and
+ * transport) and Lua 5.1-5.4 / LuaJIT compatibility shims. */
+#ifndef LUA_INTUNED_H
+#define LUA_INTUNED_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "intuned.h"
+
+#if LUA_VERSION_NUM < 502
+#  define lua_rawlen(L, i) lua_objlen((L), (i))
+#  define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
+#  define luaL_newlib(L, l) (luaL_newlibtable(L, l), luaL_setfuncs((L), (l), 0))
+void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+void *luaL_testudata(lua_State *L, int idx, const char *tname);
+#  define luaL_setmetatable(L, t) (luaL_getmetatable((L), (t)), lua_setmetatable((L), -2))
+#endif
+
+/* Push a typed object of schema `s`, taking ownership of `obj` (and of the
+ * warnings, which may be NULL).  On allocation failure `obj` is freed and a
+ * Lua error is raised. */
+void itdl_push_owned(lua_State *L, const itd_schema *s, void *obj, itd_warnings *w);
+
+/* If the value at idx is an intuned object whose schema is `s` (or a branch
+ * of union `s`), return its struct; else NULL. */
+void *itdl_test_object(lua_State *L, int idx, const itd_schema *s);
+
+/* Build a new owned object of schema `s` from a Lua table, or a copy from an
+ * object of that schema.  NULL with `err` filled (kind VALIDATION) when the
+ * value does not fit; never raises for bad data. */
+void *itdl_to_object(lua_State *L, int idx, const itd_schema *s, itd_warnings *w, itd_error *err);
+
+/* Convert a Lua value to a cJSON tree (free-form JSON), NULL with err set. */
+cJSON *itdl_to_cjson(lua_State *L, int idx, itd_error *err, const char *path);
+/* Push a cJSON value as Lua (objects/arrays as tables tagged with the
+ * intuned.object / intuned.array metatables, null as intuned.null). */
+void itdl_push_cjson(lua_State *L, const cJSON *v);
+
+/* Push nil and an error object; returns 2 (for `return itdl_push_error(...)`). */
+int itdl_push_error(lua_State *L, const itd_error *e);
+
+/* Called by luaopen_intuned_core with the module table on top of the stack:
+ * lua_client.c adds its functions there. */
+void itdl_open_client(lua_State *L);
+
+#endif
