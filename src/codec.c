@@ -1,1 +1,888 @@
-/* placeholder: being written */
+/*
+ * codec.c - JSON <-> model structs, driven by the schemas of model.c.
+ *
+ * Decoding is one pass over a cJSON tree: every key is matched against the
+ * schema, values are type-checked and moved (not copied) into the struct,
+ * unknown keys are refused (input models) or kept in `extra` (responses),
+ * then required keys are checked and defaults applied.  The first problem
+ * stops the decode and is reported with its exact field path.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "intuned.h"
+
+/* ----------------------------------------------------------------- errors */
+
+static const char *const kind_names[] = {
+    "none", "validation", "invalid_input", "unauthorized", "not_found", "conflict",
+    "rate_limited", "server", "api", "timeout", "connection", "decode", "usage", "nomem",
+};
+
+const char *itd_err_kind_name(itd_err_kind k)
+{
+    return (k >= 0 && (size_t)k < sizeof kind_names / sizeof kind_names[0]) ? kind_names[k] : "unknown";
+}
+
+void itd_error_clear(itd_error *e)
+{
+    if (!e) return;
+    cJSON_Delete(e->details);
+    cJSON_Delete(e->data);
+    free(e->body);
+    memset(e, 0, sizeof *e);
+    e->retry_after = -1;
+}
+
+int itd_error_set(itd_error *e, itd_err_kind kind, const char *path, const char *fmt, ...)
+{
+    if (!e) return -1;
+    e->kind = kind;
+    snprintf(e->path, sizeof e->path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *itd_error_format(const itd_error *e, char *buf, size_t len)
+{
+    if (!buf || !len) return buf;
+    const char *p = e->path[0] ? e->path : NULL;
+    if (e->status > 0)
+        snprintf(buf, len, "%s (%d): %s%s%s", itd_err_kind_name(e->kind), e->status,
+                 p ? p : "", p ? ": " : "", e->message);
+    else if (e->kind == ITD_ERR_VALIDATION && p)
+        snprintf(buf, len, "%s: %s", p, e->message);
+    else if (e->kind == ITD_ERR_VALIDATION)
+        snprintf(buf, len, "%s", e->message);
+    else
+        snprintf(buf, len, "%s: %s%s%s", itd_err_kind_name(e->kind), p ? p : "", p ? ": " : "", e->message);
+    return buf;
+}
+
+void itd_warnings_clear(itd_warnings *w)
+{
+    if (!w) return;
+    for (size_t i = 0; i < w->n; i++) free(w->items[i]);
+    free(w->items);
+    w->items = NULL;
+    w->n = 0;
+}
+
+/* ---------------------------------------------------------- value formats */
+
+int itd_duration_ms(const char *s, double *ms)
+{
+    /* The npm `ms` 2.1 grammar: -?(\d+)?\.?\d+ *unit? (case-insensitive). */
+    static const struct { const char *u; double f; } units[] = {
+        {"milliseconds", 1}, {"millisecond", 1}, {"msecs", 1}, {"msec", 1}, {"ms", 1},
+        {"seconds", 1e3}, {"second", 1e3}, {"secs", 1e3}, {"sec", 1e3}, {"s", 1e3},
+        {"minutes", 6e4}, {"minute", 6e4}, {"mins", 6e4}, {"min", 6e4}, {"m", 6e4},
+        {"hours", 36e5}, {"hour", 36e5}, {"hrs", 36e5}, {"hr", 36e5}, {"h", 36e5},
+        {"days", 864e5}, {"day", 864e5}, {"d", 864e5},
+        {"weeks", 6048e5}, {"week", 6048e5}, {"w", 6048e5},
+        {"years", 315576e5}, {"year", 315576e5}, {"yrs", 315576e5}, {"yr", 315576e5}, {"y", 315576e5},
+    };
+    if (!s) return -1;
+    size_t n = strlen(s);
+    if (n == 0 || n > 100) return -1;
+    const char *p = s;
+    if (*p == '-') return -1; /* parses in `ms`, but a negative delay makes no sense here */
+    const char *num = p;
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p)) return -1;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (p == num) return -1;
+    char nbuf[128];
+    memcpy(nbuf, num, (size_t)(p - num));
+    nbuf[p - num] = 0;
+    double v = strtod(nbuf, NULL);
+    while (*p == ' ') p++;
+    double f = 1;
+    if (*p) {
+        size_t i;
+        for (i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strcasecmp(p, units[i].u) == 0) break;
+        if (i == sizeof units / sizeof units[0]) return -1;
+        f = units[i].f;
+    } else if (p > s && p[-1] == ' ') {
+        return -1; /* trailing spaces without a unit */
+    }
+    if (ms) *ms = v * f;
+    return 0;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int itd_datetime_parse(const char *s, double *epoch)
+{
+    int Y, M, D, h, m, sec;
+    if (!s || strlen(s) < 20) return -1;
+    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
+        digits(s + 14, 2, &m) || s[16] != ':' || digits(s + 17, 2, &sec))
+        return -1;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
+    const char *p = s + 19;
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        p++;
+        if (!isdigit((unsigned char)*p)) return -1;
+        while (isdigit((unsigned char)*p)) { frac += (*p - '0') * scale; scale /= 10; p++; }
+    }
+    int off = 0;
+    if (*p == 'Z' && p[1] == 0) {
+        off = 0;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, sign = *p == '-' ? -1 : 1;
+        p++;
+        if (digits(p, 2, &oh)) return -1;
+        p += 2;
+        if (*p == ':') p++;
+        if (digits(p, 2, &om) || p[2] != 0 || oh > 23 || om > 59) return -1;
+        off = sign * (oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    double t = (double)days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400.0 + h * 3600 + m * 60 + sec;
+    if (epoch) *epoch = t - off + frac;
+    return 0;
+}
+
+const char *itd_datetime_format(double epoch, char *buf, size_t len)
+{
+    double whole = floor(epoch);
+    int msec = (int)llround((epoch - whole) * 1000.0);
+    time_t t = (time_t)whole;
+    if (msec >= 1000) { t += 1; msec -= 1000; }
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
+    return buf;
+}
+
+int itd_is_slug(const char *s)
+{
+    if (!s || !*s) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_') return 0;
+    return 1;
+}
+
+static size_t levenshtein(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return (size_t)-1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = prev + cost;
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *itd_closest_field(const itd_schema *schema, const char *name)
+{
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const itd_field *f = &schema->fields[i];
+        const char *cands[2] = { f->name, f->alias };
+        for (int k = 0; k < 2; k++) {
+            if (!cands[k]) continue;
+            size_t d = levenshtein(name, cands[k]);
+            if (d < bestd) { bestd = d; best = f->name; }
+        }
+    }
+    size_t n = strlen(name);
+    size_t limit = n < 6 ? 2 : n / 3 + 1;
+    return bestd <= limit ? best : NULL;
+}
+
+/* ------------------------------------------------------------------ decode */
+
+typedef struct ctx {
+    int strict;        /* unknown keys are errors (input models) */
+    int head;          /* keys of the newer API accepted */
+    int input;         /* stricter value checks for what a user sends */
+    itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
+    itd_warnings *warn;
+    itd_error *err;
+    char path[ITD_PATH_MAX];
+    size_t plen;
+} ctx;
+
+static size_t push_key(ctx *c, const char *key)
+{
+    size_t old = c->plen;
+    int n = snprintf(c->path + c->plen, sizeof c->path - c->plen, "%s%s", c->plen ? "." : "", key);
+    if (n > 0) c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n : sizeof c->path - 1;
+    return old;
+}
+
+static size_t push_index(ctx *c, size_t i)
+{
+    size_t old = c->plen;
+    int n = snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%zu]", i + 1); /* 1-based, as Lua */
+    if (n > 0) c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n : sizeof c->path - 1;
+    return old;
+}
+
+static void pop(ctx *c, size_t old)
+{
+    c->plen = old;
+    c->path[old] = 0;
+}
+
+static int fail(ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int fail(ctx *c, const char *fmt, ...)
+{
+    if (!c->err) return -1;
+    char msg[ITD_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return itd_error_set(c->err, c->kind, c->path, "%s", msg);
+}
+
+static int nomem(ctx *c)
+{
+    if (c->err) itd_error_set(c->err, ITD_ERR_NOMEM, c->path, "out of memory");
+    return -1;
+}
+
+static void warn(ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void warn(ctx *c, const char *fmt, ...)
+{
+    if (!c->warn) return;
+    char msg[ITD_MSG_MAX], line[ITD_MSG_MAX + ITD_PATH_MAX + 4];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "%s%s%s", c->path, c->plen ? ": " : "", msg);
+    char **items = realloc(c->warn->items, (c->warn->n + 1) * sizeof *items);
+    if (!items) return;
+    c->warn->items = items;
+    if ((items[c->warn->n] = strdup(line)) != NULL) c->warn->n++;
+}
+
+static const char *jtype(const cJSON *v)
+{
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsBool(v)) return "boolean";
+    if (cJSON_IsNumber(v)) return "number";
+    if (cJSON_IsString(v)) return "string";
+    if (cJSON_IsArray(v)) return "array";
+    if (cJSON_IsObject(v)) return "object";
+    return "invalid value";
+}
+
+#define AT(base, off, type) ((type *)((char *)(base) + (off)))
+
+/* Move the string out of a cJSON node (the node no longer frees it). */
+static char *take_string(cJSON *v)
+{
+    char *s = v->valuestring;
+    v->valuestring = NULL;
+    return s;
+}
+
+static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out);
+
+static const char *const weekday_names[] = { "SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", NULL };
+static const char *const month_names[] = { "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY",
+                                           "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER", NULL };
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0) return 1;
+    return 0;
+}
+
+/* §5.2: any string fits v0.3.12, but the newer API takes only "*" and full
+ * names; say so instead of refusing. */
+static void check_calendar_string(ctx *c, const char *s)
+{
+    if (!c->input || strcmp(s, "*") == 0 || in_list(s, weekday_names) || in_list(s, month_names)) return;
+    warn(c, "calendar string \"%.40s\" is passed through unchanged, but the newer API accepts only \"*\", "
+            "full upper-case day/month names and numbers; prefer {start=..., [\"end\"]=...}", s);
+}
+
+static int decode_numstr(ctx *c, const itd_field *f, cJSON *v, itd_numstr *ns)
+{
+    if (cJSON_IsNumber(v)) {
+        if ((f->flags & ITD_STRVALS) && c->input)
+            return fail(c, "expected a duration string such as \"1s\" or \"10m\", got number");
+        if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
+        if ((f->flags & ITD_DURATION) && c->input && v->valuedouble < 0)
+            return fail(c, "expected a non-negative number of milliseconds");
+        ns->kind = ITD_NS_NUMBER;
+        ns->num = v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        if ((f->flags & ITD_DURATION) && c->input && itd_duration_ms(v->valuestring, NULL) != 0)
+            return fail(c, "invalid duration \"%.40s\" (expected e.g. \"500ms\", \"1s\", \"10m\", \"2 hours\")",
+                        v->valuestring);
+        ns->kind = ITD_NS_STRING;
+        ns->str = take_string(v);
+        return 0;
+    }
+    if ((f->flags & ITD_STRVALS) && c->input) return fail(c, "expected a duration string, got %s", jtype(v));
+    return fail(c, "expected number or string, got %s", jtype(v));
+}
+
+static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **out)
+{
+    itd_calvalue *cv = calloc(1, sizeof *cv);
+    if (!cv) return nomem(c);
+    cv->h.schema = &itd_CalendarValue;
+    *out = cv;
+    if (cJSON_IsObject(v)) {
+        cv->kind = ITD_CV_RANGE;
+        return decode_object(c, &itd_CalendarRange, v, (void **)&cv->range);
+    }
+    if (in_list_item && c->input && !c->head)
+        return fail(c, "expected a range object {start=..., [\"end\"]=..., step=...}, got %s "
+                       "(arrays hold range objects at v0.3.12)", jtype(v));
+    if (cJSON_IsString(v)) {
+        cv->kind = ITD_CV_STRING;
+        check_calendar_string(c, v->valuestring);
+        cv->str = take_string(v);
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
+        cv->kind = ITD_CV_NUMBER;
+        cv->num = v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsArray(v) && !in_list_item) {
+        cv->kind = ITD_CV_LIST;
+        size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
+        if (n && !(cv->list.items = calloc(n, sizeof(void *)))) return nomem(c);
+        for (cJSON *it = v->child; it; it = it->next, i++) {
+            size_t old = push_index(c, i);
+            int rc = decode_calvalue(c, it, 1, (itd_calvalue **)&cv->list.items[i]);
+            cv->list.n = i + 1;
+            if (rc) return rc;
+            pop(c, old);
+        }
+        return 0;
+    }
+    return fail(c, "expected a range object, string, number or array of range objects, got %s", jtype(v));
+}
+
+static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, void *base)
+{
+    if (cJSON_IsNull(v)) {
+        if (!(f->flags & ITD_NULLABLE)) {
+            const char *what = f->kind == ITD_F_STRING ? "string" : f->kind == ITD_F_NUMBER ? "number"
+                             : f->kind == ITD_F_BOOL ? "boolean" : f->kind == ITD_F_ARRAY ? "array"
+                             : f->kind == ITD_F_OBJECT ? "object" : "a value";
+            return fail(c, "expected %s, got null", what);
+        }
+        if (f->null_off) *AT(base, f->null_off, int) = 1;
+        return 0;
+    }
+    switch (f->kind) {
+    case ITD_F_STRING: {
+        if (!cJSON_IsString(v)) return fail(c, "expected string, got %s", jtype(v));
+        const char *s = v->valuestring;
+        if (f->enums && !in_list(s, f->enums)) {
+            char opts[256] = "";
+            for (const char *const *e = f->enums; *e; e++)
+                snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s\"%s\"", e == f->enums ? "" : ", ", *e);
+            return fail(c, "expected %s%s, got \"%.60s\"", f->enums[1] ? "one of " : "", opts, s);
+        }
+        if ((f->flags & ITD_SLUG) && !itd_is_slug(s))
+            return fail(c, "must be a URL slug (letters, digits, '-' and '_'), got \"%.60s\"", s);
+        if ((f->flags & ITD_SLUG) && c->input && strlen(s) < 7)
+            warn(c, "shorter than 7 characters; Intuned's docs give a minimum length of 7");
+        *AT(base, f->off, char *) = take_string(v);
+        return 0;
+    }
+    case ITD_F_NUMBER:
+        if (!cJSON_IsNumber(v)) return fail(c, "expected number, got %s", jtype(v));
+        if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
+        if ((f->flags & ITD_INTEGER) && v->valuedouble != floor(v->valuedouble))
+            return fail(c, "expected an integer, got %.17g", v->valuedouble);
+        if ((f->flags & ITD_POSITIVE) && c->input && !(v->valuedouble > 0))
+            return fail(c, "expected a number greater than 0, got %.17g", v->valuedouble);
+        *AT(base, f->off, double) = v->valuedouble;
+        if (f->has_off) *AT(base, f->has_off, int) = 1;
+        return 0;
+    case ITD_F_BOOL:
+        if (!cJSON_IsBool(v)) return fail(c, "expected boolean, got %s", jtype(v));
+        *AT(base, f->off, int) = cJSON_IsTrue(v) ? 1 : 0;
+        if (f->has_off) *AT(base, f->has_off, int) = 1;
+        return 0;
+    case ITD_F_JSON:
+        if ((f->flags & ITD_J_OBJECT) && !cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+        if ((f->flags & ITD_J_OBJARR) && !cJSON_IsObject(v) && !cJSON_IsArray(v))
+            return fail(c, "expected object or array, got %s", jtype(v));
+        if (f->flags & ITD_STRVALS) {
+            if (!cJSON_IsArray(v)) return fail(c, "expected array of strings, got %s", jtype(v));
+            size_t i = 0;
+            for (cJSON *it = v->child; it; it = it->next, i++)
+                if (!cJSON_IsString(it)) {
+                    push_index(c, i);
+                    return fail(c, "expected string, got %s", jtype(it));
+                }
+        }
+        cJSON_DetachItemViaPointer(parent, v);
+        *AT(base, f->off, cJSON *) = v;
+        return 0;
+    case ITD_F_OBJECT:
+        return decode_object(c, f->sub, v, AT(base, f->off, void *));
+    case ITD_F_ARRAY: {
+        if (!cJSON_IsArray(v)) return fail(c, "expected array, got %s", jtype(v));
+        itd_array *a = AT(base, f->off, itd_array);
+        size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
+        if (f->has_off) *AT(base, f->has_off, int) = 1;
+        if (n && !(a->items = calloc(n, sizeof(void *)))) return nomem(c);
+        for (cJSON *it = v->child; it; it = it->next, i++) {
+            size_t old = push_index(c, i);
+            int rc = decode_object(c, f->sub, it, &a->items[i]);
+            a->n = i + 1; /* count it even when it failed part-way, so it is freed */
+            if (rc) return rc;
+            pop(c, old);
+        }
+        return 0;
+    }
+    case ITD_F_NUMSTR:
+        return decode_numstr(c, f, v, AT(base, f->off, itd_numstr));
+    case ITD_F_CALVALUE:
+        return decode_calvalue(c, v, 0, AT(base, f->off, itd_calvalue *));
+    }
+    return fail(c, "internal: unknown field kind");
+}
+
+static const itd_field *find_field(const itd_schema *s, const char *key, size_t *idx)
+{
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if (strcmp(f->name, key) == 0 || (f->alias && strcmp(f->alias, key) == 0)) {
+            *idx = i;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static int apply_default(ctx *c, const itd_field *f, void *base)
+{
+    switch (f->kind) {
+    case ITD_F_NUMBER:
+        *AT(base, f->off, double) = f->num_default;
+        if (f->has_off) *AT(base, f->has_off, int) = 1;
+        return 0;
+    case ITD_F_BOOL:
+        *AT(base, f->off, int) = f->num_default != 0;
+        if (f->has_off) *AT(base, f->has_off, int) = 1;
+        return 0;
+    case ITD_F_NUMSTR: {
+        itd_numstr *ns = AT(base, f->off, itd_numstr);
+        if (f->str_default && (c->input || (f->flags & ITD_STRVALS))) {
+            if (!(ns->str = strdup(f->str_default))) return nomem(c);
+            ns->kind = ITD_NS_STRING;
+        } else {
+            ns->kind = ITD_NS_NUMBER;
+            ns->num = f->num_default;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
+{
+    uint64_t seen = 0;
+    itd_obj *h = obj;
+    cJSON *next;
+    for (cJSON *it = v->child; it; it = next) {
+        next = it->next;
+        size_t i = 0;
+        const itd_field *f = find_field(s, it->string, &i);
+        if (f && (f->flags & ITD_HEAD) && c->strict && !c->head) f = NULL;
+        size_t old = push_key(c, it->string);
+        if (!f) {
+            if (c->strict) {
+                const char *near = itd_closest_field(s, it->string);
+                if (near) return fail(c, "unknown field (did you mean \"%s\"?)", near);
+                return fail(c, "unknown field of %s", s->name);
+            }
+            if (!h->extra && !(h->extra = cJSON_CreateObject())) return nomem(c);
+            /* Move the node with its key string (no copy): cJSON would free
+             * the old key when re-adding, so lift it off and put it back. */
+            char *key = it->string;
+            it->string = NULL;
+            cJSON_DetachItemViaPointer(v, it);
+            cJSON_AddItemToObjectCS(h->extra, "", it);
+            it->string = key;
+            it->type &= ~cJSON_StringIsConst;
+            pop(c, old);
+            continue;
+        }
+        if (seen & ((uint64_t)1 << i))
+            return fail(c, "duplicate key%s", f->alias ? " (given under both spellings)" : "");
+        seen |= (uint64_t)1 << i;
+        int rc = decode_field(c, f, v, it, obj);
+        if (rc) return rc;
+        pop(c, old);
+    }
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if (seen & ((uint64_t)1 << i)) continue;
+        if (f->flags & ITD_REQ) {
+            size_t old = push_key(c, f->name);
+            fail(c, "required field is missing");
+            (void)old;
+            return -1;
+        }
+        if (f->has_default && (!(f->flags & ITD_HEAD) || !c->strict || c->head) && apply_default(c, f, obj))
+            return -1;
+    }
+    return 0;
+}
+
+static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
+{
+    if (s->select) {
+        if (!cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+        char msg[ITD_MSG_MAX] = "";
+        const itd_schema *b = s->select(v, msg, sizeof msg);
+        if (!b) {
+            char *bar = strchr(msg, '|');
+            if (bar) {
+                *bar = 0;
+                push_key(c, msg);
+                return fail(c, "%s", bar + 1);
+            }
+            return fail(c, "%s", msg);
+        }
+        s = b;
+    }
+    void *obj = calloc(1, s->size);
+    if (!obj) return nomem(c);
+    ((itd_obj *)obj)->schema = s;
+    *out = obj;
+    /* the C-side discriminator of the sink union */
+    if (s == &itd_WebhookSink) ((itd_sink *)obj)->kind = ITD_SINK_WEBHOOK;
+    else if (s == &itd_AmazonS3Sink) ((itd_sink *)obj)->kind = ITD_SINK_S3;
+    if ((s->flags & ITD_S_ARRAY_FORM) && cJSON_IsArray(v))
+        return decode_field(c, &s->fields[0], NULL, v, obj);
+    if ((s->flags & ITD_S_STRING_FORM) && cJSON_IsString(v))
+        return decode_field(c, &s->fields[0], NULL, v, obj);
+    if (!cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+    if (s->nfields > 64) return fail(c, "internal: schema too wide");
+    return decode_fields(c, s, v, obj);
+}
+
+void *itd_decode_take(const itd_schema *schema, cJSON *tree, itd_warnings *w, itd_error *err)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.strict = (schema->flags & ITD_S_STRICT) != 0;
+    c.input = c.strict;
+    c.head = !c.strict || (schema->flags & ITD_S_HEAD);
+    c.kind = c.strict ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
+    c.warn = w;
+    c.err = err;
+    void *obj = NULL;
+    if (!tree) {
+        itd_error_set(err, c.kind, "", "no document");
+        return NULL;
+    }
+    int rc = decode_object(&c, schema, tree, &obj);
+    cJSON_Delete(tree);
+    if (rc) {
+        if (obj) itd_free(schema, obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Decode a document a user built (a Lua table) with the rules of `schema`'s
+ * root, even when `schema` is a part (e.g. JobSink.new): parts of input
+ * models are checked as input. */
+void *itd_decode(const itd_schema *schema, const char *json, size_t len, itd_warnings *w, itd_error *err)
+{
+    itd_err_kind kind = (schema->flags & ITD_S_STRICT) ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
+    if (!json) {
+        itd_error_set(err, kind, "", "no document");
+        return NULL;
+    }
+    if (len > ITD_MAX_DOCUMENT_BYTES) {
+        itd_error_set(err, kind, "", "document too large (%zu bytes; the limit is %u)", len,
+                      (unsigned)ITD_MAX_DOCUMENT_BYTES);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *tree = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!tree) {
+        size_t at = end && end >= json ? (size_t)(end - json) : 0;
+        itd_error_set(err, kind, "", "invalid JSON at byte %zu%s", at,
+                      at >= len ? " (truncated document?)" : "");
+        return NULL;
+    }
+    /* cJSON stops at the end of the first value; anything but space after it is junk */
+    if (end) {
+        while ((size_t)(end - json) < len && isspace((unsigned char)*end)) end++;
+        if ((size_t)(end - json) < len && *end) {
+            cJSON_Delete(tree);
+            itd_error_set(err, kind, "", "invalid JSON: unexpected data after the document at byte %zu",
+                          (size_t)(end - json));
+            return NULL;
+        }
+    }
+    return itd_decode_take(schema, tree, w, err);
+}
+
+/* ------------------------------------------------------------------ encode */
+
+static cJSON *encode_obj(const itd_schema *s, const void *obj);
+
+static cJSON *encode_numstr(const itd_numstr *ns)
+{
+    return ns->kind == ITD_NS_STRING ? cJSON_CreateString(ns->str) : cJSON_CreateNumber(ns->num);
+}
+
+static cJSON *encode_calvalue(const itd_calvalue *cv)
+{
+    switch (cv->kind) {
+    case ITD_CV_NUMBER: return cJSON_CreateNumber(cv->num);
+    case ITD_CV_STRING: return cJSON_CreateString(cv->str);
+    case ITD_CV_RANGE: return encode_obj(&itd_CalendarRange, cv->range);
+    case ITD_CV_LIST: {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; a && i < cv->list.n; i++) {
+            cJSON *it = encode_calvalue(cv->list.items[i]);
+            if (!it || !cJSON_AddItemToArray(a, it)) { cJSON_Delete(it); cJSON_Delete(a); return NULL; }
+        }
+        return a;
+    }
+    }
+    return NULL;
+}
+
+/* NULL *out with return 0 means "absent". */
+static int encode_field(const itd_field *f, const void *base, cJSON **out)
+{
+    *out = NULL;
+    int isnull = f->null_off && *AT(base, f->null_off, const int);
+    int has = f->has_off ? *AT(base, f->has_off, const int) : 1;
+    switch (f->kind) {
+    case ITD_F_STRING: {
+        const char *s = *AT(base, f->off, char *const);
+        if (s) *out = cJSON_CreateString(s);
+        else if (isnull) *out = cJSON_CreateNull();
+        else return 0;
+        break;
+    }
+    case ITD_F_NUMBER:
+        if (isnull) *out = cJSON_CreateNull();
+        else if (has) *out = cJSON_CreateNumber(*AT(base, f->off, const double));
+        else return 0;
+        break;
+    case ITD_F_BOOL:
+        if (!has) return 0;
+        *out = cJSON_CreateBool(*AT(base, f->off, const int));
+        break;
+    case ITD_F_JSON: {
+        const cJSON *j = *AT(base, f->off, cJSON *const);
+        if (j) *out = cJSON_Duplicate(j, 1);
+        else if (isnull) *out = cJSON_CreateNull();
+        else return 0;
+        break;
+    }
+    case ITD_F_OBJECT: {
+        const void *o = *AT(base, f->off, void *const);
+        if (o) *out = encode_obj(f->sub, o);
+        else if (isnull) *out = cJSON_CreateNull();
+        else return 0;
+        break;
+    }
+    case ITD_F_ARRAY: {
+        const itd_array *a = AT(base, f->off, const itd_array);
+        if (!has && a->n == 0) return 0;
+        *out = cJSON_CreateArray();
+        for (size_t i = 0; *out && i < a->n; i++) {
+            cJSON *it = encode_obj(f->sub, a->items[i]);
+            if (!it || !cJSON_AddItemToArray(*out, it)) { cJSON_Delete(it); cJSON_Delete(*out); *out = NULL; }
+        }
+        break;
+    }
+    case ITD_F_NUMSTR: {
+        const itd_numstr *ns = AT(base, f->off, const itd_numstr);
+        if (ns->kind == ITD_NS_ABSENT) return 0;
+        *out = encode_numstr(ns);
+        break;
+    }
+    case ITD_F_CALVALUE: {
+        const itd_calvalue *cv = *AT(base, f->off, itd_calvalue *const);
+        if (!cv) return 0;
+        *out = encode_calvalue(cv);
+        break;
+    }
+    }
+    return *out ? 0 : -1;
+}
+
+static cJSON *encode_obj(const itd_schema *s, const void *obj)
+{
+    const itd_obj *h = obj;
+    if (h->schema) s = h->schema; /* the branch of a union */
+    if ((s->flags & ITD_S_ARRAY_FORM) && !h->extra) {
+        int only_first = 1;
+        for (size_t i = 1; i < s->nfields; i++) {
+            cJSON *x = NULL;
+            if (encode_field(&s->fields[i], obj, &x) || x) { only_first = 0; cJSON_Delete(x); }
+        }
+        if (only_first) {
+            cJSON *a = NULL;
+            return encode_field(&s->fields[0], obj, &a) ? NULL : a;
+        }
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    for (size_t i = 0; i < s->nfields; i++) {
+        cJSON *v = NULL;
+        if (encode_field(&s->fields[i], obj, &v)) { cJSON_Delete(o); return NULL; }
+        if (v && !cJSON_AddItemToObjectCS(o, s->fields[i].name, v)) { cJSON_Delete(v); cJSON_Delete(o); return NULL; }
+    }
+    if (h->extra)
+        for (const cJSON *it = h->extra->child; it; it = it->next) {
+            cJSON *d = cJSON_Duplicate(it, 1);
+            if (!d || !cJSON_AddItemToObject(o, it->string, d)) { cJSON_Delete(d); cJSON_Delete(o); return NULL; }
+        }
+    return o;
+}
+
+cJSON *itd_to_cjson(const itd_schema *schema, const void *obj)
+{
+    return obj ? encode_obj(schema, obj) : NULL;
+}
+
+char *itd_encode(const itd_schema *schema, const void *obj, size_t *len)
+{
+    cJSON *t = itd_to_cjson(schema, obj);
+    if (!t) return NULL;
+    char *s = cJSON_PrintUnformatted(t);
+    cJSON_Delete(t);
+    if (s && len) *len = strlen(s);
+    return s;
+}
+
+void *itd_clone(const itd_schema *schema, const void *obj)
+{
+    const itd_obj *h = obj;
+    const itd_schema *s = h && h->schema ? h->schema : schema;
+    cJSON *t = itd_to_cjson(s, obj);
+    if (!t) return NULL;
+    /* A valid object re-decodes; use response rules so nothing is refused. */
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.head = 1;
+    c.kind = ITD_ERR_DECODE;
+    void *out = NULL;
+    int rc = decode_object(&c, s, t, &out);
+    cJSON_Delete(t);
+    if (rc) { if (out) itd_free(s, out); return NULL; }
+    return out;
+}
+
+/* -------------------------------------------------------------------- free */
+
+static void free_calvalue(itd_calvalue *cv)
+{
+    if (!cv) return;
+    free(cv->str);
+    if (cv->range) itd_free(&itd_CalendarRange, cv->range);
+    for (size_t i = 0; i < cv->list.n; i++) free_calvalue(cv->list.items[i]);
+    free(cv->list.items);
+    cJSON_Delete(cv->h.extra);
+    free(cv);
+}
+
+void itd_free(const itd_schema *schema, void *obj)
+{
+    if (!obj) return;
+    itd_obj *h = obj;
+    const itd_schema *s = h->schema ? h->schema : schema;
+    if (s == &itd_CalendarValue) { free_calvalue(obj); return; }
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        switch (f->kind) {
+        case ITD_F_STRING: free(*AT(obj, f->off, char *)); break;
+        case ITD_F_JSON: cJSON_Delete(*AT(obj, f->off, cJSON *)); break;
+        case ITD_F_OBJECT: itd_free(f->sub, *AT(obj, f->off, void *)); break;
+        case ITD_F_ARRAY: {
+            itd_array *a = AT(obj, f->off, itd_array);
+            for (size_t k = 0; k < a->n; k++) itd_free(f->sub, a->items[k]);
+            free(a->items);
+            break;
+        }
+        case ITD_F_NUMSTR: free(AT(obj, f->off, itd_numstr)->str); break;
+        case ITD_F_CALVALUE: free_calvalue(*AT(obj, f->off, itd_calvalue *)); break;
+        default: break;
+        }
+    }
+    cJSON_Delete(h->extra);
+    free(obj);
+}

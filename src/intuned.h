@@ -31,7 +31,7 @@ extern "C" {
 /* Hard limits applied by every decoder: anything bigger is refused with a
  * clear error rather than exhausting memory or the C stack. */
 #define ITD_MAX_DOCUMENT_BYTES (16u * 1024u * 1024u)
-#define ITD_MAX_DEPTH 200  /* nesting of free-form JSON values (cJSON caps at 1000) */
+#define ITD_MAX_DEPTH 1000 /* nesting of JSON values, as cJSON's own cap; Lua tables deeper (or cyclic) are refused */
 
 /* ------------------------------------------------------------------ errors */
 
@@ -388,8 +388,9 @@ typedef struct itd_field {
     itd_field_kind kind;
     unsigned flags;
     size_t off;              /* offset of the value */
-    long has_off;            /* offset of `has_` flag (int), or -1 */
-    long null_off;           /* offset of `_null` flag (int), or -1 */
+    size_t has_off;          /* offset of the `has_` flag (int), or 0 for none */
+    size_t null_off;         /* offset of the `_null` flag (int), or 0 for none
+                              * (offset 0 is always the itd_obj header) */
     const struct itd_schema *sub;   /* OBJECT / ARRAY element */
     const char *const *enums;       /* closed set of string values (NULL-terminated), or NULL */
     int has_default;
@@ -401,6 +402,7 @@ typedef struct itd_field {
 #define ITD_S_STRICT      0x01u  /* input model: unknown keys are errors */
 #define ITD_S_ARRAY_FORM  0x02u  /* the wire form is a bare array holding the first field */
 #define ITD_S_STRING_FORM 0x04u  /* a bare string is accepted as the first field (HEAD state) */
+#define ITD_S_HEAD        0x08u  /* input in the newer API's form: ITD_HEAD fields allowed */
 
 typedef struct itd_schema {
     const char *name;                 /* Lua type name, e.g. "Job" */
@@ -427,7 +429,8 @@ extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobRun,
     itd_CreateJob, itd_PauseJob, itd_ResumeJob, itd_TriggerJob, itd_TerminateJobRun, itd_UpdateJob,
     itd_ApiErrorInvalidInput, itd_ApiErrorUnauthorized, itd_ApiError,
     itd_JobSinkResultPayload, itd_WebhookAPIInfo, itd_ApiResult, itd_ResultCompleted,
-    itd_ResultFailed, itd_ProjectRef, itd_IdRef;
+    itd_ResultFailed, itd_ProjectRef, itd_IdRef,
+    itd_ConfigurationV2, itd_RetryV2, itd_JobPayloadV2, itd_AuthSessionV2;
 
 /* ------------------------------------------------------------------- codec */
 

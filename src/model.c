@@ -1,1 +1,428 @@
-/* placeholder: being written */
+/*
+ * model.c - the Jobs API model as data: one schema (a field table) per C type
+ * of intuned.h.  Field order is the SDK's schema order (the order the SDK
+ * writes keys, reference §4).  codec.c walks these tables; nothing here runs.
+ *
+ * Decoding both API versions (reference §8.8) with one schema means a key is
+ * required only when both versions require it; keys that exist only in the
+ * newer API carry ITD_HEAD and are refused in v0.3.12 input (JobInput).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "intuned.h"
+
+#define countof(a) (sizeof(a) / sizeof((a)[0]))
+#define O(st, m) offsetof(st, m)
+
+/* Field constructors: name, flags, member (+ flag members). */
+#define STR(st, n, fl, m) { .name = n, .kind = ITD_F_STRING, .flags = (fl), .off = O(st, m) }
+#define STRN(st, n, fl, m, nul) { .name = n, .kind = ITD_F_STRING, .flags = (fl) | ITD_NULLABLE, .off = O(st, m), .null_off = O(st, nul) }
+#define NUM(st, n, fl, m, has) { .name = n, .kind = ITD_F_NUMBER, .flags = (fl), .off = O(st, m), .has_off = O(st, has) }
+#define NUMR(st, n, fl, m) { .name = n, .kind = ITD_F_NUMBER, .flags = (fl) | ITD_REQ, .off = O(st, m) }
+#define NUMD(st, n, fl, m, has, d) { .name = n, .kind = ITD_F_NUMBER, .flags = (fl), .off = O(st, m), .has_off = O(st, has), .has_default = 1, .num_default = (d) }
+#define BOOLD(st, n, fl, m, has, d) { .name = n, .kind = ITD_F_BOOL, .flags = (fl), .off = O(st, m), .has_off = O(st, has), .has_default = 1, .num_default = (d) }
+#define BOOL(st, n, fl, m, has) { .name = n, .kind = ITD_F_BOOL, .flags = (fl), .off = O(st, m), .has_off = O(st, has) }
+#define JSON(st, n, fl, m) { .name = n, .kind = ITD_F_JSON, .flags = (fl), .off = O(st, m) }
+#define OBJ(st, n, fl, m, sc) { .name = n, .kind = ITD_F_OBJECT, .flags = (fl), .off = O(st, m), .sub = &(sc) }
+#define OBJN(st, n, fl, m, nul, sc) { .name = n, .kind = ITD_F_OBJECT, .flags = (fl) | ITD_NULLABLE, .off = O(st, m), .null_off = O(st, nul), .sub = &(sc) }
+#define ARR(st, n, fl, m, sc) { .name = n, .kind = ITD_F_ARRAY, .flags = (fl), .off = O(st, m), .sub = &(sc) }
+#define ARRH(st, n, fl, m, has, sc) { .name = n, .kind = ITD_F_ARRAY, .flags = (fl), .off = O(st, m), .has_off = O(st, has), .sub = &(sc) }
+#define NS(st, n, fl, m) { .name = n, .kind = ITD_F_NUMSTR, .flags = (fl), .off = O(st, m) }
+#define CAL(st, n, m) { .name = n, .kind = ITD_F_CALVALUE, .off = O(st, m) }
+
+#define SCHEMA(var, nm, st, fl) \
+    const itd_schema var = { nm, sizeof(st), var##_fields, countof(var##_fields), (fl), NULL, NULL }
+
+static const char *const run_mode_values[] = { "Order-Irrelevant", NULL };
+static const char *const state_values[] = { "ACTIVE", "PAUSED", NULL };
+static const char *const run_type_values[] = { "MANUAL", "SCHEDULED", NULL };
+static const char *const webhook_values[] = { "webhook", NULL };
+static const char *const s3_values[] = { "s3", NULL };
+static const char *const completed_values[] = { "completed", NULL };
+static const char *const failed_values[] = { "failed", NULL };
+
+/* ---- AuthSession (v0.3.12 {id}; HEAD adds attempts, defaulted only in V2 input) */
+static const itd_field itd_AuthSession_fields[] = {
+    STR(itd_auth_session, "id", ITD_REQ, id),
+    NUM(itd_auth_session, "checkAttempts", ITD_HEAD, checkAttempts, has_checkAttempts),
+    NUM(itd_auth_session, "createAttempts", ITD_HEAD, createAttempts, has_createAttempts),
+};
+SCHEMA(itd_AuthSession, "AuthSession", itd_auth_session, 0);
+
+static const itd_field itd_AuthSessionV2_fields[] = {
+    STR(itd_auth_session, "id", ITD_REQ, id),
+    NUMD(itd_auth_session, "checkAttempts", ITD_HEAD | ITD_INTEGER, checkAttempts, has_checkAttempts, 3),
+    NUMD(itd_auth_session, "createAttempts", ITD_HEAD | ITD_INTEGER, createAttempts, has_createAttempts, 3),
+};
+SCHEMA(itd_AuthSessionV2, "AuthSessionV2", itd_auth_session, 0);
+
+/* ---- Sinks: a union told apart by `type` (webhook first, as the SDK) */
+static const itd_field itd_WebhookSink_fields[] = {
+    { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_sink, type), .enums = webhook_values },
+    STR(itd_sink, "url", ITD_REQ, url),
+    JSON(itd_sink, "headers", ITD_J_OBJECT | ITD_SECRET, headers),
+    BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
+    JSON(itd_sink, "apisToSend", ITD_HEAD | ITD_STRVALS, apisToSend),
+};
+SCHEMA(itd_WebhookSink, "WebhookSink", itd_sink, 0);
+
+static const itd_field itd_AmazonS3Sink_fields[] = {
+    { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_sink, type), .enums = s3_values },
+    STR(itd_sink, "region", ITD_REQ, region),
+    STR(itd_sink, "bucket", ITD_REQ, bucket),
+    STR(itd_sink, "accessKeyId", ITD_REQ, accessKeyId),
+    STR(itd_sink, "secretAccessKey", ITD_REQ | ITD_SECRET, secretAccessKey),
+    STR(itd_sink, "prefix", 0, prefix),
+    BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
+    JSON(itd_sink, "apisToSend", ITD_HEAD | ITD_STRVALS, apisToSend),
+    STR(itd_sink, "endpoint", ITD_HEAD, endpoint),
+    BOOL(itd_sink, "forcePathStyle", ITD_HEAD, forcePathStyle, has_forcePathStyle),
+};
+SCHEMA(itd_AmazonS3Sink, "AmazonS3Sink", itd_sink, 0);
+
+static const itd_schema *select_sink(const cJSON *v, char *msg, size_t len)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (!t) { snprintf(msg, len, "type|required field is missing (\"webhook\" or \"s3\")"); return NULL; }
+    if (!cJSON_IsString(t)) { snprintf(msg, len, "type|expected string \"webhook\" or \"s3\""); return NULL; }
+    if (strcmp(t->valuestring, "webhook") == 0) return &itd_WebhookSink;
+    if (strcmp(t->valuestring, "s3") == 0) return &itd_AmazonS3Sink;
+    snprintf(msg, len, "type|expected \"webhook\" or \"s3\", got \"%.40s\"", t->valuestring);
+    return NULL;
+}
+static const itd_schema *const sink_branches[] = { &itd_WebhookSink, &itd_AmazonS3Sink, NULL };
+const itd_schema itd_JobSink = { "JobSink", sizeof(itd_sink), NULL, 0, 0, select_sink, sink_branches };
+
+/* ---- Payload */
+static const itd_field itd_PayloadRetry_fields[] = {
+    NUMD(itd_payload_retry, "maximumAttempts", ITD_INTEGER, maximumAttempts, has_maximumAttempts, 3),
+};
+SCHEMA(itd_PayloadRetry, "PayloadRetry", itd_payload_retry, 0);
+
+static const itd_field itd_JobPayload_fields[] = {
+    STR(itd_payload, "apiName", ITD_REQ, apiName),
+    JSON(itd_payload, "parameters", ITD_J_OBJARR, parameters),
+    NUM(itd_payload, "requestTimeout", ITD_HEAD, requestTimeout, has_requestTimeout),
+    OBJ(itd_payload, "retry", ITD_HEAD, retry, itd_PayloadRetry),
+};
+SCHEMA(itd_JobPayload, "JobPayload", itd_payload, 0);
+
+/* HEAD's JobPayloadV2, key order parameters, requestTimeout, retry, apiName. */
+static const itd_field itd_JobPayloadV2_fields[] = {
+    JSON(itd_payload, "parameters", ITD_REQ | ITD_J_OBJECT, parameters),
+    NUMD(itd_payload, "requestTimeout", ITD_HEAD | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+    OBJ(itd_payload, "retry", ITD_HEAD, retry, itd_PayloadRetry),
+    STR(itd_payload, "apiName", ITD_REQ, apiName),
+};
+SCHEMA(itd_JobPayloadV2, "JobPayloadV2", itd_payload, 0);
+
+/* ---- Schedule */
+static const itd_field itd_Interval_fields[] = {
+    NS(itd_interval, "every", ITD_REQ | ITD_DURATION, every),
+};
+SCHEMA(itd_Interval, "Interval", itd_interval, 0);
+
+static const itd_field itd_CalendarRange_fields[] = {
+    NS(itd_calrange, "start", ITD_REQ, start),
+    NS(itd_calrange, "end", 0, end),
+    NUMD(itd_calrange, "step", 0, step, has_step, 1),
+};
+SCHEMA(itd_CalendarRange, "CalendarRange", itd_calrange, 0);
+
+/* A calendar value is handled by codec.c (kind ITD_F_CALVALUE); this schema
+ * only names the struct. */
+const itd_schema itd_CalendarValue = { "CalendarValue", sizeof(itd_calvalue), NULL, 0, 0, NULL, NULL };
+
+static const itd_field itd_Calendar_fields[] = {
+    CAL(itd_calendar, "second", second),
+    CAL(itd_calendar, "minute", minute),
+    CAL(itd_calendar, "hour", hour),
+    CAL(itd_calendar, "dayOfWeek", dayOfWeek),
+    CAL(itd_calendar, "dayOfMonth", dayOfMonth),
+    CAL(itd_calendar, "month", month),
+    CAL(itd_calendar, "year", year),
+    STR(itd_calendar, "comment", 0, comment),
+};
+SCHEMA(itd_Calendar, "Calendar", itd_calendar, 0);
+
+static const itd_field itd_JobSchedule_fields[] = {
+    NS(itd_schedule, "jitter", ITD_HEAD | ITD_DURATION, jitter),
+    ARRH(itd_schedule, "intervals", 0, intervals, has_intervals, itd_Interval),
+    ARRH(itd_schedule, "calendars", 0, calendars, has_calendars, itd_Calendar),
+};
+SCHEMA(itd_JobSchedule, "JobSchedule", itd_schedule, 0);
+
+/* ---- Configuration and retry: input carries duration strings, responses ms */
+static const itd_field itd_JobRetry_fields[] = {
+    NUMR(itd_retry, "maximumAttempts", 0, maximumAttempts),
+    NUMD(itd_retry, "backoffCoefficient", 0, backoffCoefficient, has_backoffCoefficient, 1),
+    { .name = "initialInterval", .kind = ITD_F_NUMSTR, .flags = ITD_DURATION | ITD_STRVALS,
+      .off = O(itd_retry, initialInterval), .has_default = 1, .str_default = "1s" },
+    { .name = "maximumInterval", .kind = ITD_F_NUMSTR, .flags = ITD_DURATION | ITD_STRVALS,
+      .off = O(itd_retry, maximumInterval) },
+};
+SCHEMA(itd_JobRetry, "JobRetry", itd_retry, 0);
+
+static const itd_field itd_JobRetryResponse_fields[] = {
+    NUM(itd_retry, "maximumAttempts", 0, maximumAttempts, has_maximumAttempts),
+    NUMD(itd_retry, "backoffCoefficient", 0, backoffCoefficient, has_backoffCoefficient, 1),
+    { .name = "initialInterval", .kind = ITD_F_NUMSTR, .off = O(itd_retry, initialInterval),
+      .has_default = 1, .num_default = 1000 },
+    NS(itd_retry, "maximumInterval", 0, maximumInterval),
+};
+SCHEMA(itd_JobRetryResponse, "JobRetryResponse", itd_retry, 0);
+
+static const itd_field itd_RetryV2_fields[] = {
+    NUMD(itd_retry, "maximumAttempts", ITD_INTEGER, maximumAttempts, has_maximumAttempts, 3),
+};
+SCHEMA(itd_RetryV2, "RetryV2", itd_retry, 0);
+
+static const itd_field itd_JobConfiguration_fields[] = {
+    { .name = "runMode", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_configuration, runMode),
+      .enums = run_mode_values },
+    NUM(itd_configuration, "maxConcurrentRequests", ITD_POSITIVE, maxConcurrentRequests, has_maxConcurrentRequests),
+    OBJ(itd_configuration, "retry", 0, retry, itd_JobRetry),
+};
+SCHEMA(itd_JobConfiguration, "JobConfiguration", itd_configuration, 0);
+
+static const itd_field itd_JobConfigurationResponse_fields[] = {
+    { .name = "runMode", .kind = ITD_F_STRING, .off = O(itd_configuration, runMode) },
+    NUM(itd_configuration, "maxConcurrentRequests", 0, maxConcurrentRequests, has_maxConcurrentRequests),
+    OBJ(itd_configuration, "retry", 0, retry, itd_JobRetryResponse),
+    NUM(itd_configuration, "requestTimeout", ITD_HEAD, requestTimeout, has_requestTimeout),
+};
+SCHEMA(itd_JobConfigurationResponse, "JobConfigurationResponse", itd_configuration, 0);
+
+static const itd_field itd_ConfigurationV2_fields[] = {
+    OBJ(itd_configuration, "retry", ITD_HEAD, retry, itd_RetryV2),
+    NUM(itd_configuration, "maxConcurrentRequests", ITD_POSITIVE, maxConcurrentRequests, has_maxConcurrentRequests),
+    NUMD(itd_configuration, "requestTimeout", ITD_HEAD | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+};
+SCHEMA(itd_ConfigurationV2, "ConfigurationV2", itd_configuration, 0);
+
+/* ---- JobInput (create body, v0.3.12) and JobUpdateInput (update body, HEAD) */
+static const itd_field itd_JobInput_fields[] = {
+    STR(itd_job_input, "id", ITD_REQ | ITD_SLUG, id),
+    OBJN(itd_job_input, "sink", 0, sink, sink_null, itd_JobSink),
+    ARR(itd_job_input, "payload", ITD_REQ, payload, itd_JobPayload),
+    OBJ(itd_job_input, "schedule", 0, schedule, itd_JobSchedule),
+    OBJ(itd_job_input, "authSession", 0, authSession, itd_AuthSession),
+    OBJ(itd_job_input, "configuration", ITD_REQ, configuration, itd_JobConfiguration),
+};
+SCHEMA(itd_JobInput, "JobInput", itd_job_input, ITD_S_STRICT);
+
+static const itd_field itd_JobUpdateInput_fields[] = {
+    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobPayloadV2),
+    OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_ConfigurationV2),
+    OBJN(itd_job_update_input, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
+    OBJN(itd_job_update_input, "sink", 0, sink, sink_null, itd_JobSink),
+    STRN(itd_job_update_input, "proxy", ITD_HEAD, proxy, proxy_null),
+    OBJN(itd_job_update_input, "auth_session", ITD_HEAD, auth_session, auth_session_null, itd_AuthSessionV2),
+};
+SCHEMA(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_HEAD);
+
+/* ---- Job (get job; list item) */
+static const itd_field itd_JobState_fields[] = {
+    { .name = "status", .kind = ITD_F_STRING, .off = O(itd_job_state, status), .enums = state_values },
+    STR(itd_job_state, "reason", 0, reason),
+};
+SCHEMA(itd_JobState, "JobState", itd_job_state, ITD_S_STRING_FORM);
+
+static const itd_field itd_Job_fields[] = {
+    STR(itd_job, "id", ITD_REQ, id),
+    OBJN(itd_job, "sink", 0, sink, sink_null, itd_JobSink),
+    ARRH(itd_job, "payload", 0, payload, has_payload, itd_JobPayload),
+    OBJN(itd_job, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
+    { .name = "authSession", .alias = "auth_session", .kind = ITD_F_OBJECT, .flags = ITD_NULLABLE,
+      .off = O(itd_job, authSession), .sub = &itd_AuthSession },
+    OBJ(itd_job, "configuration", ITD_REQ, configuration, itd_JobConfigurationResponse),
+    { .name = "created_at", .sdk_name = "createdAt", .kind = ITD_F_STRING, .flags = ITD_DATETIME,
+      .off = O(itd_job, created_at) },
+    { .name = "next_run_time", .sdk_name = "nextRunTime", .kind = ITD_F_STRING,
+      .flags = ITD_DATETIME | ITD_NULLABLE, .off = O(itd_job, next_run_time), .null_off = O(itd_job, next_run_time_null) },
+    { .name = "last_run_time", .sdk_name = "lastRunTime", .kind = ITD_F_STRING,
+      .flags = ITD_DATETIME | ITD_NULLABLE, .off = O(itd_job, last_run_time), .null_off = O(itd_job, last_run_time_null) },
+    OBJ(itd_job, "state", ITD_REQ, state, itd_JobState),
+    { .name = "projectId", .alias = "project_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job, projectId) },
+    { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_HEAD, .off = O(itd_job, workspace_id) },
+    JSON(itd_job, "proxy", ITD_HEAD, proxy),
+    JSON(itd_job, "reason", ITD_HEAD, reason),
+    STRN(itd_job, "schedule_id", ITD_HEAD, schedule_id, schedule_id_null),
+};
+SCHEMA(itd_Job, "Job", itd_job, 0);
+
+static const itd_field itd_JobList_fields[] = {
+    ARR(itd_job_list, "items", ITD_REQ, items, itd_Job),
+};
+SCHEMA(itd_JobList, "JobList", itd_job_list, ITD_S_ARRAY_FORM);
+
+/* ---- Runs */
+static const itd_field itd_RunSummary_fields[] = {
+    { .name = "apis_count", .sdk_name = "apisCount", .kind = ITD_F_NUMBER, .flags = ITD_REQ, .off = O(itd_run_summary, apis_count) },
+    { .name = "success_count", .sdk_name = "successCount", .kind = ITD_F_NUMBER, .flags = ITD_REQ, .off = O(itd_run_summary, success_count) },
+    { .name = "failures_count", .sdk_name = "failuresCount", .kind = ITD_F_NUMBER, .flags = ITD_REQ, .off = O(itd_run_summary, failures_count) },
+    { .name = "pending_count", .sdk_name = "pendingCount", .kind = ITD_F_NUMBER, .off = O(itd_run_summary, pending_count),
+      .has_off = O(itd_run_summary, has_pending_count) },
+};
+SCHEMA(itd_RunSummary, "RunSummary", itd_run_summary, 0);
+
+#define NUMHN(st, n, m, has, nul) { .name = n, .kind = ITD_F_NUMBER, .flags = ITD_HEAD | ITD_NULLABLE, \
+    .off = O(st, m), .has_off = O(st, has), .null_off = O(st, nul) }
+static const itd_field itd_JobRun_fields[] = {
+    STR(itd_job_run, "id", ITD_REQ, id),
+    { .name = "projectId", .alias = "project_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job_run, projectId) },
+    { .name = "jobId", .alias = "job_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job_run, jobId) },
+    { .name = "start_time", .sdk_name = "startTime", .kind = ITD_F_STRING, .flags = ITD_REQ | ITD_DATETIME,
+      .off = O(itd_job_run, start_time) },
+    STR(itd_job_run, "status", ITD_REQ, status), /* open: HEAD added values */
+    OBJN(itd_job_run, "summary", 0, summary, summary_null, itd_RunSummary),
+    { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job_run, type), .enums = run_type_values },
+    { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_REQ,
+      .off = O(itd_job_run, workspace_id) },
+    { .name = "end_time", .sdk_name = "endTime", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_NULLABLE | ITD_DATETIME,
+      .off = O(itd_job_run, end_time), .null_off = O(itd_job_run, end_time_null) },
+    { .name = "created_at", .sdk_name = "createdAt", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_DATETIME,
+      .off = O(itd_job_run, created_at) },
+    { .name = "updated_at", .sdk_name = "updatedAt", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_DATETIME,
+      .off = O(itd_job_run, updated_at) },
+    NUMHN(itd_job_run, "payloads", payloads, has_payloads, payloads_null),
+    NUMHN(itd_job_run, "successful_runs", successful_runs, has_successful_runs, successful_runs_null),
+    NUMHN(itd_job_run, "failed_runs", failed_runs, has_failed_runs, failed_runs_null),
+    JSON(itd_job_run, "error", ITD_HEAD | ITD_NULLABLE, error),
+    JSON(itd_job_run, "reason", ITD_HEAD | ITD_NULLABLE, reason),
+    JSON(itd_job_run, "job_configuration_snapshot", ITD_HEAD | ITD_J_OBJECT, job_configuration_snapshot),
+};
+SCHEMA(itd_JobRun, "JobRun", itd_job_run, 0);
+
+static const itd_field itd_JobRunList_fields[] = {
+    ARR(itd_run_list, "jobRuns", ITD_REQ, jobRuns, itd_JobRun),
+    NUM(itd_run_list, "totalCount", ITD_HEAD, totalCount, has_totalCount),
+};
+SCHEMA(itd_JobRunList, "JobRunList", itd_run_list, ITD_S_ARRAY_FORM);
+
+static const itd_field itd_RunResults_fields[] = {
+    STR(itd_run_results, "signed_url", ITD_REQ, signed_url),
+    STR(itd_run_results, "signed_url_expiration", 0, signed_url_expiration),
+    NUM(itd_run_results, "size", 0, size, has_size),
+    STR(itd_run_results, "key", 0, key),
+    STR(itd_run_results, "format", ITD_REQ, format),
+};
+SCHEMA(itd_RunResults, "RunResults", itd_run_results, 0);
+
+static const itd_field itd_JobRunDetail_fields[] = {
+    OBJ(itd_run_detail, "jobRun", ITD_REQ, jobRun, itd_JobRun),
+    OBJ(itd_run_detail, "results", 0, results, itd_RunResults),
+};
+SCHEMA(itd_JobRunDetail, "JobRunDetail", itd_run_detail, 0);
+
+/* ---- Action responses: every key optional to the decoder (§8.8), and
+ * `message` kept as free text because HEAD changed the closed values. */
+#define ACTION(var, nm) \
+    static const itd_field var##_fields[] = { \
+        STR(itd_action, "id", 0, id), \
+        STR(itd_action, "jobRunId", ITD_HEAD, jobRunId), \
+        STR(itd_action, "message", 0, message), \
+    }; \
+    SCHEMA(var, nm, itd_action, 0)
+ACTION(itd_CreateJob, "CreateJob");
+ACTION(itd_PauseJob, "PauseJob");
+ACTION(itd_ResumeJob, "ResumeJob");
+ACTION(itd_TriggerJob, "TriggerJob");
+ACTION(itd_TerminateJobRun, "TerminateJobRun");
+ACTION(itd_UpdateJob, "UpdateJob");
+
+/* ---- Error bodies (every key optional, extra keys kept) */
+#define APIERR(var, nm) \
+    static const itd_field var##_fields[] = { \
+        STR(itd_api_error, "message", 0, message), \
+        JSON(itd_api_error, "details", 0, details), \
+        STR(itd_api_error, "code", ITD_HEAD, code), \
+        STR(itd_api_error, "category", ITD_HEAD, category), \
+        BOOL(itd_api_error, "retirable", ITD_HEAD, retirable, has_retirable), \
+        STR(itd_api_error, "correlationId", ITD_HEAD, correlationId), \
+    }; \
+    SCHEMA(var, nm, itd_api_error, 0)
+APIERR(itd_ApiErrorInvalidInput, "ApiErrorInvalidInput");
+APIERR(itd_ApiErrorUnauthorized, "ApiErrorUnauthorized");
+APIERR(itd_ApiError, "ApiError");
+
+/* ---- Sink result payload (what a webhook receives / S3 stores) */
+static const itd_field itd_IdRef_fields[] = {
+    STR(itd_ref, "id", ITD_REQ, id),
+};
+SCHEMA(itd_IdRef, "IdRef", itd_ref, 0);
+
+static const itd_field itd_ProjectRef_fields[] = {
+    STR(itd_ref, "id", ITD_REQ, id),
+    STR(itd_ref, "name", ITD_REQ, name),
+};
+SCHEMA(itd_ProjectRef, "ProjectRef", itd_ref, 0);
+
+static const itd_field itd_ResultCompleted_fields[] = {
+    JSON(itd_api_result, "result", 0, result),
+    { .name = "status", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_api_result, status), .enums = completed_values },
+    NUMR(itd_api_result, "statusCode", 0, statusCode),
+};
+SCHEMA(itd_ResultCompleted, "ResultCompleted", itd_api_result, 0);
+
+static const itd_field itd_ResultFailed_fields[] = {
+    STR(itd_api_result, "error", ITD_REQ, error),
+    STR(itd_api_result, "message", ITD_REQ, message),
+    { .name = "status", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_api_result, status), .enums = failed_values },
+    NUMR(itd_api_result, "statusCode", 0, statusCode),
+};
+SCHEMA(itd_ResultFailed, "ResultFailed", itd_api_result, 0);
+
+static const itd_schema *select_result(const cJSON *v, char *msg, size_t len)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "status");
+    if (!t) { snprintf(msg, len, "status|required field is missing (\"completed\" or \"failed\")"); return NULL; }
+    if (cJSON_IsString(t) && strcmp(t->valuestring, "completed") == 0) return &itd_ResultCompleted;
+    if (cJSON_IsString(t) && strcmp(t->valuestring, "failed") == 0) return &itd_ResultFailed;
+    snprintf(msg, len, "status|expected \"completed\" or \"failed\"");
+    return NULL;
+}
+static const itd_schema *const result_branches[] = { &itd_ResultCompleted, &itd_ResultFailed, NULL };
+const itd_schema itd_ApiResult = { "ApiResult", sizeof(itd_api_result), NULL, 0, 0, select_result, result_branches };
+
+static const itd_field itd_WebhookAPIInfo_fields[] = {
+    STR(itd_api_info, "name", ITD_REQ, name),
+    JSON(itd_api_info, "parameters", ITD_J_OBJARR, parameters),
+    OBJ(itd_api_info, "result", ITD_REQ, result, itd_ApiResult),
+    STR(itd_api_info, "runId", ITD_REQ, runId),
+};
+SCHEMA(itd_WebhookAPIInfo, "WebhookAPIInfo", itd_api_info, 0);
+
+/* projectJob / projectJobRun are required at v0.3.12 but newer docs omit them
+ * for one-off runs (§4.11), so the decoder takes them as optional. */
+static const itd_field itd_JobSinkResultPayload_fields[] = {
+    OBJ(itd_sink_result, "apiInfo", ITD_REQ, apiInfo, itd_WebhookAPIInfo),
+    STR(itd_sink_result, "workspaceId", ITD_REQ, workspaceId),
+    OBJ(itd_sink_result, "project", ITD_REQ, project, itd_ProjectRef),
+    OBJ(itd_sink_result, "authSession", 0, authSession, itd_IdRef),
+    OBJ(itd_sink_result, "projectJob", 0, projectJob, itd_IdRef),
+    OBJ(itd_sink_result, "projectJobRun", 0, projectJobRun, itd_IdRef),
+};
+SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, 0);
+
+const itd_schema *const itd_schemas[] = {
+    &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobRun, &itd_JobList, &itd_JobRunList,
+    &itd_JobRunDetail, &itd_RunResults, &itd_JobSink, &itd_WebhookSink, &itd_AmazonS3Sink,
+    &itd_JobPayload, &itd_JobPayloadV2, &itd_PayloadRetry, &itd_JobSchedule, &itd_Interval,
+    &itd_Calendar, &itd_CalendarRange, &itd_JobConfiguration, &itd_JobConfigurationResponse,
+    &itd_ConfigurationV2, &itd_JobRetry, &itd_JobRetryResponse, &itd_RetryV2, &itd_JobState,
+    &itd_AuthSession, &itd_AuthSessionV2, &itd_RunSummary, &itd_CreateJob, &itd_PauseJob,
+    &itd_ResumeJob, &itd_TriggerJob, &itd_TerminateJobRun, &itd_UpdateJob,
+    &itd_ApiErrorInvalidInput, &itd_ApiErrorUnauthorized, &itd_ApiError,
+    &itd_JobSinkResultPayload, &itd_WebhookAPIInfo, &itd_ApiResult, &itd_ResultCompleted,
+    &itd_ResultFailed, &itd_ProjectRef, &itd_IdRef,
+    NULL
+};
+
+const itd_schema *itd_schema_find(const char *name)
+{
+    for (const itd_schema *const *s = itd_schemas; *s; s++)
+        if (strcmp((*s)->name, name) == 0) return *s;
+    return NULL;
+}
