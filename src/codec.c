@@ -229,11 +229,11 @@ const char *itd_closest_field(const itd_schema *schema, const char *name)
     size_t bestd = (size_t)-1;
     for (size_t i = 0; i < schema->nfields; i++) {
         const itd_field *f = &schema->fields[i];
-        const char *cands[2] = { f->name, f->alias };
-        for (int k = 0; k < 2; k++) {
+        const char *cands[3] = { f->name, f->alias, f->sdk_name };
+        for (int k = 0; k < 3; k++) {
             if (!cands[k]) continue;
             size_t d = levenshtein(name, cands[k]);
-            if (d < bestd) { bestd = d; best = f->name; }
+            if (d < bestd) { bestd = d; best = k == 1 ? f->name : cands[k]; }
         }
     }
     size_t n = strlen(name);
@@ -329,6 +329,11 @@ static const char *jtype(const cJSON *v)
     return "invalid value";
 }
 
+static int is_empty_table(const cJSON *v)
+{
+    return (v->type & ITD_CJSON_EMPTY_TABLE) && cJSON_IsObject(v) && !v->child;
+}
+
 #define AT(base, off, type) ((type *)((char *)(base) + (off)))
 
 /* Move the string out of a cJSON node (the node no longer frees it). */
@@ -391,7 +396,7 @@ static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **ou
     if (!cv) return nomem(c);
     cv->h.schema = &itd_CalendarValue;
     *out = cv;
-    if (cJSON_IsObject(v)) {
+    if (cJSON_IsObject(v) && !is_empty_table(v)) {
         cv->kind = ITD_CV_RANGE;
         return decode_object(c, &itd_CalendarRange, v, (void **)&cv->range);
     }
@@ -410,7 +415,7 @@ static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **ou
         cv->num = v->valuedouble;
         return 0;
     }
-    if (cJSON_IsArray(v) && !in_list_item) {
+    if ((cJSON_IsArray(v) || is_empty_table(v)) && !in_list_item) {
         cv->kind = ITD_CV_LIST;
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
         if (n && !(cv->list.items = calloc(n, sizeof(void *)))) return nomem(c);
@@ -474,6 +479,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         if ((f->flags & ITD_J_OBJECT) && !cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
         if ((f->flags & ITD_J_OBJARR) && !cJSON_IsObject(v) && !cJSON_IsArray(v))
             return fail(c, "expected object or array, got %s", jtype(v));
+        if ((f->flags & ITD_STRVALS) && is_empty_table(v)) v->type = cJSON_Array;
         if (f->flags & ITD_STRVALS) {
             if (!cJSON_IsArray(v)) return fail(c, "expected array of strings, got %s", jtype(v));
             size_t i = 0;
@@ -489,7 +495,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
     case ITD_F_OBJECT:
         return decode_object(c, f->sub, v, AT(base, f->off, void *));
     case ITD_F_ARRAY: {
-        if (!cJSON_IsArray(v)) return fail(c, "expected array, got %s", jtype(v));
+        if (!cJSON_IsArray(v) && !is_empty_table(v)) return fail(c, "expected array, got %s", jtype(v));
         itd_array *a = AT(base, f->off, itd_array);
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
         if (f->has_off) *AT(base, f->has_off, int) = 1;
@@ -636,11 +642,17 @@ static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
 
 void *itd_decode_take(const itd_schema *schema, cJSON *tree, itd_warnings *w, itd_error *err)
 {
+    return itd_decode_take_ex(schema, tree, ITD_MODE_AUTO, w, err);
+}
+
+void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode, itd_warnings *w, itd_error *err)
+{
     ctx c;
     memset(&c, 0, sizeof c);
-    c.strict = (schema->flags & ITD_S_STRICT) != 0;
+    int input_model = (schema->flags & ITD_S_STRICT) != 0;
+    c.strict = input_model || mode == ITD_MODE_USER;
     c.input = c.strict;
-    c.head = !c.strict || (schema->flags & ITD_S_HEAD);
+    c.head = !input_model || (schema->flags & ITD_S_HEAD);
     c.kind = c.strict ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
     c.warn = w;
     c.err = err;
@@ -696,7 +708,7 @@ void *itd_decode(const itd_schema *schema, const char *json, size_t len, itd_war
 
 /* ------------------------------------------------------------------ encode */
 
-static cJSON *encode_obj(const itd_schema *s, const void *obj);
+static cJSON *encode_obj(const itd_schema *s, const void *obj, int redact);
 
 static cJSON *encode_numstr(const itd_numstr *ns)
 {
@@ -708,7 +720,7 @@ static cJSON *encode_calvalue(const itd_calvalue *cv)
     switch (cv->kind) {
     case ITD_CV_NUMBER: return cJSON_CreateNumber(cv->num);
     case ITD_CV_STRING: return cJSON_CreateString(cv->str);
-    case ITD_CV_RANGE: return encode_obj(&itd_CalendarRange, cv->range);
+    case ITD_CV_RANGE: return encode_obj(&itd_CalendarRange, cv->range, 0);
     case ITD_CV_LIST: {
         cJSON *a = cJSON_CreateArray();
         for (size_t i = 0; a && i < cv->list.n; i++) {
@@ -722,15 +734,17 @@ static cJSON *encode_calvalue(const itd_calvalue *cv)
 }
 
 /* NULL *out with return 0 means "absent". */
-static int encode_field(const itd_field *f, const void *base, cJSON **out)
+static int encode_field(const itd_field *f, const void *base, cJSON **out, int redact)
 {
+    int redact0 = redact;
+    redact = redact && (f->flags & ITD_SECRET);
     *out = NULL;
     int isnull = f->null_off && *AT(base, f->null_off, const int);
     int has = f->has_off ? *AT(base, f->has_off, const int) : 1;
     switch (f->kind) {
     case ITD_F_STRING: {
         const char *s = *AT(base, f->off, char *const);
-        if (s) *out = cJSON_CreateString(s);
+        if (s) *out = cJSON_CreateString(redact ? "***" : s);
         else if (isnull) *out = cJSON_CreateNull();
         else return 0;
         break;
@@ -746,14 +760,19 @@ static int encode_field(const itd_field *f, const void *base, cJSON **out)
         break;
     case ITD_F_JSON: {
         const cJSON *j = *AT(base, f->off, cJSON *const);
-        if (j) *out = cJSON_Duplicate(j, 1);
+        if (j && redact && cJSON_IsObject(j)) { /* keep the header names, hide the values */
+            *out = cJSON_CreateObject();
+            for (const cJSON *it = j->child; *out && it; it = it->next)
+                if (!cJSON_AddStringToObject(*out, it->string, "***")) { cJSON_Delete(*out); *out = NULL; }
+        } else if (j && redact) *out = cJSON_CreateString("***");
+        else if (j) *out = cJSON_Duplicate(j, 1);
         else if (isnull) *out = cJSON_CreateNull();
         else return 0;
         break;
     }
     case ITD_F_OBJECT: {
         const void *o = *AT(base, f->off, void *const);
-        if (o) *out = encode_obj(f->sub, o);
+        if (o) *out = encode_obj(f->sub, o, redact0);
         else if (isnull) *out = cJSON_CreateNull();
         else return 0;
         break;
@@ -763,7 +782,7 @@ static int encode_field(const itd_field *f, const void *base, cJSON **out)
         if (!has && a->n == 0) return 0;
         *out = cJSON_CreateArray();
         for (size_t i = 0; *out && i < a->n; i++) {
-            cJSON *it = encode_obj(f->sub, a->items[i]);
+            cJSON *it = encode_obj(f->sub, a->items[i], redact0);
             if (!it || !cJSON_AddItemToArray(*out, it)) { cJSON_Delete(it); cJSON_Delete(*out); *out = NULL; }
         }
         break;
@@ -784,7 +803,7 @@ static int encode_field(const itd_field *f, const void *base, cJSON **out)
     return *out ? 0 : -1;
 }
 
-static cJSON *encode_obj(const itd_schema *s, const void *obj)
+static cJSON *encode_obj(const itd_schema *s, const void *obj, int redact)
 {
     const itd_obj *h = obj;
     if (h->schema) s = h->schema; /* the branch of a union */
@@ -792,18 +811,18 @@ static cJSON *encode_obj(const itd_schema *s, const void *obj)
         int only_first = 1;
         for (size_t i = 1; i < s->nfields; i++) {
             cJSON *x = NULL;
-            if (encode_field(&s->fields[i], obj, &x) || x) { only_first = 0; cJSON_Delete(x); }
+            if (encode_field(&s->fields[i], obj, &x, redact) || x) { only_first = 0; cJSON_Delete(x); }
         }
         if (only_first) {
             cJSON *a = NULL;
-            return encode_field(&s->fields[0], obj, &a) ? NULL : a;
+            return encode_field(&s->fields[0], obj, &a, redact) ? NULL : a;
         }
     }
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     for (size_t i = 0; i < s->nfields; i++) {
         cJSON *v = NULL;
-        if (encode_field(&s->fields[i], obj, &v)) { cJSON_Delete(o); return NULL; }
+        if (encode_field(&s->fields[i], obj, &v, redact)) { cJSON_Delete(o); return NULL; }
         if (v && !cJSON_AddItemToObjectCS(o, s->fields[i].name, v)) { cJSON_Delete(v); cJSON_Delete(o); return NULL; }
     }
     if (h->extra)
@@ -816,7 +835,12 @@ static cJSON *encode_obj(const itd_schema *s, const void *obj)
 
 cJSON *itd_to_cjson(const itd_schema *schema, const void *obj)
 {
-    return obj ? encode_obj(schema, obj) : NULL;
+    return obj ? encode_obj(schema, obj, 0) : NULL;
+}
+
+cJSON *itd_to_cjson_redacted(const itd_schema *schema, const void *obj)
+{
+    return obj ? encode_obj(schema, obj, 1) : NULL;
 }
 
 char *itd_encode(const itd_schema *schema, const void *obj, size_t *len)

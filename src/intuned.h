@@ -443,8 +443,23 @@ void *itd_decode(const itd_schema *schema, const char *json, size_t len,
  * subtrees are moved into the object) and always freed. */
 void *itd_decode_take(const itd_schema *schema, cJSON *tree,
                       itd_warnings *warn, itd_error *err);
+/* Decoding modes for itd_decode_take_ex. */
+#define ITD_MODE_AUTO 0  /* input models strict, responses lenient (as itd_decode_take) */
+#define ITD_MODE_USER 1  /* a document a program built: unknown keys refused, input value
+                          * rules applied, errors of kind VALIDATION; newer-API keys accepted
+                          * except in v0.3.12 input models */
+void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode,
+                         itd_warnings *warn, itd_error *err);
+/* A cJSON node type bit set by converters from languages whose empty
+ * containers are ambiguous (an empty Lua table): the node is an empty object
+ * that the codec also accepts where an array is expected. */
+#define ITD_CJSON_EMPTY_TABLE (1 << 14)
+
 /* Encode to a cJSON tree in schema key order, unknown kept keys last.  NULL on OOM. */
 cJSON *itd_to_cjson(const itd_schema *schema, const void *obj);
+/* The same with every secret (S3 secretAccessKey, sink header values) replaced
+ * by "***": for summaries and logs. */
+cJSON *itd_to_cjson_redacted(const itd_schema *schema, const void *obj);
 /* Encode to compact JSON text (malloc'd, NUL-terminated).  NULL on OOM. */
 char *itd_encode(const itd_schema *schema, const void *obj, size_t *len);
 /* Deep copy. NULL on OOM. */

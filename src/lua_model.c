@@ -1,1 +1,973 @@
-/* placeholder: being written */
+/*
+ * lua_model.c - the Lua face of the model: one userdata type for every model
+ * object, typed constructors (intuned.Job.new / .decode, ...), free-form JSON
+ * values, and error objects.  Also the module opener luaopen_intuned_core.
+ *
+ * Objects are immutable views into one C tree (a "doc").  A nested object
+ * (job.configuration) is another view of the same doc; the doc is
+ * reference-counted by its views, so it lives as long as any of them.
+ * The userdata is always created (zeroed, metatable set) before C memory is
+ * attached to it, so __gc can clean up whatever happens next.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lua_intuned.h"
+
+#define OBJ_MT "intuned.Object"
+#define ERR_MT "intuned.Error"
+#define TMP_MT "intuned.TmpJSON"
+
+/* Registry keys for the free-form container markers (light userdata keys). */
+static char OBJECT_MT_KEY, ARRAY_MT_KEY;
+
+#if LUA_VERSION_NUM < 502
+void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+{
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; l->name; l++) {
+        for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+
+void *luaL_testudata(lua_State *L, int idx, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx)) return NULL;
+    luaL_getmetatable(L, tname);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
+#endif
+
+/* ------------------------------------------------------------ docs, views */
+
+typedef struct doc {
+    int refs;
+    const itd_schema *schema;
+    void *root;
+    itd_warnings warn;
+} doc;
+
+typedef struct view {
+    doc *d;
+    const itd_schema *s; /* exact schema of obj (union branch resolved) */
+    void *obj;
+} view;
+
+static void doc_release(doc *d)
+{
+    if (d && --d->refs == 0) {
+        itd_free(d->schema, d->root);
+        itd_warnings_clear(&d->warn);
+        free(d);
+    }
+}
+
+static view *new_view(lua_State *L)
+{
+    view *v = lua_newuserdata(L, sizeof *v);
+    memset(v, 0, sizeof *v);
+    luaL_setmetatable(L, OBJ_MT);
+    return v;
+}
+
+static const itd_schema *exact(const itd_schema *s, const void *obj)
+{
+    const itd_obj *h = obj;
+    return h && h->schema ? h->schema : s;
+}
+
+/* Attach an owned root to a fresh view (on top of the stack).  Returns 0, or
+ * -1 on OOM (obj and w are freed then: the caller raises afterwards). */
+static int attach_root(view *v, const itd_schema *s, void *obj, itd_warnings *w)
+{
+    doc *d = calloc(1, sizeof *d);
+    if (!d) {
+        itd_free(s, obj);
+        itd_warnings_clear(w);
+        return -1;
+    }
+    d->refs = 1;
+    d->schema = s;
+    d->root = obj;
+    if (w) { d->warn = *w; w->n = 0; w->items = NULL; }
+    v->d = d;
+    v->s = exact(s, obj);
+    v->obj = obj;
+    return 0;
+}
+
+void itdl_push_owned(lua_State *L, const itd_schema *s, void *obj, itd_warnings *w)
+{
+    view *v = new_view(L);
+    if (attach_root(v, s, obj, w)) luaL_error(L, "intuned: out of memory");
+}
+
+static void push_subview(lua_State *L, doc *d, const itd_schema *s, void *obj)
+{
+    view *v = new_view(L);
+    v->d = d;
+    d->refs++;
+    v->s = exact(s, obj);
+    v->obj = obj;
+}
+
+static view *test_view(lua_State *L, int idx)
+{
+    view *v = luaL_testudata(L, idx, OBJ_MT);
+    return v && v->obj ? v : NULL;
+}
+
+static int schema_is(const itd_schema *have, const itd_schema *want)
+{
+    if (have == want) return 1;
+    if (want->branches)
+        for (const itd_schema *const *b = want->branches; *b; b++)
+            if (*b == have) return 1;
+    return 0;
+}
+
+void *itdl_test_object(lua_State *L, int idx, const itd_schema *s)
+{
+    view *v = test_view(L, idx);
+    return v && schema_is(v->s, s) ? v->obj : NULL;
+}
+
+static view *check_view(lua_State *L, int idx)
+{
+    view *v = test_view(L, idx);
+    if (!v) luaL_argerror(L, idx, "intuned object expected");
+    return v;
+}
+
+/* --------------------------------------------------------- JSON <-> Lua */
+
+static int is_null(lua_State *L, int idx)
+{
+    /* intuned.null is the NULL light userdata, as lua-cjson's cjson.null */
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
+
+static int has_marker(lua_State *L, int idx, void *key)
+{
+    if (!lua_getmetatable(L, idx)) return 0;
+    lua_pushlightuserdata(L, key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+void itdl_push_cjson(lua_State *L, const cJSON *v)
+{
+    luaL_checkstack(L, 4, "JSON value nested too deeply");
+    if (cJSON_IsNull(v) || !v) {
+        lua_pushlightuserdata(L, NULL);
+    } else if (cJSON_IsBool(v)) {
+        lua_pushboolean(L, cJSON_IsTrue(v));
+    } else if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+#if LUA_VERSION_NUM >= 503
+        if (d == floor(d) && d >= -9007199254740992.0 && d <= 9007199254740992.0)
+            lua_pushinteger(L, (lua_Integer)d);
+        else
+#endif
+            lua_pushnumber(L, d);
+    } else if (cJSON_IsString(v)) {
+        lua_pushstring(L, v->valuestring);
+    } else {
+        int arr = cJSON_IsArray(v);
+        int n = cJSON_GetArraySize(v);
+        lua_createtable(L, arr ? n : 0, arr ? 0 : n);
+        int i = 1;
+        for (const cJSON *it = v->child; it; it = it->next) {
+            itdl_push_cjson(L, it);
+            if (arr) lua_rawseti(L, -2, i++);
+            else lua_setfield(L, -2, it->string);
+        }
+        lua_pushlightuserdata(L, arr ? &ARRAY_MT_KEY : &OBJECT_MT_KEY);
+        lua_rawget(L, LUA_REGISTRYINDEX);
+        lua_setmetatable(L, -2);
+    }
+}
+
+/* A cJSON tree under construction lives in a userdata so that a Lua error
+ * raised midway (out of memory) cannot leak it. */
+typedef struct tmpjson { cJSON *tree; } tmpjson;
+
+static int tmp_gc(lua_State *L)
+{
+    tmpjson *t = lua_touserdata(L, 1);
+    cJSON_Delete(t->tree);
+    t->tree = NULL;
+    return 0;
+}
+
+typedef struct conv {
+    itd_error *err;
+    char path[ITD_PATH_MAX];
+    size_t plen;
+    int depth;
+} conv;
+
+/* Append ".key" (key != NULL) or "[idx]" to the path. */
+static size_t conv_push(conv *c, const char *key, size_t idx)
+{
+    size_t old = c->plen;
+    int n = key ? snprintf(c->path + c->plen, sizeof c->path - c->plen, "%s%s", c->plen ? "." : "", key)
+                : snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%zu]", idx);
+    if (n > 0) c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n : sizeof c->path - 1;
+    return old;
+}
+
+static void conv_pop(conv *c, size_t old)
+{
+    c->plen = old;
+    c->path[old] = 0;
+}
+
+static int conv_fail(conv *c, const char *msg, const char *what)
+{
+    return itd_error_set(c->err, ITD_ERR_VALIDATION, c->path, msg, what);
+}
+
+static int add_child(cJSON *parent, const char *key, cJSON *child)
+{
+    if (cJSON_IsArray(parent)) return cJSON_AddItemToArray(parent, child) ? 0 : -1;
+    return cJSON_AddItemToObject(parent, key, child) ? 0 : -1;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Convert the Lua value at idx and attach it to `parent` (under key). */
+static int conv_value(lua_State *L, int idx, conv *c, cJSON *parent, const char *key)
+{
+    cJSON *node = NULL;
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        node = cJSON_CreateBool(lua_toboolean(L, idx));
+        break;
+    case LUA_TNUMBER: {
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            lua_Integer i = lua_tointeger(L, idx);
+            if (i > ((lua_Integer)1 << 53) || i < -((lua_Integer)1 << 53))
+                return conv_fail(c, "integer %s is too large to be exact in JSON (beyond 2^53)",
+                                 lua_tostring(L, idx));
+            node = cJSON_CreateNumber((double)i);
+            break;
+        }
+#endif
+        double d = lua_tonumber(L, idx);
+        if (!isfinite(d)) return conv_fail(c, "expected a finite number, got %s", d != d ? "nan" : "inf");
+        node = cJSON_CreateNumber(d);
+        break;
+    }
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (strlen(s) != n) return conv_fail(c, "%s", "string contains a NUL byte");
+        node = cJSON_CreateString(s);
+        break;
+    }
+    case LUA_TLIGHTUSERDATA:
+        if (!is_null(L, idx)) return conv_fail(c, "expected a JSON value, got %s", "light userdata");
+        node = cJSON_CreateNull();
+        break;
+    case LUA_TUSERDATA: {
+        view *v = test_view(L, idx);
+        if (!v) return conv_fail(c, "expected a JSON value, got %s", "userdata");
+        node = itd_to_cjson(v->s, v->obj);
+        break;
+    }
+    case LUA_TTABLE: {
+        if (++c->depth > ITD_MAX_DEPTH)
+            return conv_fail(c, "%s", "nested more than 1000 levels deep (or the table contains itself)");
+        luaL_checkstack(L, 6, "table nested too deeply");
+        int want_arr = has_marker(L, idx, &ARRAY_MT_KEY), want_obj = has_marker(L, idx, &OBJECT_MT_KEY);
+        /* Survey keys: a sequence 1..n is an array, string keys an object. */
+        size_t nstr = 0, nint = 0, maxint = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                size_t kl;
+                const char *ks = lua_tolstring(L, -1, &kl);
+                if (strlen(ks) != kl) { lua_pop(L, 1); return conv_fail(c, "%s", "table key contains a NUL byte"); }
+                nstr++;
+                continue;
+            }
+            if (lua_type(L, -1) == LUA_TNUMBER) {
+                double k = lua_tonumber(L, -1);
+                if (k >= 1 && k == floor(k) && k < 1e15) {
+                    nint++;
+                    if ((size_t)k > maxint) maxint = (size_t)k;
+                    continue;
+                }
+            }
+            const char *tn = luaL_typename(L, -1);
+            lua_pop(L, 1);
+            return conv_fail(c, "table key of type %s cannot be a JSON key (use strings or 1..n)", tn);
+        }
+        if (nstr && nint) return conv_fail(c, "%s", "table mixes array items and string keys");
+        if (want_arr && nstr) return conv_fail(c, "%s", "table marked as an array has string keys");
+        if (want_obj && nint) return conv_fail(c, "%s", "table marked as an object has integer keys");
+        if (nint && maxint != nint)
+            return conv_fail(c, "%s", "array has holes (keys must be 1..n; use intuned.null for JSON null)");
+        int arr = want_arr || (nint > 0);
+        node = arr ? cJSON_CreateArray() : cJSON_CreateObject();
+        if (!node || add_child(parent, key, node)) { cJSON_Delete(node); return itd_error_set(c->err, ITD_ERR_NOMEM, c->path, "out of memory"); }
+        if (!arr && !nstr && !want_obj) node->type |= ITD_CJSON_EMPTY_TABLE;
+        if (arr) {
+            for (size_t i = 1; i <= nint; i++) {
+                lua_rawgeti(L, idx, (int)i);
+                size_t old = conv_push(c, NULL, i);
+                if (conv_value(L, -1, c, node, NULL)) return -1;
+                conv_pop(c, old);
+                lua_pop(L, 1);
+            }
+        } else if (nstr) {
+            /* Lua tables have no order: write keys sorted, so output is stable */
+            const char **keys = lua_newuserdata(L, nstr * sizeof *keys);
+            size_t k = 0;
+            lua_pushnil(L);
+            while (lua_next(L, idx)) {
+                lua_pop(L, 1);
+                keys[k++] = lua_tostring(L, -1); /* kept alive by the table */
+            }
+            qsort(keys, nstr, sizeof *keys, cmp_keys);
+            for (k = 0; k < nstr; k++) {
+                lua_getfield(L, idx, keys[k]);
+                size_t old = conv_push(c, keys[k], 0);
+                if (conv_value(L, -1, c, node, keys[k])) return -1;
+                conv_pop(c, old);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1); /* keys */
+        }
+        c->depth--;
+        return 0;
+    }
+    default:
+        return conv_fail(c, "expected a JSON value, got %s", luaL_typename(L, idx));
+    }
+    if (!node || add_child(parent, key, node)) {
+        cJSON_Delete(node);
+        return itd_error_set(c->err, ITD_ERR_NOMEM, c->path, "out of memory");
+    }
+    return 0;
+}
+
+/* Convert to a tree held by a new TmpJSON userdata pushed on the stack. */
+static tmpjson *to_tmp(lua_State *L, int idx, itd_error *err, const char *path)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    tmpjson *t = lua_newuserdata(L, sizeof *t);
+    t->tree = NULL;
+    luaL_setmetatable(L, TMP_MT);
+    cJSON *holder = cJSON_CreateArray();
+    if (!holder) { itd_error_set(err, ITD_ERR_NOMEM, path, "out of memory"); return NULL; }
+    t->tree = holder;
+    conv c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    snprintf(c.path, sizeof c.path, "%s", path ? path : "");
+    c.plen = strlen(c.path);
+    if (conv_value(L, idx, &c, holder, NULL)) return NULL;
+    return t;
+}
+
+cJSON *itdl_to_cjson(lua_State *L, int idx, itd_error *err, const char *path)
+{
+    tmpjson *t = to_tmp(L, idx, err, path);
+    cJSON *out = NULL;
+    if (t) {
+        out = cJSON_DetachItemFromArray(t->tree, 0);
+        if (out) out->type &= ~ITD_CJSON_EMPTY_TABLE;
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
+void *itdl_to_object(lua_State *L, int idx, const itd_schema *s, itd_warnings *w, itd_error *err)
+{
+    view *v = test_view(L, idx);
+    if (v) {
+        if (schema_is(v->s, s)) {
+            void *copy = itd_clone(v->s, v->obj);
+            if (!copy) itd_error_set(err, ITD_ERR_NOMEM, "", "out of memory");
+            return copy;
+        }
+        itd_error_set(err, ITD_ERR_VALIDATION, "", "expected a table or an intuned.%s, got an intuned.%s",
+                      s->name, v->s->name);
+        return NULL;
+    }
+    if (!lua_istable(L, idx)) {
+        itd_error_set(err, ITD_ERR_VALIDATION, "", "expected a table or an intuned.%s, got %s", s->name,
+                      luaL_typename(L, idx));
+        return NULL;
+    }
+    tmpjson *t = to_tmp(L, idx, err, "");
+    void *obj = NULL;
+    if (t) {
+        cJSON *tree = cJSON_DetachItemFromArray(t->tree, 0);
+        obj = itd_decode_take_ex(s, tree, ITD_MODE_USER, w, err);
+    }
+    lua_pop(L, 1);
+    return obj;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+int itdl_push_error(lua_State *L, const itd_error *e)
+{
+    char line[ITD_MSG_MAX + ITD_PATH_MAX + 64];
+    lua_pushnil(L);
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, itd_err_kind_name(e->kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, e->message);
+    lua_setfield(L, -2, "message");
+    if (e->path[0]) { lua_pushstring(L, e->path); lua_setfield(L, -2, "path"); }
+    if (e->status) { lua_pushinteger(L, e->status); lua_setfield(L, -2, "status"); }
+    if (e->details) { itdl_push_cjson(L, e->details); lua_setfield(L, -2, "details"); }
+    if (e->data) { itdl_push_cjson(L, e->data); lua_setfield(L, -2, "data"); }
+    if (e->body) { lua_pushlstring(L, e->body, e->body_len); lua_setfield(L, -2, "body"); }
+    lua_pushboolean(L, e->retryable);
+    lua_setfield(L, -2, "retryable");
+    if (e->attempts) { lua_pushinteger(L, e->attempts); lua_setfield(L, -2, "attempts"); }
+    if (e->retry_after >= 0 && e->status) { lua_pushnumber(L, e->retry_after); lua_setfield(L, -2, "retry_after"); }
+    lua_pushstring(L, itd_error_format(e, line, sizeof line));
+    lua_setfield(L, -2, "text");
+    luaL_setmetatable(L, ERR_MT);
+    return 2;
+}
+
+static int err_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "text");
+    if (lua_isstring(L, -1)) return 1;
+    lua_getfield(L, 1, "message");
+    return 1;
+}
+
+static int l_is_error(lua_State *L)
+{
+    int yes = lua_istable(L, 1) && lua_getmetatable(L, 1);
+    if (yes) {
+        luaL_getmetatable(L, ERR_MT);
+        yes = lua_rawequal(L, -1, -2);
+    }
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+/* --------------------------------------------------------- field access */
+
+static void push_number(lua_State *L, double d)
+{
+#if LUA_VERSION_NUM >= 503
+    if (d == floor(d) && d >= -9007199254740992.0 && d <= 9007199254740992.0) {
+        lua_pushinteger(L, (lua_Integer)d);
+        return;
+    }
+#endif
+    lua_pushnumber(L, d);
+}
+
+static void push_numstr(lua_State *L, const itd_numstr *ns)
+{
+    if (ns->kind == ITD_NS_NUMBER) push_number(L, ns->num);
+    else if (ns->kind == ITD_NS_STRING) lua_pushstring(L, ns->str);
+    else lua_pushnil(L);
+}
+
+static void push_calvalue(lua_State *L, doc *d, const itd_calvalue *cv)
+{
+    switch (cv->kind) {
+    case ITD_CV_NUMBER: push_number(L, cv->num); break;
+    case ITD_CV_STRING: lua_pushstring(L, cv->str); break;
+    case ITD_CV_RANGE: push_subview(L, d, &itd_CalendarRange, cv->range); break;
+    case ITD_CV_LIST:
+        lua_createtable(L, (int)cv->list.n, 0);
+        for (size_t i = 0; i < cv->list.n; i++) {
+            push_calvalue(L, d, cv->list.items[i]);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    default: lua_pushnil(L);
+    }
+}
+
+#define AT(base, off, type) ((type *)((char *)(base) + (off)))
+
+static void push_field(lua_State *L, view *v, const itd_field *f)
+{
+    void *b = v->obj;
+    if (f->null_off && *AT(b, f->null_off, int)) { lua_pushnil(L); return; }
+    int has = f->has_off ? *AT(b, f->has_off, int) : 1;
+    switch (f->kind) {
+    case ITD_F_STRING: lua_pushstring(L, *AT(b, f->off, char *)); break; /* NULL pushes nil */
+    case ITD_F_NUMBER: if (has) push_number(L, *AT(b, f->off, double)); else lua_pushnil(L); break;
+    case ITD_F_BOOL: if (has) lua_pushboolean(L, *AT(b, f->off, int)); else lua_pushnil(L); break;
+    case ITD_F_JSON: {
+        cJSON *j = *AT(b, f->off, cJSON *);
+        if (j) itdl_push_cjson(L, j); else lua_pushnil(L);
+        break;
+    }
+    case ITD_F_OBJECT: {
+        void *o = *AT(b, f->off, void *);
+        if (o) push_subview(L, v->d, f->sub, o); else lua_pushnil(L);
+        break;
+    }
+    case ITD_F_ARRAY: {
+        itd_array *a = AT(b, f->off, itd_array);
+        if (!has && !a->n) { lua_pushnil(L); break; }
+        lua_createtable(L, (int)a->n, 0);
+        for (size_t i = 0; i < a->n; i++) {
+            push_subview(L, v->d, f->sub, a->items[i]);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    }
+    case ITD_F_NUMSTR: push_numstr(L, AT(b, f->off, itd_numstr)); break;
+    case ITD_F_CALVALUE: {
+        itd_calvalue *cv = *AT(b, f->off, itd_calvalue *);
+        if (cv) push_calvalue(L, v->d, cv); else lua_pushnil(L);
+        break;
+    }
+    }
+}
+
+static const itd_field *lookup(const itd_schema *s, const char *key)
+{
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if (strcmp(f->name, key) == 0 || (f->alias && strcmp(f->alias, key) == 0) ||
+            (f->sdk_name && strcmp(f->sdk_name, key) == 0))
+            return f;
+    }
+    return NULL;
+}
+
+static int obj_index(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    /* methods first */
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__methods");
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 3);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "intuned.%s: field names are strings, got %s", v->s->name, luaL_typename(L, 2));
+    const char *key = lua_tostring(L, 2);
+    const itd_field *f = lookup(v->s, key);
+    if (f) {
+        push_field(L, v, f);
+        return 1;
+    }
+    const cJSON *extra = ((itd_obj *)v->obj)->extra;
+    const cJSON *x = extra ? cJSON_GetObjectItemCaseSensitive(extra, key) : NULL;
+    if (x) {
+        itdl_push_cjson(L, x);
+        return 1;
+    }
+    const char *near = itd_closest_field(v->s, key);
+    if (near) return luaL_error(L, "intuned.%s has no field '%s' (did you mean '%s'?)", v->s->name, key, near);
+    return luaL_error(L, "intuned.%s has no field '%s'", v->s->name, key);
+}
+
+static int obj_newindex(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    return luaL_error(L, "intuned.%s objects are read-only; change a copy with t = obj:to_table() and "
+                         "build a new one with intuned.%s.new(t)", v->s->name, v->s->name);
+}
+
+static int obj_gc(lua_State *L)
+{
+    view *v = luaL_testudata(L, 1, OBJ_MT);
+    if (v && v->d) {
+        doc_release(v->d);
+        v->d = NULL;
+        v->obj = NULL;
+    }
+    return 0;
+}
+
+/* Push a malloc'd C string and free it (Lua copies it). */
+static int push_freed(lua_State *L, char *s)
+{
+    if (!s) return luaL_error(L, "intuned: out of memory");
+    lua_pushstring(L, s);
+    free(s);
+    return 1;
+}
+
+static int obj_tostring(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    cJSON *t = itd_to_cjson_redacted(v->s, v->obj);
+    char *s = t ? cJSON_PrintUnformatted(t) : NULL;
+    cJSON_Delete(t);
+    if (!s) return luaL_error(L, "intuned: out of memory");
+    size_t n = strlen(s);
+    const size_t max = 600;
+    if (n > max) memcpy(s + max - 3, "...", 4);
+    lua_pushfstring(L, "intuned.%s ", v->s->name);
+    lua_pushstring(L, s);
+    free(s);
+    lua_concat(L, 2);
+    return 1;
+}
+
+static int m_to_json(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    return push_freed(L, itd_encode(v->s, v->obj, NULL));
+}
+
+static int m_to_table(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    lua_settop(L, 1);
+    tmpjson *t = lua_newuserdata(L, sizeof *t);
+    t->tree = NULL;
+    luaL_setmetatable(L, TMP_MT);
+    t->tree = itd_to_cjson(v->s, v->obj);
+    if (!t->tree) return luaL_error(L, "intuned: out of memory");
+    itdl_push_cjson(L, t->tree);
+    return 1;
+}
+
+static int m_warnings(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    lua_createtable(L, (int)v->d->warn.n, 0);
+    for (size_t i = 0; i < v->d->warn.n; i++) {
+        lua_pushstring(L, v->d->warn.items[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+static int m_type(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    lua_pushstring(L, v->s->name);
+    return 1;
+}
+
+#if LUA_VERSION_NUM >= 502
+/* pairs(obj): the present fields by wire name, then kept unknown keys. */
+static int obj_next(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    size_t i = 0;
+    if (!lua_isnil(L, 2)) {
+        const char *k = lua_tostring(L, 2);
+        const itd_field *f = k ? lookup(v->s, k) : NULL;
+        if (f) i = (size_t)(f - v->s->fields) + 1;
+        else i = v->s->nfields; /* continue in extras */
+        if (!f) {
+            const cJSON *x = ((itd_obj *)v->obj)->extra;
+            const cJSON *it = x ? cJSON_GetObjectItemCaseSensitive(x, k) : NULL;
+            it = it ? it->next : NULL;
+            if (!it) return 0;
+            lua_pushstring(L, it->string);
+            itdl_push_cjson(L, it);
+            return 2;
+        }
+    }
+    for (; i < v->s->nfields; i++) {
+        push_field(L, v, &v->s->fields[i]);
+        if (!lua_isnil(L, -1)) {
+            lua_pushstring(L, v->s->fields[i].name);
+            lua_insert(L, -2);
+            return 2;
+        }
+        lua_pop(L, 1);
+    }
+    const cJSON *x = ((itd_obj *)v->obj)->extra;
+    if (x && x->child) {
+        lua_pushstring(L, x->child->string);
+        itdl_push_cjson(L, x->child);
+        return 2;
+    }
+    return 0;
+}
+
+static int obj_pairs(lua_State *L)
+{
+    check_view(L, 1);
+    lua_pushcfunction(L, obj_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+#endif
+
+/* ------------------------------------------------------------ type tables */
+
+static const itd_schema *upvalue_schema(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int t_new(lua_State *L)
+{
+    const itd_schema *s = upvalue_schema(L);
+    view *existing = test_view(L, 1);
+    if (existing && schema_is(existing->s, s)) { /* immutable: the object itself */
+        lua_settop(L, 1);
+        return 1;
+    }
+    if (!existing && !lua_istable(L, 1))
+        return luaL_argerror(L, 1, lua_pushfstring(L, "table expected to build an intuned.%s, got %s", s->name,
+                                                   luaL_typename(L, 1)));
+    lua_settop(L, 1);
+    view *v = new_view(L); /* index 2: ready before any C memory */
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_warnings w = { 0, NULL };
+    void *obj = itdl_to_object(L, 1, s, &w, &e);
+    if (!obj) {
+        itd_warnings_clear(&w);
+        int n = itdl_push_error(L, &e);
+        itd_error_clear(&e);
+        return n;
+    }
+    if (attach_root(v, s, obj, &w)) return luaL_error(L, "intuned: out of memory");
+    lua_pushvalue(L, 2);
+    return 1;
+}
+
+static int t_decode(lua_State *L)
+{
+    const itd_schema *s = upvalue_schema(L);
+    size_t len;
+    const char *json = luaL_checklstring(L, 1, &len);
+    view *v = new_view(L);
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_warnings w = { 0, NULL };
+    void *obj = itd_decode(s, json, len, &w, &e);
+    if (!obj) {
+        itd_warnings_clear(&w);
+        int n = itdl_push_error(L, &e);
+        itd_error_clear(&e);
+        return n;
+    }
+    if (attach_root(v, s, obj, &w)) return luaL_error(L, "intuned: out of memory");
+    return 1;
+}
+
+static int t_is(lua_State *L)
+{
+    lua_pushboolean(L, itdl_test_object(L, 1, upvalue_schema(L)) != NULL);
+    return 1;
+}
+
+/* ------------------------------------------------------------ module-level */
+
+static int l_type(lua_State *L)
+{
+    view *v = test_view(L, 1);
+    if (v) lua_pushstring(L, v->s->name);
+    else lua_pushnil(L);
+    return 1;
+}
+
+static int l_mark(lua_State *L, void *key)
+{
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushlightuserdata(L, key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+static int l_object(lua_State *L) { return l_mark(L, &OBJECT_MT_KEY); }
+static int l_array(lua_State *L) { return l_mark(L, &ARRAY_MT_KEY); }
+
+static int l_duration_ms(lua_State *L)
+{
+    const char *s = luaL_checkstring(L, 1);
+    double ms;
+    if (itd_duration_ms(s, &ms)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "invalid duration \"%s\" (expected e.g. \"500ms\", \"1s\", \"10m\")", s);
+        return 2;
+    }
+    push_number(L, ms);
+    return 1;
+}
+
+static int l_parse_time(lua_State *L)
+{
+    const char *s = luaL_checkstring(L, 1);
+    double t;
+    if (itd_datetime_parse(s, &t)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "not an ISO-8601 date-time: \"%s\"", s);
+        return 2;
+    }
+    lua_pushnumber(L, t);
+    return 1;
+}
+
+static int l_format_time(lua_State *L)
+{
+    char buf[64];
+    lua_pushstring(L, itd_datetime_format(luaL_checknumber(L, 1), buf, sizeof buf));
+    return 1;
+}
+
+/* encode any Lua value as JSON (free-form rules): handy for hooks and tests */
+static int l_encode_json(lua_State *L)
+{
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    luaL_checkany(L, 1);
+    tmpjson *t = to_tmp(L, 1, &e, "");
+    if (!t) {
+        int n = itdl_push_error(L, &e);
+        itd_error_clear(&e);
+        return n;
+    }
+    char *s = cJSON_PrintUnformatted(t->tree->child);
+    return push_freed(L, s);
+}
+
+static int l_decode_json(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (len > ITD_MAX_DOCUMENT_BYTES) {
+        lua_pushnil(L);
+        lua_pushstring(L, "document too large");
+        return 2;
+    }
+    tmpjson *t = lua_newuserdata(L, sizeof *t);
+    t->tree = NULL;
+    luaL_setmetatable(L, TMP_MT);
+    t->tree = cJSON_ParseWithLength(s, len);
+    if (!t->tree) {
+        lua_pushnil(L);
+        lua_pushstring(L, "invalid JSON");
+        return 2;
+    }
+    itdl_push_cjson(L, t->tree);
+    return 1;
+}
+
+static const luaL_Reg obj_methods[] = {
+    { "to_json", m_to_json },
+    { "to_table", m_to_table },
+    { "warnings", m_warnings },
+    { "type", m_type },
+    { NULL, NULL },
+};
+
+int luaopen_intuned_core(lua_State *L);
+int luaopen_intuned_core(lua_State *L)
+{
+    /* object metatable */
+    luaL_newmetatable(L, OBJ_MT);
+    lua_pushcfunction(L, obj_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, obj_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, obj_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, obj_tostring);
+    lua_setfield(L, -2, "__tostring");
+#if LUA_VERSION_NUM >= 502
+    lua_pushcfunction(L, obj_pairs);
+    lua_setfield(L, -2, "__pairs");
+#endif
+    lua_pushliteral(L, "intuned.Object");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable"); /* getmetatable(obj) == false: no tampering */
+    luaL_newlib(L, obj_methods);
+    lua_setfield(L, -2, "__methods");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, ERR_MT);
+    lua_pushcfunction(L, err_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, TMP_MT);
+    lua_pushcfunction(L, tmp_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    /* container markers (exported as intuned.object_mt / array_mt) */
+    lua_pushlightuserdata(L, &OBJECT_MT_KEY);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "object");
+    lua_setfield(L, -2, "__jsontype");
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, &ARRAY_MT_KEY);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    static const luaL_Reg funcs[] = {
+        { "type", l_type },
+        { "is_error", l_is_error },
+        { "object", l_object },
+        { "array", l_array },
+        { "duration_ms", l_duration_ms },
+        { "parse_time", l_parse_time },
+        { "format_time", l_format_time },
+        { "encode_json", l_encode_json },
+        { "decode_json", l_decode_json },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, funcs);
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    lua_pushlightuserdata(L, &OBJECT_MT_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "object_mt");
+    lua_pushlightuserdata(L, &ARRAY_MT_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "array_mt");
+    lua_pushliteral(L, ITD_VERSION);
+    lua_setfield(L, -2, "_VERSION");
+
+    for (const itd_schema *const *s = itd_schemas; *s; s++) {
+        lua_createtable(L, 0, 4);
+        lua_pushlightuserdata(L, (void *)*s);
+        lua_pushcclosure(L, t_new, 1);
+        lua_setfield(L, -2, "new");
+        lua_pushlightuserdata(L, (void *)*s);
+        lua_pushcclosure(L, t_decode, 1);
+        lua_setfield(L, -2, "decode");
+        lua_pushlightuserdata(L, (void *)*s);
+        lua_pushcclosure(L, t_is, 1);
+        lua_setfield(L, -2, "is");
+        lua_pushstring(L, (*s)->name);
+        lua_setfield(L, -2, "name");
+        lua_setfield(L, -2, (*s)->name);
+    }
+    itdl_open_client(L);
+    return 1;
+}
