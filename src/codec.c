@@ -650,10 +650,10 @@ void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode, itd_wa
     ctx c;
     memset(&c, 0, sizeof c);
     int input_model = (schema->flags & ITD_S_STRICT) != 0;
-    c.strict = input_model || mode == ITD_MODE_USER;
-    c.input = c.strict;
+    c.strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
+    c.input = input_model || mode == ITD_MODE_USER;
     c.head = !input_model || (schema->flags & ITD_S_HEAD);
-    c.kind = c.strict ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
+    c.kind = c.input ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
     c.warn = w;
     c.err = err;
     void *obj = NULL;

@@ -403,6 +403,8 @@ typedef struct itd_field {
 #define ITD_S_ARRAY_FORM  0x02u  /* the wire form is a bare array holding the first field */
 #define ITD_S_STRING_FORM 0x04u  /* a bare string is accepted as the first field (HEAD state) */
 #define ITD_S_HEAD        0x08u  /* input in the newer API's form: ITD_HEAD fields allowed */
+#define ITD_S_OPEN        0x10u  /* a server document whose unknown keys are data: kept even
+                                  * when a program builds one (ITD_MODE_USER) */
 
 typedef struct itd_schema {
     const char *name;                 /* Lua type name, e.g. "Job" */
@@ -445,9 +447,9 @@ void *itd_decode_take(const itd_schema *schema, cJSON *tree,
                       itd_warnings *warn, itd_error *err);
 /* Decoding modes for itd_decode_take_ex. */
 #define ITD_MODE_AUTO 0  /* input models strict, responses lenient (as itd_decode_take) */
-#define ITD_MODE_USER 1  /* a document a program built: unknown keys refused, input value
-                          * rules applied, errors of kind VALIDATION; newer-API keys accepted
-                          * except in v0.3.12 input models */
+#define ITD_MODE_USER 1  /* a document a program built: unknown keys refused (kept for
+                          * ITD_S_OPEN roots), input value rules applied, errors of kind
+                          * VALIDATION; newer-API keys accepted except in v0.3.12 input models */
 void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode,
                          itd_warnings *warn, itd_error *err);
 /* A cJSON node type bit set by converters from languages whose empty
@@ -564,6 +566,14 @@ typedef struct itd_response {
 /* Classify a response.  0 with `out` filled, or -1 with `err` (kind from the
  * status; retryable, retry_after and a bounded copy of the body set). */
 int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd_error *err);
+
+/* Reconciliation of a retried create that met 409 "already exists": 1 when the
+ * stored `job` is the one `in` describes (id, payload apiNames + parameters,
+ * sink type and destination, configuration runMode / maxConcurrentRequests /
+ * retry with durations compared in ms), 0 when it differs.  Keys the server
+ * may leave out of its answer (HEAD dropped runMode and the retry intervals)
+ * are compared only when present on both sides. */
+int itd_job_matches_input(const itd_job *job, const itd_job_input *in);
 
 /* Percent-encode like JavaScript's encodeURIComponent. malloc'd. */
 char *itd_uri_component(const char *s);

@@ -250,12 +250,12 @@ static const itd_field itd_Job_fields[] = {
     JSON(itd_job, "reason", ITD_HEAD, reason),
     STRN(itd_job, "schedule_id", ITD_HEAD, schedule_id, schedule_id_null),
 };
-SCHEMA(itd_Job, "Job", itd_job, 0);
+SCHEMA(itd_Job, "Job", itd_job, ITD_S_OPEN);
 
 static const itd_field itd_JobList_fields[] = {
     ARR(itd_job_list, "items", ITD_REQ, items, itd_Job),
 };
-SCHEMA(itd_JobList, "JobList", itd_job_list, ITD_S_ARRAY_FORM);
+SCHEMA(itd_JobList, "JobList", itd_job_list, ITD_S_ARRAY_FORM | ITD_S_OPEN);
 
 /* ---- Runs */
 static const itd_field itd_RunSummary_fields[] = {
@@ -293,13 +293,13 @@ static const itd_field itd_JobRun_fields[] = {
     JSON(itd_job_run, "reason", ITD_HEAD | ITD_NULLABLE, reason),
     JSON(itd_job_run, "job_configuration_snapshot", ITD_HEAD | ITD_J_OBJECT, job_configuration_snapshot),
 };
-SCHEMA(itd_JobRun, "JobRun", itd_job_run, 0);
+SCHEMA(itd_JobRun, "JobRun", itd_job_run, ITD_S_OPEN);
 
 static const itd_field itd_JobRunList_fields[] = {
     ARR(itd_run_list, "jobRuns", ITD_REQ, jobRuns, itd_JobRun),
     NUM(itd_run_list, "totalCount", ITD_HEAD, totalCount, has_totalCount),
 };
-SCHEMA(itd_JobRunList, "JobRunList", itd_run_list, ITD_S_ARRAY_FORM);
+SCHEMA(itd_JobRunList, "JobRunList", itd_run_list, ITD_S_ARRAY_FORM | ITD_S_OPEN);
 
 static const itd_field itd_RunResults_fields[] = {
     STR(itd_run_results, "signed_url", ITD_REQ, signed_url),
@@ -314,7 +314,7 @@ static const itd_field itd_JobRunDetail_fields[] = {
     OBJ(itd_run_detail, "jobRun", ITD_REQ, jobRun, itd_JobRun),
     OBJ(itd_run_detail, "results", 0, results, itd_RunResults),
 };
-SCHEMA(itd_JobRunDetail, "JobRunDetail", itd_run_detail, 0);
+SCHEMA(itd_JobRunDetail, "JobRunDetail", itd_run_detail, ITD_S_OPEN);
 
 /* ---- Action responses: every key optional to the decoder (§8.8), and
  * `message` kept as free text because HEAD changed the closed values. */
@@ -324,7 +324,7 @@ SCHEMA(itd_JobRunDetail, "JobRunDetail", itd_run_detail, 0);
         STR(itd_action, "jobRunId", ITD_HEAD, jobRunId), \
         STR(itd_action, "message", 0, message), \
     }; \
-    SCHEMA(var, nm, itd_action, 0)
+    SCHEMA(var, nm, itd_action, ITD_S_OPEN)
 ACTION(itd_CreateJob, "CreateJob");
 ACTION(itd_PauseJob, "PauseJob");
 ACTION(itd_ResumeJob, "ResumeJob");
@@ -342,7 +342,7 @@ ACTION(itd_UpdateJob, "UpdateJob");
         BOOL(itd_api_error, "retirable", ITD_HEAD, retirable, has_retirable), \
         STR(itd_api_error, "correlationId", ITD_HEAD, correlationId), \
     }; \
-    SCHEMA(var, nm, itd_api_error, 0)
+    SCHEMA(var, nm, itd_api_error, ITD_S_OPEN)
 APIERR(itd_ApiErrorInvalidInput, "ApiErrorInvalidInput");
 APIERR(itd_ApiErrorUnauthorized, "ApiErrorUnauthorized");
 APIERR(itd_ApiError, "ApiError");
@@ -404,7 +404,7 @@ static const itd_field itd_JobSinkResultPayload_fields[] = {
     OBJ(itd_sink_result, "projectJob", 0, projectJob, itd_IdRef),
     OBJ(itd_sink_result, "projectJobRun", 0, projectJobRun, itd_IdRef),
 };
-SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, 0);
+SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, ITD_S_OPEN);
 
 const itd_schema *const itd_schemas[] = {
     &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobRun, &itd_JobList, &itd_JobRunList,

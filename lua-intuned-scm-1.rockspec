@@ -1,0 +1,39 @@
+rockspec_format = "3.0"
+package = "lua-intuned"
+version = "scm-1"
+source = {
+   url = "git+https://github.com/lua-intuned/lua-intuned.git",
+}
+description = {
+   summary = "Intuned Jobs API client: typed models, JSON codec, libcurl and nginx transports, local emulator",
+   detailed = [[
+A C core (model, JSON codec with field-path validation, protocol, libcurl
+transport with retries) with Lua bindings, an nginx/OpenResty cosocket
+transport, and intuned-emulator, a local server of the Jobs API.
+]],
+   license = "MIT",
+   labels = { "intuned", "api", "http", "openresty" },
+}
+dependencies = {
+   "lua >= 5.1",
+}
+external_dependencies = {
+   CURL = { library = "curl" },
+   CJSON = { library = "cjson" },
+}
+build = {
+   type = "cmake",
+   variables = {
+      CMAKE_BUILD_TYPE = "RelWithDebInfo",
+      CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+      LUA_CMOD_DIR = "$(LIBDIR)",
+      LUA_LMOD_DIR = "$(LUADIR)",
+      CMAKE_INSTALL_BINDIR = "$(BINDIR)",
+      ITD_BUILD_TESTS = "OFF",
+   },
+}
+test = {
+   type = "command",
+   command = "bash tools/test.sh",
+}
