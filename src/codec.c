@@ -243,6 +243,8 @@ const char *itd_closest_field(const itd_schema *schema, const char *name)
 
 /* ------------------------------------------------------------------ decode */
 
+#define MAX_SEGS 64
+
 typedef struct ctx {
     int strict;        /* unknown keys are errors (input models) */
     int head;          /* keys of the newer API accepted */
@@ -250,30 +252,48 @@ typedef struct ctx {
     itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
     itd_warnings *warn;
     itd_error *err;
+    /* The path is a stack of segments, rendered only for an error or a
+     * warning: formatting it at every step cost a third of the decode. */
+    struct { const char *key; size_t idx; } segs[MAX_SEGS];
+    size_t depth;
     char path[ITD_PATH_MAX];
     size_t plen;
 } ctx;
 
 static size_t push_key(ctx *c, const char *key)
 {
-    size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof c->path - c->plen, "%s%s", c->plen ? "." : "", key);
-    if (n > 0) c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n : sizeof c->path - 1;
+    size_t old = c->depth;
+    if (c->depth < MAX_SEGS) { c->segs[c->depth].key = key; c->segs[c->depth].idx = 0; }
+    c->depth++;
     return old;
 }
 
 static size_t push_index(ctx *c, size_t i)
 {
-    size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%zu]", i + 1); /* 1-based, as Lua */
-    if (n > 0) c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n : sizeof c->path - 1;
+    size_t old = c->depth;
+    if (c->depth < MAX_SEGS) { c->segs[c->depth].key = NULL; c->segs[c->depth].idx = i + 1; } /* 1-based, as Lua */
+    c->depth++;
     return old;
 }
 
 static void pop(ctx *c, size_t old)
 {
-    c->plen = old;
-    c->path[old] = 0;
+    c->depth = old;
+}
+
+static const char *render_path(ctx *c)
+{
+    size_t n = 0;
+    c->path[0] = 0;
+    for (size_t i = 0; i < c->depth && i < MAX_SEGS && n < sizeof c->path - 1; i++) {
+        int w = c->segs[i].key
+            ? snprintf(c->path + n, sizeof c->path - n, "%s%s", n ? "." : "", c->segs[i].key)
+            : snprintf(c->path + n, sizeof c->path - n, "[%zu]", c->segs[i].idx);
+        if (w < 0) break;
+        n = n + (size_t)w < sizeof c->path ? n + (size_t)w : sizeof c->path - 1;
+    }
+    c->plen = n;
+    return c->path;
 }
 
 static int fail(ctx *c, const char *fmt, ...)
@@ -289,12 +309,12 @@ static int fail(ctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return itd_error_set(c->err, c->kind, c->path, "%s", msg);
+    return itd_error_set(c->err, c->kind, render_path(c), "%s", msg);
 }
 
 static int nomem(ctx *c)
 {
-    if (c->err) itd_error_set(c->err, ITD_ERR_NOMEM, c->path, "out of memory");
+    if (c->err) itd_error_set(c->err, ITD_ERR_NOMEM, render_path(c), "out of memory");
     return -1;
 }
 
@@ -311,6 +331,7 @@ static void warn(ctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    render_path(c);
     snprintf(line, sizeof line, "%s%s%s", c->path, c->plen ? ": " : "", msg);
     char **items = realloc(c->warn->items, (c->warn->n + 1) * sizeof *items);
     if (!items) return;

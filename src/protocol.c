@@ -696,8 +696,8 @@ int itd_job_matches_input(const itd_job *job, const itd_job_input *in)
         }
         const itd_retry *jr = jc->retry, *ir = ic->retry;
         if (jr && ir) {
-            if (jr->has_maximumAttempts && ir->has_maximumAttempts && jr->maximumAttempts != ir->maximumAttempts)
-                return 0;
+            /* required in JobRetry input (no has_ flag there) */
+            if (jr->has_maximumAttempts && jr->maximumAttempts != ir->maximumAttempts) return 0;
             if (jr->has_backoffCoefficient && ir->has_backoffCoefficient &&
                 jr->backoffCoefficient != ir->backoffCoefficient)
                 return 0;

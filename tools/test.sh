@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The whole test suite: C tests (CTest), the busted specs under every Lua
+# (5.1, 5.2, 5.3, 5.4, LuaJIT) against rocks installed with luarocks, the
+# same under AddressSanitizer+UBSan and under valgrind, and luacheck.
+# Ends with one line "N passed, M failed" adding up every suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export ITD_SHARED_DIR="${ITD_SHARED_DIR:-$ROOT/../shared}"
+LOGS=$ROOT/build/logs
+mkdir -p "$LOGS"
+JOBS=$(nproc 2>/dev/null || echo 2)
+SRC_LPATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua"
+
+bash tools/setup.sh
+
+PASSED=0
+FAILED=0
+SUITES=()
+
+note() { printf '\n== %s\n' "$*"; }
+record() { # name passed failed
+  PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
+  SUITES+=("$(printf '%-34s %5d passed, %d failed' "$1" "$2" "$3")")
+}
+fail_suite() { record "$1" 0 1; echo "!! $1: $2"; }
+
+# ---- C tests (plain build)
+run_ctest() { # name builddir [wrapper]
+  local name=$1 dir=$2 log=$LOGS/$1.log
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS") >"$log" 2>&1
+  local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of" "$log" | tail -1)
+  if [ -z "$line" ]; then fail_suite "$name" "no CTest summary (see $log)"; tail -20 "$log"; return; fi
+  local total failed; total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line"); failed=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+  record "$name" $((total - failed)) "$failed"
+  [ "$failed" = 0 ] || grep -E "Failed|CHECK failed" "$log" | head -20
+}
+
+# ---- busted specs
+run_busted() { # name lua-command cpath lpath [extra env...]; $SPECS selects the spec files
+  local name=$1 lua=$2 cpath=$3 lpath=$4; shift 4
+  local log=$LOGS/$name.log
+  # shellcheck disable=SC2086
+  env "$@" LUA_PATH="$lpath;$ROOT/?.lua;;" LUA_CPATH="$cpath;;" \
+    $lua /usr/bin/busted -o utfTerminal ${SPECS:-spec} >"$log" 2>&1
+  local line; line=$(grep -E "[0-9]+ successes / [0-9]+ failures / [0-9]+ errors" "$log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
+  if [ -z "$line" ]; then fail_suite "$name" "busted gave no summary (see $log)"; tail -30 "$log"; return; fi
+  local ok bad err
+  ok=$(sed -E 's/^([0-9]+) successes.*/\1/' <<<"$line")
+  bad=$(sed -E 's/.* ([0-9]+) failures.*/\1/' <<<"$line")
+  err=$(sed -E 's/.* ([0-9]+) errors.*/\1/' <<<"$line")
+  record "$name" "$ok" $((bad + err))
+  [ $((bad + err)) = 0 ] || grep -A12 -E "^(Failure|Error) ->" "$log" | head -80
+}
+
+note "build (CMake, C tests)"
+cmake -S . -B build/plain -DLUA_INCDIR=/usr/include/lua5.4 -DITD_SHARED_DIR="$ITD_SHARED_DIR" >"$LOGS/cmake-plain.log" 2>&1 \
+  && cmake --build build/plain -j"$JOBS" >>"$LOGS/cmake-plain.log" 2>&1 \
+  || { cat "$LOGS/cmake-plain.log" | tail -40; fail_suite "build" "cmake build failed"; }
+[ -d build/plain ] && run_ctest ctest build/plain
+
+note "luarocks make for each Lua, busted under each interpreter"
+for v in 5.1 5.2 5.3 5.4; do
+  tree=$ROOT/build/tree-$v
+  if luarocks --lua-version "$v" make --tree "$tree" lua-intuned-scm-1.rockspec >"$LOGS/rock-$v.log" 2>&1; then
+    echo "rock built for Lua $v"
+  else
+    tail -30 "$LOGS/rock-$v.log"; fail_suite "luarocks-$v" "luarocks make failed"
+  fi
+done
+EMU=$ROOT/build/tree-5.4/bin/intuned-emulator
+[ -x "$EMU" ] || EMU=$ROOT/build/plain/src/emulator/intuned-emulator
+export INTUNED_EMULATOR=$EMU
+for pair in "lua5.1:5.1" "luajit:5.1" "lua5.2:5.2" "lua5.3:5.3" "lua5.4:5.4"; do
+  lua=${pair%%:*}; v=${pair##*:}
+  run_busted "busted-$lua" "$lua" "$ROOT/build/tree-$v/lib/lua/$v/?.so" \
+    "$ROOT/build/tree-$v/share/lua/$v/?.lua;$ROOT/build/tree-$v/share/lua/$v/?/init.lua"
+done
+
+note "AddressSanitizer + UBSan"
+cmake -S . -B build/asan -DITD_SANITIZE=ON -DLUA_INCDIR=/usr/include/lua5.4 -DITD_SHARED_DIR="$ITD_SHARED_DIR" >"$LOGS/cmake-asan.log" 2>&1 \
+  && cmake --build build/asan -j"$JOBS" >>"$LOGS/cmake-asan.log" 2>&1 \
+  || { tail -40 "$LOGS/cmake-asan.log"; fail_suite "asan-build" "sanitizer build failed"; }
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$ROOT/tools/lsan.supp:print_suppressions=0"
+if [ -d build/asan ]; then
+  run_ctest ctest-asan build/asan
+  PRE="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  run_busted "busted-asan-lua5.4" lua5.4 "$ROOT/build/asan/lib/?.so" "$SRC_LPATH" LD_PRELOAD="$PRE" \
+    INTUNED_EMULATOR="$ROOT/build/asan/src/emulator/intuned-emulator"
+fi
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+note "valgrind"
+VG="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
+vg_ok=0; vg_bad=0
+for t in build/plain/test_*; do
+  [ -x "$t" ] || continue
+  if $VG "$t" >"$LOGS/valgrind-$(basename "$t").log" 2>&1; then vg_ok=$((vg_ok + 1)); else vg_bad=$((vg_bad + 1)); tail -30 "$LOGS/valgrind-$(basename "$t").log"; fi
+done
+record "valgrind-ctest" "$vg_ok" "$vg_bad"
+# The specs that need no timing-sensitive servers: valgrind slows Lua ~30x.
+SPECS="spec/model_spec.lua spec/conformance_spec.lua" \
+  run_busted "busted-valgrind-lua5.4" "$VG lua5.4" "$ROOT/build/plain/lib/?.so" "$SRC_LPATH" ITD_UNDER_VALGRIND=1
+
+note "luacheck"
+if luacheck -q lua spec examples bench tools >"$LOGS/luacheck.log" 2>&1; then record luacheck 1 0; else cat "$LOGS/luacheck.log" | tail -30; record luacheck 0 1; fi
+
+note "summary"
+printf '%s\n' "${SUITES[@]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
