@@ -1,1 +1,883 @@
-/* placeholder: being written */
+/*
+ * lua_client.c - the Lua face of the protocol and of the libcurl transport:
+ *
+ *   core.build_request(cfg, op, args)          -> request table | nil, err
+ *   core.parse_response(op, status, content_type, retry_after, body)
+ *                                              -> result | nil, err
+ *   core.retry_decide(policy|nil|false, op, attempt, err, sent, rnd) -> delay | nil
+ *   core.job_matches_input(job, input)         -> boolean | nil, err
+ *   core.redact_headers(headers)               -> copy with secrets "***"
+ *   core.curl_client(opts)                     -> intuned.CurlClient | nil, err
+ *     client:call(op, args, callopts)          -> result | nil, err
+ *     client:batch(calls, max_in_flight)       -> { result-or-error, ... }
+ *     client:close()
+ *
+ * Results: a typed object; list operations give a plain Lua array of typed
+ * objects (the runs list also carries `totalCount` when the server sent
+ * one); delete gives true.  Failures of data or network return nil plus an
+ * error object (intuned.is_error(x) is true for it); misuse raises.
+ *
+ * Memory: everything C allocates for a call lives in a "scratch" userdata
+ * created (zeroed, metatable set) before the first allocation, so a Lua error
+ * at any point leaves nothing behind: __gc frees it.  Hooks are never called
+ * from inside libcurl: the transport's C hook only records (redacted) events
+ * in the scratch, and the Lua hook is called with them after the C call
+ * returned.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "lua_intuned.h"
+
+#define CLIENT_MT "intuned.CurlClient"
+#define SCRATCH_MT "intuned.CallScratch"
+
+/* ------------------------------------------------------------- scratch */
+
+typedef struct ev {
+    char *event, *method, *url, *path, *body;
+    itd_header *hdr;
+    size_t nh;
+    long status;
+    double elapsed;
+    int has_err;
+    itd_error err; /* shallow: kind, status, path, message, retryable, retry_after */
+} ev;
+
+typedef struct scratch {
+    size_t n;
+    itd_call *calls;
+    itd_result *results;
+    itd_error *errs;
+    int *prefailed;           /* errs[i] set before sending (bad arguments) */
+    itd_retry_policy *pol;
+    void **owned;             /* inputs built from tables */
+    const itd_schema **owned_s;
+    size_t nowned, capowned;
+    itd_request req;
+    ev *evs;
+    size_t nev, capev;
+} scratch;
+
+static void ev_free(ev *e)
+{
+    free(e->event);
+    free(e->method);
+    free(e->url);
+    free(e->path);
+    free(e->body);
+    itd_headers_free(e->hdr, e->nh);
+}
+
+static int scratch_gc(lua_State *L)
+{
+    scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->results) itd_result_free(&s->results[i]);
+        if (s->errs) itd_error_clear(&s->errs[i]);
+    }
+    free(s->calls);
+    free(s->results);
+    free(s->errs);
+    free(s->prefailed);
+    free(s->pol);
+    for (size_t i = 0; i < s->nowned; i++) itd_free(s->owned_s[i], s->owned[i]);
+    free(s->owned);
+    free(s->owned_s);
+    itd_request_free(&s->req);
+    for (size_t i = 0; i < s->nev; i++) ev_free(&s->evs[i]);
+    free(s->evs);
+    memset(s, 0, sizeof *s);
+    return 0;
+}
+
+/* Push a new scratch for n calls. */
+static scratch *scratch_new(lua_State *L, size_t n)
+{
+    scratch *s = lua_newuserdata(L, sizeof *s);
+    memset(s, 0, sizeof *s);
+    luaL_setmetatable(L, SCRATCH_MT);
+    if (n) {
+        s->calls = calloc(n, sizeof *s->calls);
+        s->results = calloc(n, sizeof *s->results);
+        s->errs = calloc(n, sizeof *s->errs);
+        s->prefailed = calloc(n, sizeof *s->prefailed);
+        s->pol = calloc(n, sizeof *s->pol);
+        if (!s->calls || !s->results || !s->errs || !s->prefailed || !s->pol) luaL_error(L, "intuned: out of memory");
+        s->n = n;
+        for (size_t i = 0; i < n; i++) s->errs[i].retry_after = -1;
+    }
+    return s;
+}
+
+static int scratch_own(scratch *s, const itd_schema *sc, void *obj)
+{
+    if (s->nowned == s->capowned) {
+        size_t cap = s->capowned ? s->capowned * 2 : 8;
+        void **o = realloc(s->owned, cap * sizeof *o);
+        if (!o) return -1;
+        s->owned = o;
+        const itd_schema **os = realloc(s->owned_s, cap * sizeof *os);
+        if (!os) return -1;
+        s->owned_s = os;
+        s->capowned = cap;
+    }
+    s->owned[s->nowned] = obj;
+    s->owned_s[s->nowned] = sc;
+    s->nowned++;
+    return 0;
+}
+
+/* --------------------------------------------------------- small helpers */
+
+static void seterr(itd_error *e, itd_err_kind k, const char *path, const char *msg)
+{
+    itd_error_clear(e);
+    itd_error_set(e, k, path, "%s", msg);
+}
+
+/* Push nil, err for an error held in C, clearing it first (no C memory is
+ * held when the Lua side may raise: the pushed error is a copy). */
+static int push_error_clear(lua_State *L, itd_error *e)
+{
+    /* itdl_push_error may raise on OOM; keep `e` reachable from a scratch
+     * when it owns memory.  Callers pass errors that live in a scratch or
+     * own nothing. */
+    int n = itdl_push_error(L, e);
+    itd_error_clear(e);
+    return n;
+}
+
+static int check_op(lua_State *L, int idx)
+{
+    const char *name = luaL_checkstring(L, idx);
+    int op = itd_op_from_name(name);
+    if (op < 0) return luaL_argerror(L, idx, lua_pushfstring(L, "unknown operation '%s'", name));
+    return op;
+}
+
+/* Read a string field of the table at idx (first of the names present),
+ * anchoring the value in the table at `anchor` so the pointer stays valid.
+ * NULL when absent.  Raises when present but not a string (or number when
+ * numbers are allowed).  Sets *nul when the string holds a NUL byte. */
+static const char *str_field(lua_State *L, int idx, int anchor, const char *const *names, int numbers_ok, int *nul)
+{
+    for (const char *const *n = names; *n; n++) {
+        lua_getfield(L, idx, *n);
+        int t = lua_type(L, -1);
+        if (t == LUA_TNIL) { lua_pop(L, 1); continue; }
+        if (t != LUA_TSTRING && !(numbers_ok && t == LUA_TNUMBER)) {
+            luaL_error(L, "intuned: argument field '%s' must be a string, got %s", *n, lua_typename(L, t));
+            return NULL;
+        }
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (strlen(s) != len) *nul = 1;
+        lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+        return s;
+    }
+    return NULL;
+}
+
+/* Fill `a` from the args table at idx.  0, or -1 with `e` (data the request
+ * cannot be built from).  Owned inputs go to the scratch. */
+static int read_args(lua_State *L, int idx, int anchor, itd_op op, scratch *s, itd_call_args *a, itd_error *e)
+{
+    static const char *const k_project[] = { "project", "project_name", "projectName", NULL };
+    static const char *const k_job[] = { "job_id", "jobId", NULL };
+    static const char *const k_run[] = { "run_id", "runId", "jobRunId", "job_run_id", NULL };
+    static const char *const k_pn[] = { "page_number", "pageNumber", NULL };
+    static const char *const k_ps[] = { "page_size", "pageSize", NULL };
+    static const char *const k_sb[] = { "sort_by", "sortBy", NULL };
+    memset(a, 0, sizeof *a);
+    if (lua_isnoneornil(L, idx)) return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int nul = 0;
+    a->project = str_field(L, idx, anchor, k_project, 0, &nul);
+    a->job_id = str_field(L, idx, anchor, k_job, 0, &nul);
+    a->run_id = str_field(L, idx, anchor, k_run, 0, &nul);
+    a->page_number = str_field(L, idx, anchor, k_pn, 1, &nul);
+    a->page_size = str_field(L, idx, anchor, k_ps, 1, &nul);
+    a->sort_by = str_field(L, idx, anchor, k_sb, 0, &nul);
+    if (nul) {
+        seterr(e, ITD_ERR_VALIDATION, "", "a path or query parameter contains a NUL byte");
+        return -1;
+    }
+    if (op == ITD_OP_JOBS_CREATE || op == ITD_OP_JOBS_UPDATE) {
+        const itd_schema *sc = op == ITD_OP_JOBS_CREATE ? &itd_JobInput : &itd_JobUpdateInput;
+        lua_getfield(L, idx, op == ITD_OP_JOBS_CREATE ? "input" : "update");
+        if (lua_isnil(L, -1) && op == ITD_OP_JOBS_UPDATE) { lua_pop(L, 1); lua_getfield(L, idx, "input"); }
+        if (!lua_isnil(L, -1)) {
+            int vi = lua_gettop(L);
+            itd_error_clear(e);
+            void *obj = itdl_to_object(L, vi, sc, NULL, e);
+            if (!obj) {
+                lua_pop(L, 1);
+                if (e->kind == ITD_ERR_NONE) seterr(e, ITD_ERR_VALIDATION, "", "invalid input");
+                return -1;
+            }
+            if (scratch_own(s, sc, obj)) {
+                itd_free(sc, obj);
+                lua_pop(L, 1);
+                luaL_error(L, "intuned: out of memory");
+            }
+            if (op == ITD_OP_JOBS_CREATE) a->input = obj;
+            else a->update = obj;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static double num_field(lua_State *L, int idx, const char *name, double dflt)
+{
+    lua_getfield(L, idx, name);
+    double v = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "intuned: option '%s' must be a number", name);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A retry policy from the value at idx: nil = `dflt`, false = off, table. */
+static void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p)
+{
+    if (dflt) *p = *dflt;
+    else itd_retry_policy_default(p);
+    int t = lua_type(L, idx);
+    if (t == LUA_TNIL || t == LUA_TNONE) return;
+    if (t == LUA_TBOOLEAN) { p->enabled = lua_toboolean(L, idx); return; }
+    if (t != LUA_TTABLE) { luaL_error(L, "intuned: retry must be a table, false or nil"); return; }
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    double ma = num_field(L, idx, "max_attempts", p->max_attempts);
+    if (!(ma >= 1 && ma <= 1000)) luaL_error(L, "intuned: retry.max_attempts must be between 1 and 1000");
+    p->max_attempts = (int)ma;
+    p->initial_delay = num_field(L, idx, "initial_delay", p->initial_delay);
+    p->max_delay = num_field(L, idx, "max_delay", p->max_delay);
+    p->multiplier = num_field(L, idx, "multiplier", p->multiplier);
+    p->jitter = num_field(L, idx, "jitter", p->jitter);
+    if (p->initial_delay < 0 || p->max_delay < 0 || p->multiplier < 1 || p->jitter < 0 || p->jitter > 1)
+        luaL_error(L, "intuned: retry delays must be >= 0, multiplier >= 1, jitter in [0, 1]");
+    lua_getfield(L, idx, "enabled");
+    if (!lua_isnil(L, -1)) p->enabled = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
+static int secret_name(const char *n)
+{
+    return strcasecmp(n, "x-api-key") == 0 || strcasecmp(n, "authorization") == 0 || strcasecmp(n, "cookie") == 0 ||
+           strcasecmp(n, "proxy-authorization") == 0 || strcasecmp(n, "set-cookie") == 0;
+}
+
+static void push_lower(lua_State *L, const char *s)
+{
+    char buf[128];
+    size_t n = strlen(s);
+    if (n >= sizeof buf) { lua_pushstring(L, s); return; }
+    for (size_t i = 0; i <= n; i++) buf[i] = (char)tolower((unsigned char)s[i]);
+    lua_pushstring(L, buf);
+}
+
+static void push_headers(lua_State *L, const itd_header *h, size_t n)
+{
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        push_lower(L, h[i].name);
+        lua_pushstring(L, h[i].value);
+        lua_rawset(L, -3);
+    }
+}
+
+/* Push the typed result held in `r`, moving its object(s) out. */
+static void push_result(lua_State *L, itd_result *r)
+{
+    if (r->op == ITD_OP_JOBS_DELETE || !r->obj) {
+        lua_pushboolean(L, 1);
+        return;
+    }
+    if (r->schema == &itd_JobList || r->schema == &itd_JobRunList) {
+        itd_array *a = r->schema == &itd_JobList ? &((itd_job_list *)r->obj)->items : &((itd_run_list *)r->obj)->jobRuns;
+        const itd_schema *es = r->schema == &itd_JobList ? &itd_Job : &itd_JobRun;
+        lua_createtable(L, (int)a->n, 1);
+        for (size_t i = 0; i < a->n; i++) {
+            void *it = a->items[i];
+            a->items[i] = NULL;
+            if (!it) { lua_pushboolean(L, 0); lua_rawseti(L, -2, (int)i + 1); continue; }
+            itdl_push_owned(L, es, it, NULL);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        if (r->schema == &itd_JobRunList && ((itd_run_list *)r->obj)->has_totalCount) {
+            lua_pushnumber(L, ((itd_run_list *)r->obj)->totalCount);
+            lua_setfield(L, -2, "totalCount");
+        }
+        itd_result_free(r);
+        return;
+    }
+    void *obj = r->obj;
+    const itd_schema *s = r->schema;
+    r->obj = NULL;
+    r->schema = NULL;
+    itdl_push_owned(L, s, obj, NULL);
+}
+
+/* ---------------------------------------------------------- build_request */
+
+static int l_build_request(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int op = check_op(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_newtable(L); /* 4: anchor */
+    scratch *s = scratch_new(L, 0); /* 5 */
+    static const char *const k_srv[] = { "server_url", "serverURL", "server", NULL };
+    static const char *const k_ws[] = { "workspace_id", "workspaceId", NULL };
+    static const char *const k_key[] = { "api_key", "apiKey", NULL };
+    static const char *const k_ua[] = { "user_agent", "userAgent", NULL };
+    int nul = 0;
+    itd_config cfg;
+    cfg.server_url = str_field(L, 1, 4, k_srv, 0, &nul);
+    cfg.workspace_id = str_field(L, 1, 4, k_ws, 0, &nul);
+    cfg.api_key = str_field(L, 1, 4, k_key, 0, &nul);
+    cfg.user_agent = str_field(L, 1, 4, k_ua, 0, &nul);
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    e.retry_after = -1;
+    if (nul) {
+        seterr(&e, ITD_ERR_VALIDATION, "", "a configuration value contains a NUL byte");
+        return push_error_clear(L, &e);
+    }
+    itd_call_args a;
+    if (read_args(L, 3, 4, (itd_op)op, s, &a, &e)) return push_error_clear(L, &e);
+    if (itd_request_build(&cfg, (itd_op)op, &a, &s->req, &e)) return push_error_clear(L, &e);
+    itd_request *r = &s->req;
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, r->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, r->url);
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, r->path);
+    lua_setfield(L, -2, "path");
+    push_headers(L, r->headers, r->nheaders);
+    lua_setfield(L, -2, "headers");
+    if (r->body) {
+        lua_pushlstring(L, r->body, r->body_len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushinteger(L, r->expect_status);
+    lua_setfield(L, -2, "expect_status");
+    lua_pushstring(L, itd_op_name((itd_op)op));
+    lua_setfield(L, -2, "op");
+    return 1;
+}
+
+/* --------------------------------------------------------- parse_response */
+
+static int l_parse_response(lua_State *L)
+{
+    int op = check_op(L, 1);
+    lua_Number st = luaL_checknumber(L, 2);
+    const char *ct = luaL_optstring(L, 3, NULL);
+    const char *ra = NULL;
+    if (lua_type(L, 4) == LUA_TNUMBER || lua_type(L, 4) == LUA_TSTRING) ra = lua_tostring(L, 4);
+    else if (!lua_isnoneornil(L, 4)) luaL_argerror(L, 4, "string, number or nil expected");
+    size_t blen = 0;
+    const char *body = luaL_optlstring(L, 5, NULL, &blen);
+    scratch *s = scratch_new(L, 1);
+    itd_response resp = { (long)st, ct, ra, body, body ? blen : 0 };
+    if (itd_response_parse((itd_op)op, &resp, &s->results[0], &s->errs[0]))
+        return itdl_push_error(L, &s->errs[0]); /* errs[0] freed by the scratch */
+    push_result(L, &s->results[0]);
+    return 1;
+}
+
+/* ----------------------------------------------------------- retry_decide */
+
+static itd_err_kind kind_from_name(const char *n)
+{
+    for (int k = ITD_ERR_NONE; k <= ITD_ERR_NOMEM; k++)
+        if (strcmp(itd_err_kind_name((itd_err_kind)k), n) == 0) return (itd_err_kind)k;
+    return ITD_ERR_API;
+}
+
+static uint64_t g_rng;
+
+static double lrand01(void)
+{
+    if (!g_rng) g_rng = (uint64_t)time(NULL) * 6364136223846793005ULL + 1442695040888963407ULL;
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (double)((g_rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static int l_retry_decide(lua_State *L)
+{
+    itd_retry_policy p;
+    read_policy(L, 1, NULL, &p);
+    int op = check_op(L, 2);
+    int attempt = (int)luaL_checknumber(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    int sent = lua_isnoneornil(L, 5) ? 1 : lua_toboolean(L, 5);
+    double rnd = lua_isnoneornil(L, 6) ? lrand01() : luaL_checknumber(L, 6);
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    e.retry_after = -1;
+    lua_getfield(L, 4, "kind");
+    const char *k = lua_tostring(L, -1);
+    e.kind = k ? kind_from_name(k) : ITD_ERR_API;
+    lua_pop(L, 1);
+    lua_getfield(L, 4, "status");
+    e.status = lua_isnumber(L, -1) ? (int)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_getfield(L, 4, "retry_after");
+    if (lua_isnumber(L, -1)) e.retry_after = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 4, "retryable");
+    /* a transport's own error table may not say: connection/timeout default retryable */
+    e.retryable = lua_isnil(L, -1) ? (e.kind == ITD_ERR_CONNECTION || e.kind == ITD_ERR_TIMEOUT ||
+                                      e.status == 429 || e.status == 502 || e.status == 503 || e.status == 504)
+                                   : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    double d;
+    if (itd_retry_decide(&p, (itd_op)op, attempt, &e, sent, rnd, &d)) lua_pushnumber(L, d);
+    else lua_pushnil(L);
+    return 1;
+}
+
+/* ------------------------------------------------------ job_matches_input */
+
+static int l_job_matches_input(lua_State *L)
+{
+    const itd_job *job = itdl_test_object(L, 1, &itd_Job);
+    if (!job) return luaL_argerror(L, 1, "intuned.Job expected");
+    scratch *s = scratch_new(L, 0);
+    (void)s;
+    const itd_job_input *in = itdl_test_object(L, 2, &itd_JobInput);
+    if (!in) {
+        itd_error e;
+        memset(&e, 0, sizeof e);
+        void *obj = itdl_to_object(L, 2, &itd_JobInput, NULL, &e);
+        if (!obj) return push_error_clear(L, &e);
+        if (scratch_own(s, &itd_JobInput, obj)) { itd_free(&itd_JobInput, obj); return luaL_error(L, "intuned: out of memory"); }
+        in = obj;
+    }
+    lua_pushboolean(L, itd_job_matches_input(job, in));
+    return 1;
+}
+
+/* --------------------------------------------------------- redact_headers */
+
+static int l_redact_headers(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pushvalue(L, -2); /* key */
+        if (lua_type(L, -1) == LUA_TSTRING && secret_name(lua_tostring(L, -1))) {
+            lua_pushliteral(L, "***");
+        } else {
+            lua_pushvalue(L, -2);
+        }
+        lua_rawset(L, -5);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/* -------------------------------------------------------------- client */
+
+typedef struct lclient {
+    itd_client *c;
+    int hook_ref;            /* LUA_NOREF when none */
+    scratch *sink;           /* where the C hook records events during a call */
+    char desc[200];
+} lclient;
+
+static void collect(void *ud, const char *event, const itd_request *red, long status, double elapsed,
+                    const itd_error *err)
+{
+    lclient *u = ud;
+    scratch *s = u->sink;
+    if (!s) return;
+    if (s->nev == s->capev) {
+        size_t cap = s->capev ? s->capev * 2 : 16;
+        ev *n = realloc(s->evs, cap * sizeof *n);
+        if (!n) return; /* events are best effort */
+        s->evs = n;
+        s->capev = cap;
+    }
+    ev *e = &s->evs[s->nev];
+    memset(e, 0, sizeof *e);
+    e->event = strdup(event);
+    if (red) {
+        e->method = red->method ? strdup(red->method) : NULL;
+        e->url = red->url ? strdup(red->url) : NULL;
+        e->path = red->path ? strdup(red->path) : NULL;
+        e->body = red->body ? strdup(red->body) : NULL;
+        if (red->nheaders && itd_request_redacted_headers(red, &e->hdr, &e->nh)) { e->hdr = NULL; e->nh = 0; }
+    }
+    e->status = status;
+    e->elapsed = elapsed;
+    if (err) {
+        e->has_err = 1;
+        e->err.kind = err->kind;
+        e->err.status = err->status;
+        memcpy(e->err.path, err->path, sizeof e->err.path);
+        memcpy(e->err.message, err->message, sizeof e->err.message);
+        e->err.retryable = err->retryable;
+        e->err.retry_after = err->retry_after;
+        e->err.attempts = err->attempts;
+    }
+    if (!e->event) { ev_free(e); return; }
+    s->nev++;
+}
+
+static lclient *check_client(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!u->c) luaL_error(L, "intuned: the client is closed");
+    return u;
+}
+
+static void client_close(lua_State *L, lclient *u)
+{
+    if (u->c) itd_client_free(u->c);
+    u->c = NULL;
+    if (u->hook_ref != LUA_NOREF && u->hook_ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, u->hook_ref);
+    u->hook_ref = LUA_NOREF;
+}
+
+static int client_gc(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    client_close(L, u);
+    return 0;
+}
+
+static int client_close_m(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    client_close(L, u);
+    return 0;
+}
+
+static int client_tostring(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!u->c) lua_pushliteral(L, "intuned.CurlClient (closed)");
+    else lua_pushfstring(L, "intuned.CurlClient (%s)", u->desc);
+    return 1;
+}
+
+static long ms_opt(lua_State *L, int idx, const char *name, long dflt)
+{
+    lua_getfield(L, idx, name);
+    long v = dflt;
+    int t = lua_type(L, -1);
+    if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = 0;
+    else if (t == LUA_TNUMBER) {
+        double s = lua_tonumber(L, -1);
+        if (!(s >= 0 && s < 1e9)) luaL_error(L, "intuned: option '%s' must be a number of seconds >= 0", name);
+        v = (long)(s * 1000.0 + 0.5);
+        if (s > 0 && v == 0) v = 1;
+    } else if (t != LUA_TNIL) luaL_error(L, "intuned: option '%s' must be a number of seconds", name);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int l_curl_client(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lclient *u = lua_newuserdata(L, sizeof *u); /* 2 */
+    memset(u, 0, sizeof *u);
+    u->hook_ref = LUA_NOREF;
+    luaL_setmetatable(L, CLIENT_MT);
+    lua_newtable(L); /* 3: anchor */
+    static const char *const k_srv[] = { "server_url", "serverURL", "server", NULL };
+    static const char *const k_ws[] = { "workspace_id", "workspaceId", NULL };
+    static const char *const k_key[] = { "api_key", "apiKey", NULL };
+    static const char *const k_ua[] = { "user_agent", "userAgent", NULL };
+    static const char *const k_ca[] = { "ca_file", "cafile", NULL };
+    int nul = 0;
+    itd_client_opts o;
+    itd_client_opts_default(&o);
+    o.cfg.server_url = str_field(L, 1, 3, k_srv, 0, &nul);
+    o.cfg.workspace_id = str_field(L, 1, 3, k_ws, 0, &nul);
+    o.cfg.api_key = str_field(L, 1, 3, k_key, 0, &nul);
+    o.cfg.user_agent = str_field(L, 1, 3, k_ua, 0, &nul);
+    o.ca_file = str_field(L, 1, 3, k_ca, 0, &nul);
+    if (!o.cfg.workspace_id) o.cfg.workspace_id = getenv("INTUNED_WORKSPACE_ID");
+    if (!o.cfg.api_key) o.cfg.api_key = getenv("INTUNED_API_KEY");
+    o.connect_timeout_ms = ms_opt(L, 1, "connect_timeout", o.connect_timeout_ms);
+    o.timeout_ms = ms_opt(L, 1, "timeout", o.timeout_ms);
+    o.deadline_ms = ms_opt(L, 1, "deadline", o.deadline_ms);
+    lua_getfield(L, 1, "retry");
+    read_policy(L, -1, NULL, &o.retry);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "insecure");
+    o.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* extra headers: a table name -> value, or an array of "Name: value" */
+    lua_getfield(L, 1, "headers"); /* 4 */
+    size_t nh = 0;
+    const char **hv = NULL;
+    if (!lua_isnil(L, 4)) {
+        luaL_argcheck(L, lua_istable(L, 4), 1, "option 'headers' must be a table");
+        lua_pushnil(L);
+        while (lua_next(L, 4)) { nh++; lua_pop(L, 1); }
+        hv = lua_newuserdata(L, (nh + 1) * sizeof *hv); /* 5: freed by the GC */
+        size_t i = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                    luaL_error(L, "intuned: header '%s' must have a string value", lua_tostring(L, -2));
+                lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+            } else if (lua_type(L, -1) == LUA_TSTRING) {
+                lua_pushvalue(L, -1);
+            } else {
+                luaL_error(L, "intuned: option 'headers' must map names to values");
+            }
+            size_t len;
+            const char *line = lua_tolstring(L, -1, &len);
+            if (strlen(line) != len) nul = 1;
+            hv[i++] = line;
+            lua_rawseti(L, 3, (int)lua_rawlen(L, 3) + 1);
+            lua_pop(L, 1);
+        }
+        hv[i] = NULL;
+        o.extra_headers = hv;
+    }
+    lua_getfield(L, 1, "hook");
+    if (!lua_isnil(L, -1)) {
+        luaL_argcheck(L, lua_isfunction(L, -1), 1, "option 'hook' must be a function");
+        u->hook_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        o.hook = collect;
+        o.hook_ud = u;
+    } else {
+        lua_pop(L, 1);
+    }
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    e.retry_after = -1;
+    if (nul) {
+        seterr(&e, ITD_ERR_VALIDATION, "", "an option contains a NUL byte");
+        return push_error_clear(L, &e);
+    }
+    u->c = itd_client_new(&o, &e);
+    if (!u->c) return push_error_clear(L, &e);
+    snprintf(u->desc, sizeof u->desc, "%.120s, workspace %.60s",
+             o.cfg.server_url ? o.cfg.server_url : ITD_DEFAULT_SERVER_URL, o.cfg.workspace_id);
+    lua_pushvalue(L, 2);
+    return 1;
+}
+
+/* Call the Lua hook with every recorded event (after the C call). */
+static void run_hooks(lua_State *L, lclient *u, scratch *s)
+{
+    if (u->hook_ref == LUA_NOREF || !s->nev) return;
+    for (size_t i = 0; i < s->nev; i++) {
+        ev *e = &s->evs[i];
+        lua_rawgeti(L, LUA_REGISTRYINDEX, u->hook_ref);
+        lua_createtable(L, 0, 9);
+        lua_pushstring(L, e->event);
+        lua_setfield(L, -2, "event");
+        if (e->method) { lua_pushstring(L, e->method); lua_setfield(L, -2, "method"); }
+        if (e->url) { lua_pushstring(L, e->url); lua_setfield(L, -2, "url"); }
+        if (e->path) { lua_pushstring(L, e->path); lua_setfield(L, -2, "path"); }
+        if (e->body) { lua_pushstring(L, e->body); lua_setfield(L, -2, "body"); }
+        push_headers(L, e->hdr, e->nh);
+        lua_setfield(L, -2, "headers");
+        if (e->status) { lua_pushinteger(L, e->status); lua_setfield(L, -2, "status"); }
+        lua_pushnumber(L, e->elapsed);
+        lua_setfield(L, -2, strcmp(e->event, "retry") == 0 ? "delay" : "elapsed");
+        if (e->has_err) {
+            itdl_push_error(L, &e->err); /* nil, err */
+            lua_setfield(L, -3, "error");
+            lua_pop(L, 1);
+        }
+        lua_call(L, 1, 0);
+    }
+}
+
+/* Fill call i of the scratch from (op at opidx, args at argsidx, callopts at
+ * coidx).  Returns 0, or -1 with s->errs[i] set (not sent). */
+static int prepare_call(lua_State *L, lclient *u, scratch *s, size_t i, int op, int argsidx, int coidx, int anchor)
+{
+    itd_call *c = &s->calls[i];
+    c->op = (itd_op)op;
+    if (read_args(L, argsidx, anchor, (itd_op)op, s, &c->args, &s->errs[i])) {
+        s->prefailed[i] = 1;
+        return -1;
+    }
+    (void)u;
+    if (coidx && lua_istable(L, coidx)) {
+        lua_getfield(L, coidx, "retry");
+        if (!lua_isnil(L, -1)) {
+            read_policy(L, -1, NULL, &s->pol[i]);
+            c->retry = &s->pol[i];
+        }
+        lua_pop(L, 1);
+    } else if (coidx && !lua_isnil(L, coidx)) {
+        luaL_error(L, "intuned: call options must be a table");
+    }
+    return 0;
+}
+
+static int client_call(lua_State *L)
+{
+    lclient *u = check_client(L);
+    int op = check_op(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 4);
+    lua_newtable(L);                 /* 5: anchor */
+    scratch *s = scratch_new(L, 1);  /* 6 */
+    if (prepare_call(L, u, s, 0, op, 3, 4, 5)) return itdl_push_error(L, &s->errs[0]);
+    u->sink = s;
+    int rc = itd_client_call(u->c, &s->calls[0], &s->results[0], &s->errs[0]);
+    u->sink = NULL;
+    int nres;
+    if (rc == 0) {
+        push_result(L, &s->results[0]);
+        nres = 1;
+    } else {
+        nres = itdl_push_error(L, &s->errs[0]);
+    }
+    run_hooks(L, u, s);
+    return nres;
+}
+
+static int client_batch(lua_State *L)
+{
+    lclient *u = check_client(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Number mif = luaL_optnumber(L, 3, 16);
+    luaL_argcheck(L, mif >= 1, 3, "max_in_flight must be >= 1");
+    lua_settop(L, 3);
+    size_t n = lua_rawlen(L, 2);
+    lua_newtable(L);                 /* 4: anchor */
+    scratch *s = scratch_new(L, n);  /* 5 */
+    /* calls[i] = { op, args, opts } or { op = , args = , opts = } */
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)i + 1); /* 6 */
+        if (!lua_istable(L, 6)) luaL_error(L, "intuned: batch entry %d must be a table {op, args, opts}", (int)i + 1);
+        lua_rawgeti(L, 6, 1);
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 6, "op"); }
+        const char *name = lua_tostring(L, -1);
+        int op = name ? itd_op_from_name(name) : -1;
+        if (op < 0) luaL_error(L, "intuned: batch entry %d: unknown operation '%s'", (int)i + 1, name ? name : "nil");
+        lua_pop(L, 1);
+        lua_rawgeti(L, 6, 2); /* 7 */
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 6, "args"); }
+        if (!lua_isnil(L, 7) && !lua_istable(L, 7)) luaL_error(L, "intuned: batch entry %d: args must be a table", (int)i + 1);
+        lua_rawgeti(L, 6, 3); /* 8 */
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 6, "opts"); }
+        prepare_call(L, u, s, i, op, 7, 8, 4);
+        lua_settop(L, 5);
+    }
+    /* send the calls that could be built, in order */
+    size_t m = 0;
+    itd_call *todo = NULL;
+    size_t *map = NULL;
+    itd_result *res = NULL;
+    itd_error *errs = NULL;
+    for (size_t i = 0; i < n; i++) if (!s->prefailed[i]) m++;
+    if (m == n) {
+        todo = s->calls;
+        res = s->results;
+        errs = s->errs;
+    } else if (m) {
+        /* compact: move built calls to the front of temporary arrays owned by a second scratch */
+        scratch *t = scratch_new(L, m); /* 6 */
+        map = lua_newuserdata(L, m * sizeof *map); /* 7 */
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!s->prefailed[i]) { t->calls[j] = s->calls[i]; map[j++] = i; }
+        todo = t->calls;
+        res = t->results;
+        errs = t->errs;
+    }
+    if (m) {
+        u->sink = s;
+        itd_client_batch(u->c, todo, m, (size_t)mif, res, errs);
+        u->sink = NULL;
+        if (map) {
+            for (size_t j = 0; j < m; j++) {
+                size_t i = map[j];
+                s->results[i] = res[j];
+                memset(&res[j], 0, sizeof res[j]);
+                itd_error_clear(&s->errs[i]);
+                s->errs[i] = errs[j];
+                memset(&errs[j], 0, sizeof errs[j]);
+            }
+        }
+    }
+    lua_createtable(L, (int)n, 0);
+    int out = lua_gettop(L);
+    for (size_t i = 0; i < n; i++) {
+        if (s->errs[i].kind != ITD_ERR_NONE) {
+            itdl_push_error(L, &s->errs[i]);
+            lua_remove(L, -2); /* the nil */
+        } else {
+            push_result(L, &s->results[i]);
+        }
+        lua_rawseti(L, out, (int)i + 1);
+    }
+    run_hooks(L, u, s);
+    lua_settop(L, out);
+    return 1;
+}
+
+/* --------------------------------------------------------------- open */
+
+void itdl_open_client(lua_State *L)
+{
+    luaL_newmetatable(L, SCRATCH_MT);
+    lua_pushcfunction(L, scratch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, CLIENT_MT);
+    lua_pushcfunction(L, client_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, client_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, CLIENT_MT);
+    lua_setfield(L, -2, "__name");
+    static const luaL_Reg methods[] = {
+        { "call", client_call },
+        { "batch", client_batch },
+        { "close", client_close_m },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    static const luaL_Reg funcs[] = {
+        { "build_request", l_build_request },
+        { "parse_response", l_parse_response },
+        { "retry_decide", l_retry_decide },
+        { "job_matches_input", l_job_matches_input },
+        { "redact_headers", l_redact_headers },
+        { "curl_client", l_curl_client },
+        { NULL, NULL },
+    };
+    luaL_setfuncs(L, funcs, 0);
+    /* operation names, for discovery */
+    lua_createtable(L, ITD_OP__COUNT, 0);
+    for (int i = 0; i < ITD_OP__COUNT; i++) {
+        lua_pushstring(L, itd_op_name((itd_op)i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "operations");
+}

@@ -701,7 +701,11 @@ int itd_job_matches_input(const itd_job *job, const itd_job_input *in)
             if (jr->has_backoffCoefficient && ir->has_backoffCoefficient &&
                 jr->backoffCoefficient != ir->backoffCoefficient)
                 return 0;
-            if (!numstr_eq(&jr->initialInterval, &ir->initialInterval)) return 0;
+            /* the decoder fills in 1000 ms when the answer has no initialInterval
+             * (HEAD dropped it), so a stored 1000 ms tells nothing */
+            double jms;
+            int j_default = numstr_ms(&jr->initialInterval, &jms) == 0 && jms == 1000;
+            if (!j_default && !numstr_eq(&jr->initialInterval, &ir->initialInterval)) return 0;
             if (!numstr_eq(&jr->maximumInterval, &ir->maximumInterval)) return 0;
         } else if (ir && !jr) {
             /* the input asked for a retry policy the stored job lacks */

@@ -8,6 +8,9 @@
  *  - Every attempt: CURLOPT_CONNECTTIMEOUT_MS and CURLOPT_TIMEOUT_MS bounded by
  *    what is left of the call's deadline; past the deadline the call fails
  *    with ITD_ERR_TIMEOUT.  Redirects are not followed (the key would travel).
+ *  - create and trigger (not idempotent) always use a fresh connection:
+ *    libcurl re-sends a request on its own when a reused connection dies
+ *    before the answer starts, which would duplicate them.
  *  - "sent" (the request may have reached the server) is 0 only for DNS and
  *    connect failures, TLS handshake failures and timeouts before any byte of
  *    the request was written (CURLINFO_REQUEST_SIZE == 0); otherwise 1.
@@ -449,6 +452,11 @@ static int xfer_setup(xfer *x, CURL *easy, itd_error *e)
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     }
     if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
+    /* libcurl silently re-sends a request when a reused keep-alive connection
+     * dies before any byte of the answer arrived.  The server may have acted
+     * on it (crash or proxy failure after processing), so a create or trigger
+     * never goes over a reused connection: a fresh one cannot be re-sent. */
+    if (!itd_op_idempotent(x->op)) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
     const char *m = x->req.method;
     if (strcmp(m, "GET") == 0) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);

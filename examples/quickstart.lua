@@ -1,0 +1,78 @@
+-- examples/quickstart.lua: a job's whole lifecycle through intuned.client.
+-- Runs against INTUNED_SERVER_URL (examples/run.sh starts a local emulator).
+local intuned = require "intuned"
+
+local server = os.getenv("INTUNED_SERVER_URL")
+local client = intuned.client{
+  api_key = os.getenv("INTUNED_API_KEY"),
+  workspace_id = os.getenv("INTUNED_WORKSPACE_ID"),
+  server_url = server,
+}
+print(client) -- no API key in here
+
+local project = "quickstart"
+local job_id = "quickstart-demo"
+-- Results go to the emulator's built-in webhook receiver (a real job would
+-- point at your service).
+local receiver = server and server:match("^(https?://[^/]+)") .. "/_receiver/quickstart"
+
+local function check(v, err)
+  if v == nil then error(tostring(err), 2) end
+  return v
+end
+
+-- Start clean if a previous run left the job behind.
+client.jobs:delete(project, job_id)
+
+local created = check(client.jobs:create(project, {
+  id = job_id,
+  payload = {
+    { apiName = "products/list", parameters = { category = "kettles", page = 1 } },
+    { apiName = "products/detail", parameters = { "SKU-1", "SKU-2" } },
+  },
+  sink = { type = "webhook", url = receiver, headers = { ["X-Token"] = "s3cr3t" } },
+  configuration = { runMode = "Order-Irrelevant", maxConcurrentRequests = 2,
+                    retry = { maximumAttempts = 3, initialInterval = "1s" } },
+}))
+print(("created %s (%s)"):format(created.id, created.message))
+
+local job = check(client.jobs:get(project, job_id))
+print(("job %s: %s, %d payloads, retry after %d ms, created %s")
+  :format(job.id, job.state.status, #job.payload, job.configuration.retry.initialInterval, job.createdAt))
+print(job)
+
+for _, j in ipairs(check(client.jobs:list(project))) do print("listed:", j.id, j.state.status) end
+
+check(client.jobs:trigger(project, job_id))
+print("triggered; waiting for the run to finish")
+local run
+for _ = 1, 100 do
+  run = check(client.jobs.runs:list(project, job_id))[1]
+  if run and run.status ~= "PENDING" then break end
+  os.execute("sleep 0.1")
+end
+print(("run %s: %s (%s), %d/%d payloads succeeded")
+  :format(run.id, run.status, run.type, run.summary.success_count, run.summary.apis_count))
+
+-- What the webhook received (read back from the emulator's receiver)
+if receiver then
+  local p = io.popen("curl -s " .. receiver)
+  local got = p:read("*a")
+  p:close()
+  local records = intuned.decode_json(got) or {}
+  print(("webhook received %d result(s)"):format(#records))
+  for _, rec in ipairs(records) do
+    local body = rec.body and intuned.JobSinkResultPayload.decode(rec.body)
+    if body then
+      print(("  %s -> %s (%d)"):format(body.apiInfo.name, body.apiInfo.result.status, body.apiInfo.result.statusCode))
+    end
+  end
+end
+
+print("pause:", check(client.jobs:pause(project, job_id)).message,
+      "->", check(client.jobs:get(project, job_id)).state.status)
+print("resume:", check(client.jobs:resume(project, job_id)).message,
+      "->", check(client.jobs:get(project, job_id)).state.status)
+print("delete:", check(client.jobs:delete(project, job_id)))
+local gone, err = client.jobs:get(project, job_id)
+print("get after delete:", gone, err)

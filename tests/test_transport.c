@@ -1,0 +1,674 @@
+/* C tests of the libcurl transport against a small scripted HTTP/1.1 server
+ * running in threads of this process: wire details, connection reuse,
+ * retries (nothing duplicated), reconciliation, timeouts and deadline,
+ * batch concurrency and order, hooks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "intuned.h"
+#include "t.h"
+
+/* ------------------------------------------------------------ the server */
+
+enum { A_REPLY, A_DROP, A_DELAY };
+
+typedef struct step {
+    int action;
+    int status;
+    const char *ctype;
+    const char *body;      /* NULL: the default answer's body */
+    const char *retry_after;
+    int delay_ms;
+} step;
+
+typedef struct seen {
+    char method[8];
+    char path[512];
+    char headers[2048];
+    char body[4096];
+} seen;
+
+static struct {
+    pthread_mutex_t mu;
+    int port;
+    step script[32];
+    int nscript, next;
+    seen log[4096];
+    int nlog;
+    int accepts;
+    int inflight, max_inflight;
+    int fail_first;        /* batch: the first N requests answer 503 */
+    int default_delay_ms;
+} S;
+
+static void reset_server(void)
+{
+    pthread_mutex_lock(&S.mu);
+    S.nscript = S.next = S.nlog = S.accepts = S.inflight = S.max_inflight = S.fail_first = 0;
+    S.default_delay_ms = 0;
+    pthread_mutex_unlock(&S.mu);
+}
+
+static void script(step s)
+{
+    pthread_mutex_lock(&S.mu);
+    S.script[S.nscript++] = s;
+    pthread_mutex_unlock(&S.mu);
+}
+
+static const char JOB_FMT[] =
+    "{\"id\":\"%s\",\"payload\":[{\"apiName\":\"scrape\",\"parameters\":{\"a\":1}}],"
+    "\"configuration\":{\"runMode\":\"Order-Irrelevant\"},\"created_at\":\"2024-09-01T12:00:00.000Z\","
+    "\"next_run_time\":null,\"last_run_time\":null,\"state\":{\"status\":\"ACTIVE\"},\"projectId\":\"p\"}";
+
+static void default_answer(const seen *q, int *status, char *body, size_t blen)
+{
+    const char *p = q->path;
+    const char *jobs = strstr(p, "/jobs");
+    const char *id = jobs && jobs[5] == '/' ? jobs + 6 : NULL;
+    char jid[128] = "";
+    if (id) { size_t n = strcspn(id, "/?"); snprintf(jid, sizeof jid, "%.*s", (int)n, id); }
+    size_t pl = strlen(p);
+#define ENDS(s) (pl >= strlen(s) && strcmp(p + pl - strlen(s), s) == 0)
+    *status = 200;
+    if (strcmp(q->method, "POST") == 0 && ENDS("/jobs")) { *status = 201; snprintf(body, blen, "{\"id\":\"x\",\"message\":\"created\"}"); }
+    else if (ENDS("/pause")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Paused\"}", jid);
+    else if (ENDS("/resume")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Resumed\"}", jid);
+    else if (ENDS("/trigger")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Triggered\"}", jid);
+    else if (ENDS("/terminate")) snprintf(body, blen, "{\"message\":\"Job run terminated\"}");
+    else if (ENDS("/runs")) snprintf(body, blen, "[]");
+    else if (strcmp(q->method, "DELETE") == 0) { *status = 204; body[0] = 0; }
+    else if (ENDS("/jobs")) snprintf(body, blen, "[]");
+    else snprintf(body, blen, JOB_FMT, jid);
+#undef ENDS
+}
+
+static int read_request(int fd, char *buf, size_t cap, size_t *have, seen *q)
+{
+    char *end;
+    for (;;) {
+        buf[*have] = 0;
+        if ((end = strstr(buf, "\r\n\r\n")) != NULL) break;
+        if (*have + 1 >= cap) return -1;
+        ssize_t r = recv(fd, buf + *have, cap - 1 - *have, 0);
+        if (r <= 0) return -1;
+        *have += (size_t)r;
+    }
+    size_t hlen = (size_t)(end - buf) + 4;
+    memset(q, 0, sizeof *q);
+    sscanf(buf, "%7s %511s", q->method, q->path);
+    char *hs = strstr(buf, "\r\n") + 2;
+    snprintf(q->headers, sizeof q->headers, "%.*s", (int)(end - hs), hs);
+    size_t clen = 0;
+    for (char *l = q->headers; l && *l;) {
+        if (strncasecmp(l, "content-length:", 15) == 0) clen = (size_t)atol(l + 15);
+        l = strstr(l, "\r\n");
+        if (l) l += 2;
+    }
+    while (*have < hlen + clen) {
+        if (*have + 1 >= cap) return -1;
+        ssize_t r = recv(fd, buf + *have, cap - 1 - *have, 0);
+        if (r <= 0) return -1;
+        *have += (size_t)r;
+    }
+    snprintf(q->body, sizeof q->body, "%.*s", (int)clen, buf + hlen);
+    memmove(buf, buf + hlen + clen, *have - hlen - clen);
+    *have -= hlen + clen;
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
+}
+
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static __thread char buf[65536];
+    size_t have = 0;
+    seen q;
+    while (read_request(fd, buf, sizeof buf, &have, &q) == 0) {
+        step st = { A_REPLY, 0, "application/json", NULL, NULL, 0 };
+        int from_script = 0, fail = 0, dd;
+        pthread_mutex_lock(&S.mu);
+        if (S.nlog < (int)(sizeof S.log / sizeof S.log[0])) S.log[S.nlog++] = q;
+        if (S.next < S.nscript) { st = S.script[S.next++]; from_script = 1; }
+        else if (S.fail_first > 0) { S.fail_first--; fail = 1; }
+        if (++S.inflight > S.max_inflight) S.max_inflight = S.inflight;
+        dd = S.default_delay_ms;
+        pthread_mutex_unlock(&S.mu);
+        if (!from_script && dd) sleep_ms(dd);
+        if (st.action == A_DELAY) sleep_ms(st.delay_ms);
+        if (st.action == A_DROP) {
+            pthread_mutex_lock(&S.mu);
+            S.inflight--;
+            pthread_mutex_unlock(&S.mu);
+            break;
+        }
+        int status = st.status;
+        char body[4096];
+        const char *ct = st.ctype;
+        if (fail) { status = 503; snprintf(body, sizeof body, "{\"message\":\"busy\"}"); }
+        else if (st.body) snprintf(body, sizeof body, "%s", st.body);
+        else {
+            int ds;
+            default_answer(&q, &ds, body, sizeof body);
+            if (!status) status = ds;
+        }
+        char head[512];
+        size_t bl = strlen(body);
+        int hn = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\n%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", status,
+                          ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "",
+                          st.retry_after ? "Retry-After: " : "", st.retry_after ? st.retry_after : "",
+                          st.retry_after ? "\r\n" : "", bl);
+        pthread_mutex_lock(&S.mu);
+        S.inflight--;
+        pthread_mutex_unlock(&S.mu);
+        if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) < 0 || (bl && send(fd, body, bl, MSG_NOSIGNAL) < 0)) break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    int ls = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(ls, NULL, NULL);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        pthread_mutex_lock(&S.mu);
+        S.accepts++;
+        pthread_mutex_unlock(&S.mu);
+        pthread_t t;
+        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int start_server(void)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 256)) return -1;
+    socklen_t al = sizeof a;
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    S.port = ntohs(a.sin_port);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_main, (void *)(intptr_t)ls);
+    pthread_detach(t);
+    return 0;
+}
+
+/* ----------------------------------------------------------- helpers */
+
+static char server_url[128];
+static int hook_events, hook_leaks;
+
+static void hook(void *ud, const char *event, const itd_request *red, long status, double elapsed, const itd_error *err)
+{
+    (void)ud; (void)status; (void)elapsed; (void)err; (void)event;
+    hook_events++;
+    for (size_t i = 0; red && i < red->nheaders; i++)
+        if (strstr(red->headers[i].value, "secret-key-123")) hook_leaks++;
+    if (red && red->body && strstr(red->body, "s3cr3t")) hook_leaks++;
+}
+
+static itd_client *client(long timeout_ms, long deadline_ms, int attempts)
+{
+    itd_client_opts o;
+    itd_client_opts_default(&o);
+    o.cfg.server_url = server_url;
+    o.cfg.workspace_id = "ws-1";
+    o.cfg.api_key = "secret-key-123";
+    o.timeout_ms = timeout_ms;
+    o.deadline_ms = deadline_ms;
+    o.connect_timeout_ms = 2000;
+    o.retry.initial_delay = 0.01;
+    o.retry.max_delay = 0.05;
+    o.retry.max_attempts = attempts;
+    o.hook = hook;
+    static const char *const extra[] = { "X-Trace: t-1", NULL };
+    o.extra_headers = extra;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_client *c = itd_client_new(&o, &e);
+    if (!c) fprintf(stderr, "client: %s\n", e.message);
+    itd_error_clear(&e);
+    return c;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int has_header(const seen *q, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = q->headers; *p; p++)
+        if (strncasecmp(p, line, n) == 0) return 1;
+    return 0;
+}
+
+static itd_job_input *INPUT;
+
+static int call(itd_client *c, itd_op op, const char *job, itd_result *res, itd_error *e)
+{
+    itd_call k;
+    memset(&k, 0, sizeof k);
+    k.op = op;
+    k.args.project = "p";
+    k.args.job_id = job;
+    k.args.run_id = "r1";
+    k.args.input = INPUT;
+    return itd_client_call(c, &k, res, e);
+}
+
+static int nlog(void)
+{
+    pthread_mutex_lock(&S.mu);
+    int n = S.nlog;
+    pthread_mutex_unlock(&S.mu);
+    return n;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_wire(void)
+{
+    reset_server();
+    itd_client *c = client(5000, 0, 4);
+    itd_result r;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+    CHECK(r.schema == &itd_Job && r.obj && strcmp(((itd_job *)r.obj)->id, "job-1") == 0);
+    itd_result_free(&r);
+    CHECK(nlog() == 1);
+    seen *q = &S.log[0];
+    CHECK_STR(q->method, "GET");
+    CHECK_STR(q->path, "/api/v1/workspace/ws-1/projects/p/jobs/job-1");
+    CHECK(has_header(q, "x-api-key: secret-key-123"));
+    CHECK(has_header(q, "Accept: application/json"));
+    CHECK(has_header(q, "User-Agent: lua-intuned/"));
+    CHECK(has_header(q, "X-Trace: t-1"));
+    CHECK(!has_header(q, "Content-Type"));
+
+    /* body-less POST: Content-Length 0, no Content-Type, no Expect */
+    CHECK(call(c, ITD_OP_JOBS_PAUSE, "job-1", &r, &e) == 0);
+    CHECK(r.schema == &itd_PauseJob);
+    itd_result_free(&r);
+    q = &S.log[1];
+    CHECK_STR(q->method, "POST");
+    CHECK_STR(q->path, "/api/v1/workspace/ws-1/projects/p/jobs/job-1/pause");
+    CHECK(has_header(q, "Content-Length: 0"));
+    CHECK(!has_header(q, "Content-Type"));
+    CHECK(!has_header(q, "Expect"));
+
+    /* create: JSON body */
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == 0);
+    CHECK(r.schema == &itd_CreateJob);
+    itd_result_free(&r);
+    q = &S.log[2];
+    CHECK_STR(q->method, "POST");
+    CHECK_STR(q->path, "/api/v1/workspace/ws-1/projects/p/jobs");
+    CHECK(has_header(q, "Content-Type: application/json"));
+    char *want = itd_encode(&itd_JobInput, INPUT, NULL);
+    CHECK_STR(q->body, want);
+    free(want);
+
+    /* delete 204, terminate, runs list, list */
+    CHECK(call(c, ITD_OP_JOBS_DELETE, "job-1", &r, &e) == 0);
+    CHECK(r.obj == NULL && e.kind == ITD_ERR_NONE);
+    CHECK_STR(S.log[3].method, "DELETE");
+    CHECK(call(c, ITD_OP_RUNS_TERMINATE, "job-1", &r, &e) == 0);
+    itd_result_free(&r);
+    CHECK(!has_header(&S.log[4], "Content-Type"));
+    CHECK(call(c, ITD_OP_RUNS_LIST, "job-1", &r, &e) == 0);
+    CHECK(r.schema == &itd_JobRunList);
+    itd_result_free(&r);
+    CHECK(call(c, ITD_OP_JOBS_LIST, NULL, &r, &e) == 0);
+    CHECK(r.schema == &itd_JobList);
+    itd_result_free(&r);
+
+    /* one connection, plus the fresh one create must use */
+    CHECK(S.accepts == 2);
+    for (int i = 0; i < 5; i++) {
+        CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+        itd_result_free(&r);
+    }
+    CHECK(S.accepts == 2);
+    CHECK(hook_leaks == 0 && hook_events >= 14 + 10);
+
+    /* wrong content type: decode; error statuses: kinds */
+    script((step){ A_REPLY, 200, "text/html", "<html>", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_DECODE && e.status == 200 && e.attempts == 1);
+    script((step){ A_REPLY, 404, "application/json", "{\"message\":\"No job with id job-1\"}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_NOT_FOUND && e.status == 404);
+    CHECK_STR(e.message, "No job with id job-1");
+    /* the key never shows in an error, even when the server echoes it */
+    script((step){ A_REPLY, 401, "application/json", "{\"message\":\"bad key secret-key-123\"}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_UNAUTHORIZED && strstr(e.message, "secret-key-123") == NULL &&
+          strstr(e.body, "secret-key-123") == NULL);
+    /* validation: nothing sent */
+    int before = nlog();
+    CHECK(call(c, ITD_OP_JOBS_GET, "..", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_VALIDATION && e.attempts == 0 && nlog() == before);
+    itd_error_clear(&e);
+    itd_client_free(c);
+}
+
+static void test_retries(void)
+{
+    itd_client *c = client(5000, 0, 4);
+    itd_result r;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+
+    /* idempotent: 503, 502 then success */
+    reset_server();
+    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
+    script((step){ A_REPLY, 502, "text/plain", "bad gateway", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+    CHECK(nlog() == 3);
+    itd_result_free(&r);
+    /* 500: not retried */
+    reset_server();
+    script((step){ A_REPLY, 500, "application/json", "{\"message\":\"boom\"}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 1 && nlog() == 1);
+    /* gives up after max_attempts */
+    reset_server();
+    for (int i = 0; i < 6; i++) script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 4 && nlog() == 4);
+    /* dropped connection: GET retried */
+    reset_server();
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+    CHECK(nlog() == 2);
+    itd_result_free(&r);
+
+    /* create / trigger never repeated once they may have been processed */
+    int st[] = { 500, 502, 503, 504 };
+    for (int i = 0; i < 4; i++) {
+        reset_server();
+        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+        CHECK(e.status == st[i] && e.attempts == 1 && nlog() == 1);
+        reset_server();
+        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == -1);
+        CHECK(e.status == st[i] && e.attempts == 1 && nlog() == 1);
+    }
+    reset_server();
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_CONNECTION && e.attempts == 1 && nlog() == 1);
+    reset_server();
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_CONNECTION && e.attempts == 1 && nlog() == 1);
+    /* 429 and 503 with Retry-After: the server did not process it */
+    reset_server();
+    script((step){ A_REPLY, 429, "application/json", "{\"message\":\"slow\"}", "0.2", 0 });
+    double t0 = now_s();
+    CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == 0);
+    CHECK(now_s() - t0 >= 0.2); /* Retry-After honoured */
+    CHECK(nlog() == 2);
+    itd_result_free(&r);
+    reset_server();
+    script((step){ A_REPLY, 503, "application/json", "{}", "0", 0 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == 0);
+    CHECK(nlog() == 2);
+    itd_result_free(&r);
+
+    /* reconciliation: 429, then 409 (the first went through after all) */
+    reset_server();
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == 0);
+    CHECK(r.schema == &itd_CreateJob && r.obj && strcmp(((itd_action *)r.obj)->id, "job-0001") == 0 &&
+          strcmp(((itd_action *)r.obj)->message, "created") == 0);
+    itd_result_free(&r);
+    CHECK(nlog() == 3);
+    CHECK_STR(S.log[2].method, "GET");
+    CHECK_STR(S.log[2].path, "/api/v1/workspace/ws-1/projects/p/jobs/job-0001");
+    /* ... and a different stored job is a conflict */
+    reset_server();
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    static char other[2048];
+    snprintf(other, sizeof other, JOB_FMT, "job-0001");
+    char *pos = strstr(other, "scrape");
+    memcpy(pos, "scrapX", 6);
+    script((step){ A_REPLY, 200, "application/json", other, NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_CONFLICT && e.status == 409 && e.attempts == 3);
+    CHECK_STR(e.message, "Job already exists");
+    /* a first-attempt 409 is a plain conflict: no GET */
+    reset_server();
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_CONFLICT && nlog() == 1);
+
+    /* per-call override: retries off */
+    reset_server();
+    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
+    itd_retry_policy off;
+    itd_retry_policy_default(&off);
+    off.enabled = 0;
+    itd_call k;
+    memset(&k, 0, sizeof k);
+    k.op = ITD_OP_JOBS_GET;
+    k.args.project = "p";
+    k.args.job_id = "j";
+    k.retry = &off;
+    CHECK(itd_client_call(c, &k, &r, &e) == -1);
+    CHECK(e.attempts == 1 && nlog() == 1);
+    itd_error_clear(&e);
+    itd_client_free(c);
+}
+
+static void test_connect_failures(void)
+{
+    /* a closed port: nothing was sent, so even create is retried */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    close(s);
+    itd_client_opts o;
+    itd_client_opts_default(&o);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api", ntohs(a.sin_port));
+    o.cfg.server_url = url;
+    o.cfg.workspace_id = "w";
+    o.cfg.api_key = "k";
+    o.retry.initial_delay = 0.001;
+    o.retry.max_attempts = 3;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_client *c = itd_client_new(&o, &e);
+    itd_result r;
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_CONNECTION && e.attempts == 3 && e.retryable);
+    itd_client_free(c);
+    /* client creation refuses a missing workspace id or key */
+    o.cfg.workspace_id = "";
+    CHECK(itd_client_new(&o, &e) == NULL && e.kind == ITD_ERR_VALIDATION);
+    o.cfg.workspace_id = "w";
+    o.cfg.api_key = NULL;
+    CHECK(itd_client_new(&o, &e) == NULL && e.kind == ITD_ERR_VALIDATION);
+    o.cfg.api_key = "k";
+    static const char *const bad[] = { "x-api-key: other", NULL };
+    o.extra_headers = bad;
+    CHECK(itd_client_new(&o, &e) == NULL && e.kind == ITD_ERR_VALIDATION);
+    static const char *const bad2[] = { "X-A: 1\r\nX-B: 2", NULL };
+    o.extra_headers = bad2;
+    CHECK(itd_client_new(&o, &e) == NULL && e.kind == ITD_ERR_VALIDATION);
+    itd_error_clear(&e);
+}
+
+static void test_timeouts(void)
+{
+    itd_result r;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    /* per-attempt timeout: GET retried, create not (the request was sent) */
+    itd_client *c = client(150, 0, 2);
+    reset_server();
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400 });
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400 });
+    double t0 = now_s();
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_TIMEOUT && e.attempts == 2);
+    CHECK(now_s() - t0 < 1.0);
+    sleep_ms(500);
+    reset_server();
+    script((step){ A_DELAY, 201, NULL, NULL, NULL, 400 });
+    CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_TIMEOUT && e.attempts == 1);
+    sleep_ms(500);
+    itd_client_free(c);
+
+    /* deadline: stops retrying instead of sleeping past it */
+    c = client(5000, 300, 10);
+    reset_server();
+    for (int i = 0; i < 10; i++) script((step){ A_REPLY, 503, "application/json", "{}", "1", 0 });
+    t0 = now_s();
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 1 && fabs(e.retry_after - 1) < 1e-9);
+    CHECK(now_s() - t0 < 0.25);
+    /* deadline cuts a slow attempt: TIMEOUT */
+    reset_server();
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 1000 });
+    t0 = now_s();
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_TIMEOUT);
+    CHECK(strstr(e.message, "deadline") != NULL);
+    CHECK(now_s() - t0 < 0.6);
+    sleep_ms(800);
+    itd_error_clear(&e);
+    itd_client_free(c);
+}
+
+static void test_batch(void)
+{
+    enum { N = 300 };
+    itd_client *c = client(5000, 0, 4);
+    static itd_call calls[N];
+    static itd_result res[N];
+    static itd_error errs[N];
+    static char ids[N][32];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "job-%04d", i);
+        calls[i].op = i % 3 == 0 ? ITD_OP_JOBS_TRIGGER : ITD_OP_JOBS_GET;
+        calls[i].args.project = "p";
+        calls[i].args.job_id = i == 7 ? ".." : ids[i];
+    }
+    reset_server();
+    S.default_delay_ms = 2;
+    size_t failed = itd_client_batch(c, calls, N, 8, res, errs);
+    CHECK(failed == 1);
+    CHECK(errs[7].kind == ITD_ERR_VALIDATION);
+    int inorder = 1;
+    for (int i = 0; i < N; i++) {
+        if (i == 7) continue;
+        if (errs[i].kind != ITD_ERR_NONE || !res[i].obj) { inorder = 0; continue; }
+        const char *id = calls[i].op == ITD_OP_JOBS_TRIGGER ? ((itd_action *)res[i].obj)->id : ((itd_job *)res[i].obj)->id;
+        if (strcmp(id, ids[i]) != 0) inorder = 0;
+    }
+    CHECK(inorder);
+    CHECK(nlog() == N - 1);
+    CHECK(S.max_inflight <= 8 && S.max_inflight >= 2);
+    CHECK(S.accepts <= 8 + N / 3); /* triggers use fresh connections */
+    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_clear(&errs[i]); }
+
+    /* with failures: GETs retried, triggers answered 503 are not */
+    reset_server();
+    S.fail_first = 20;
+    failed = itd_client_batch(c, calls, N, 16, res, errs);
+    int trig_fail = 0, get_fail = 0;
+    for (int i = 0; i < N; i++) {
+        if (i == 7) continue;
+        if (errs[i].kind != ITD_ERR_NONE) {
+            if (calls[i].op == ITD_OP_JOBS_TRIGGER) { trig_fail++; CHECK(errs[i].status == 503 && errs[i].attempts == 1); }
+            else get_fail++;
+        }
+    }
+    CHECK(get_fail == 0);
+    CHECK((size_t)trig_fail + 1 == failed);
+    CHECK(nlog() == N - 1 + (20 - trig_fail));
+    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_clear(&errs[i]); }
+    S.default_delay_ms = 0;
+
+    /* batch reconciliation */
+    reset_server();
+    itd_call one[2];
+    memset(one, 0, sizeof one);
+    one[0].op = ITD_OP_JOBS_CREATE;
+    one[0].args.project = "p";
+    one[0].args.input = INPUT;
+    one[1] = one[0];
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"exists\"}", NULL, 0 });
+    failed = itd_client_batch(c, one, 1, 4, res, errs);
+    CHECK(failed == 0 && res[0].schema == &itd_CreateJob);
+    CHECK(nlog() == 3 && strcmp(S.log[2].method, "GET") == 0);
+    itd_result_free(&res[0]);
+    itd_error_clear(&errs[0]);
+    itd_client_free(c);
+}
+
+int main(void)
+{
+    (void)t_slurp;
+    pthread_mutex_init(&S.mu, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (start_server()) { fprintf(stderr, "cannot start the test server\n"); return 1; }
+    snprintf(server_url, sizeof server_url, "http://127.0.0.1:%d/api/v1/workspace/", S.port);
+    const char *in = "{\"id\":\"job-0001\",\"payload\":[{\"apiName\":\"scrape\",\"parameters\":{\"a\":1}}],"
+                     "\"configuration\":{\"runMode\":\"Order-Irrelevant\"},"
+                     "\"sink\":null}";
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    INPUT = itd_job_input_decode(in, strlen(in), &e);
+    if (!INPUT) { fprintf(stderr, "input: %s %s\n", e.path, e.message); return 1; }
+    test_wire();
+    test_retries();
+    test_connect_failures();
+    test_timeouts();
+    test_batch();
+    itd_job_input_free(INPUT);
+    return T_DONE();
+}
