@@ -61,11 +61,6 @@ local function diff(got, want, path)
   for k, v in pairs(want) do
     local ok, val = pcall(function() return got[k] end)
     if not ok then return ("%s.%s: %s"):format(path, k, tostring(val)) end
-    if type(val) == "function" and type(got) == "userdata" then
-      -- a method of the same name (obj:type()) shadows the field `type`:
-      -- read the field from the plain-table form instead
-      val = got:to_table()[k]
-    end
     local d = diff(val, v, path .. "." .. k)
     if d then return d end
   end

@@ -596,7 +596,12 @@ void itd_retry_policy_default(itd_retry_policy *p);
 /* Decide whether attempt number `attempt` (1-based) that failed with `err`
  * should be retried for `op`.  `sent` is 1 when the request may have reached
  * the server.  Returns 1 and sets *delay (seconds, jitter applied with
- * `rnd` in [0,1)) when it should; 0 otherwise. */
+ * `rnd` in [0,1)) when it should; 0 otherwise.
+ * Rules (protocol.c has the reasoning): idempotent operations on 429, 502,
+ * 503, 504 and on CONNECTION/TIMEOUT errors marked `retryable`; create and
+ * trigger only when !sent (CONNECTION/TIMEOUT), on 429, or on 503 with
+ * Retry-After.  Never on 500.  Delay: min(max_delay, initial_delay *
+ * multiplier^(attempt-1)) * (1 - jitter + jitter*rnd), raised to Retry-After. */
 int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
                      const itd_error *err, int sent, double rnd, double *delay);
 

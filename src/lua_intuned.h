@@ -10,11 +10,16 @@
 
 #if LUA_VERSION_NUM < 502
 #  define lua_rawlen(L, i) lua_objlen((L), (i))
-#  define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
-#  define luaL_newlib(L, l) (luaL_newlibtable(L, l), luaL_setfuncs((L), (l), 0))
-void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
-void *luaL_testudata(lua_State *L, int idx, const char *tname);
-#  define luaL_setmetatable(L, t) (luaL_getmetatable((L), (t)), lua_setmetatable((L), -2))
+#  ifndef luaL_newlib /* LuaJIT 2.1's headers already have these 5.2 functions */
+#    define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
+#    define luaL_newlib(L, l) (luaL_newlibtable(L, l), luaL_setfuncs((L), (l), 0))
+#    define luaL_setfuncs itdl_setfuncs
+#    define luaL_testudata itdl_testudata
+#    define luaL_setmetatable(L, t) (luaL_getmetatable((L), (t)), lua_setmetatable((L), -2))
+#    define ITDL_COMPAT_51 1
+void itdl_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+void *itdl_testudata(lua_State *L, int idx, const char *tname);
+#  endif
 #endif
 
 /* Push a typed object of schema `s`, taking ownership of `obj` (and of the

@@ -22,8 +22,8 @@
 /* Registry keys for the free-form container markers (light userdata keys). */
 static char OBJECT_MT_KEY, ARRAY_MT_KEY;
 
-#if LUA_VERSION_NUM < 502
-void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+#ifdef ITDL_COMPAT_51
+void itdl_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     luaL_checkstack(L, nup, "too many upvalues");
     for (; l->name; l++) {
@@ -34,7 +34,7 @@ void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     lua_pop(L, nup);
 }
 
-void *luaL_testudata(lua_State *L, int idx, const char *tname)
+void *itdl_testudata(lua_State *L, int idx, const char *tname)
 {
     void *p = lua_touserdata(L, idx);
     if (!p || !lua_getmetatable(L, idx)) return NULL;
@@ -563,21 +563,21 @@ static const itd_field *lookup(const itd_schema *s, const char *key)
 static int obj_index(lua_State *L)
 {
     view *v = check_view(L, 1);
-    /* methods first */
+    const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    /* the model's own fields first, so no method name can hide one */
+    const itd_field *f = key ? lookup(v->s, key) : NULL;
+    if (f) {
+        push_field(L, v, f);
+        return 1;
+    }
     lua_getmetatable(L, 1);
     lua_getfield(L, -1, "__methods");
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     if (!lua_isnil(L, -1)) return 1;
     lua_pop(L, 3);
-    if (lua_type(L, 2) != LUA_TSTRING)
+    if (!key)
         return luaL_error(L, "intuned.%s: field names are strings, got %s", v->s->name, luaL_typename(L, 2));
-    const char *key = lua_tostring(L, 2);
-    const itd_field *f = lookup(v->s, key);
-    if (f) {
-        push_field(L, v, f);
-        return 1;
-    }
     const cJSON *extra = ((itd_obj *)v->obj)->extra;
     const cJSON *x = extra ? cJSON_GetObjectItemCaseSensitive(extra, key) : NULL;
     if (x) {
@@ -660,13 +660,6 @@ static int m_warnings(lua_State *L)
         lua_pushstring(L, v->d->warn.items[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    return 1;
-}
-
-static int m_type(lua_State *L)
-{
-    view *v = check_view(L, 1);
-    lua_pushstring(L, v->s->name);
     return 1;
 }
 
@@ -878,7 +871,6 @@ static const luaL_Reg obj_methods[] = {
     { "to_json", m_to_json },
     { "to_table", m_to_table },
     { "warnings", m_warnings },
-    { "type", m_type },
     { NULL, NULL },
 };
 

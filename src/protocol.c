@@ -407,7 +407,10 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
         err->retry_after = resp->retry_after ? itd_retry_after_seconds(resp->retry_after, now_seconds()) : -1;
     }
     if (st == expect) {
-        if (op == ITD_OP_JOBS_DELETE) return 0; /* 204: body ignored, no content type needed */
+        if (op == ITD_OP_JOBS_DELETE) { /* 204: body ignored, no content type needed */
+            err_reset(err);
+            return 0;
+        }
         if (!is_json_type(resp->content_type)) {
             itd_error_set(err, ITD_ERR_DECODE, "", "status %ld but Content-Type is %s%.80s%s (expected application/json)",
                           st, resp->content_type ? "\"" : "", resp->content_type ? resp->content_type : "absent",
@@ -427,7 +430,7 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
         }
         out->schema = s;
         out->obj = obj;
-        if (err) err->retry_after = -1;
+        err_reset(err);
         return 0;
     }
     if (!err) return -1;

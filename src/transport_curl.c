@@ -62,6 +62,33 @@ static void sleep_seconds(double s)
 
 /* ----------------------------------------------------------------- client */
 
+/* An easy handle with what one transfer on it needs; reused across calls. */
+typedef struct slot {
+    CURL *easy;
+    char *buf;                 /* response body */
+    size_t len, cap;
+    int too_big;
+    char retry_after[96];
+    int have_ra;
+    char errbuf[CURL_ERROR_SIZE];
+} slot;
+
+static slot *slot_new(void)
+{
+    slot *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (!(s->easy = curl_easy_init())) { free(s); return NULL; }
+    return s;
+}
+
+static void slot_free(slot *s)
+{
+    if (!s) return;
+    if (s->easy) curl_easy_cleanup(s->easy);
+    free(s->buf);
+    free(s);
+}
+
 struct itd_client {
     char *server_url, *workspace_id, *api_key, *user_agent, *ca_file;
     itd_config cfg;
@@ -72,10 +99,10 @@ struct itd_client {
     int insecure;
     itd_hook_fn hook;
     void *hook_ud;
-    CURL *easy;
+    slot *main;               /* call() */
     CURLSH *share;
     CURLM *multi;
-    CURL **pool;              /* idle easy handles for batch */
+    slot **pool;              /* idle slots for batch */
     size_t npool, cappool;
     uint64_t rng;
 };
@@ -123,8 +150,8 @@ static int name_is(const char *h, size_t n, const char *name)
 void itd_client_free(itd_client *c)
 {
     if (!c) return;
-    if (c->easy) curl_easy_cleanup(c->easy);
-    for (size_t i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
+    slot_free(c->main);
+    for (size_t i = 0; i < c->npool; i++) slot_free(c->pool[i]);
     free(c->pool);
     if (c->multi) curl_multi_cleanup(c->multi);
     if (c->share) curl_share_cleanup(c->share);
@@ -209,8 +236,8 @@ itd_client *itd_client_new(const itd_client_opts *o, itd_error *err)
     c->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
     if (!c->rng) c->rng = 1;
     c->share = curl_share_init();
-    c->easy = curl_easy_init();
-    if (!c->share || !c->easy) goto nomem;
+    c->main = slot_new();
+    if (!c->share || !c->main) goto nomem;
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
@@ -235,27 +262,21 @@ typedef struct xfer {
     itd_request req;
     itd_request red;           /* redacted copy for hooks (only with a hook) */
     struct curl_slist *hdrs;
-    char *buf;
-    size_t len, cap;
-    int too_big;
-    char retry_after[96];
-    int have_ra;
     int attempt;               /* attempts of the current phase */
     int total;                 /* attempts of the whole call */
     int sent_before;           /* an earlier attempt may have reached the server */
     double t0, deadline, attempt_t0, wake;
     int state;
     int started;               /* t0 and deadline set */
-    CURL *easy;
-    char errbuf[CURL_ERROR_SIZE];
-    itd_error conflict;        /* the 409 being reconciled */
+    slot *sl;                  /* while an attempt runs */
+    itd_error *conflict;       /* the 409 being reconciled (allocated then) */
     itd_result *res;
     itd_error *err;
 } xfer;
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
-    xfer *x = ud;
+    slot *x = ud;
     size_t n = size * nmemb;
     if (x->len + n > ITD_RESPONSE_MAX) { x->too_big = 1; return 0; }
     if (x->len + n + 1 > x->cap) {
@@ -274,7 +295,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
-    xfer *x = ud;
+    slot *x = ud;
     size_t n = size * nmemb;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { x->have_ra = 0; return n; } /* a new response */
     static const char k[] = "retry-after:";
@@ -307,10 +328,7 @@ static void xfer_release_request(xfer *x)
 static void xfer_cleanup(xfer *x)
 {
     xfer_release_request(x);
-    free(x->buf);
-    x->buf = NULL;
-    x->len = x->cap = 0;
-    itd_error_clear(&x->conflict);
+    if (x->conflict) { itd_error_clear(x->conflict); free(x->conflict); x->conflict = NULL; }
 }
 
 static int slist_add(struct curl_slist **l, const char *s)
@@ -404,7 +422,7 @@ static long ms_left(double deadline, double now)
 }
 
 /* Configure `easy` for the next attempt.  0, or -1 with `e` (deadline). */
-static int xfer_setup(xfer *x, CURL *easy, itd_error *e)
+static int xfer_setup(xfer *x, slot *sl, itd_error *e)
 {
     itd_client *c = x->c;
     double now = mono_now();
@@ -423,11 +441,12 @@ static int xfer_setup(xfer *x, CURL *easy, itd_error *e)
     long cto = c->connect_timeout_ms;
     if (left > 0 && (cto == 0 || left < cto)) cto = left;
 
-    x->easy = easy;
-    x->len = 0;
-    x->too_big = 0;
-    x->have_ra = 0;
-    x->errbuf[0] = 0;
+    x->sl = sl;
+    sl->len = 0;
+    sl->too_big = 0;
+    sl->have_ra = 0;
+    sl->errbuf[0] = 0;
+    CURL *easy = sl->easy;
     curl_easy_reset(easy);
     curl_easy_setopt(easy, CURLOPT_URL, x->req.url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->hdrs);
@@ -435,10 +454,10 @@ static int xfer_setup(xfer *x, CURL *easy, itd_error *e)
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, cto);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, to);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, sl);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, sl);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, sl->errbuf);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -480,11 +499,12 @@ static int xfer_setup(xfer *x, CURL *easy, itd_error *e)
 static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
 {
     const char *what = curl_easy_strerror(rc);
-    const char *detail = x->errbuf[0] ? x->errbuf : what;
+    slot *sl = x->sl;
+    const char *detail = sl->errbuf[0] ? sl->errbuf : what;
     curl_off_t reqsize = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+    curl_easy_getinfo(sl->easy, CURLINFO_REQUEST_SIZE, &reqsize);
     long status = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
     *sent = 1;
     e->retryable = 0;
     switch (rc) {
@@ -528,7 +548,7 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
         itd_error_set(e, ITD_ERR_CONNECTION, "", "%s", detail);
         break;
     case CURLE_WRITE_ERROR:
-        if (x->too_big) {
+        if (sl->too_big) {
             itd_error_set(e, ITD_ERR_DECODE, "", "response body larger than %u bytes", (unsigned)ITD_RESPONSE_MAX);
             e->status = (int)status;
         } else {
@@ -587,7 +607,8 @@ static int xfer_fail(xfer *x, itd_error *e)
 /* Start the reconciliation GET of a create that met 409. */
 static int xfer_reconcile(xfer *x, itd_error *e)
 {
-    move_error(&x->conflict, e);
+    if (!x->conflict && !(x->conflict = calloc(1, sizeof *x->conflict))) return xfer_fail(x, e);
+    move_error(x->conflict, e);
     xfer_release_request(x);
     itd_call_args a;
     memset(&a, 0, sizeof a);
@@ -601,7 +622,7 @@ static int xfer_reconcile(xfer *x, itd_error *e)
     pe.retry_after = -1;
     if (xfer_prepare(x, &a, &pe)) {
         itd_error_clear(&pe);
-        move_error(&pe, &x->conflict);
+        move_error(&pe, x->conflict);
         return xfer_fail(x, &pe);
     }
     return R_AGAIN;
@@ -625,9 +646,10 @@ static int xfer_complete(xfer *x, CURLcode rc)
         ok = 0;
     } else {
         char *ct = NULL;
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
-        itd_response resp = { status, ct, x->have_ra ? x->retry_after : NULL, x->buf ? x->buf : "", x->len };
+        slot *sl = x->sl;
+        curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(sl->easy, CURLINFO_CONTENT_TYPE, &ct);
+        itd_response resp = { status, ct, sl->have_ra ? sl->retry_after : NULL, sl->buf ? sl->buf : "", sl->len };
         ok = itd_response_parse(x->op, &resp, &r, &e) == 0;
     }
     x->state = X_IDLE;
@@ -637,13 +659,12 @@ static int xfer_complete(xfer *x, CURLcode rc)
             int same = itd_job_matches_input(r.obj, x->call->args.input);
             itd_result_free(&r);
             if (same) {
-                itd_error_clear(&x->conflict);
                 if (make_created(x->call->args.input->id, x->res, &e)) return xfer_fail(x, &e);
                 x->state = X_DONE;
                 xfer_release_request(x);
                 return R_DONE;
             }
-            move_error(&e, &x->conflict);
+            move_error(&e, x->conflict);
             return xfer_fail(x, &e);
         }
         if (x->res) *x->res = r;
@@ -670,7 +691,7 @@ static int xfer_complete(xfer *x, CURLcode rc)
         char why[ITD_MSG_MAX];
         itd_error_format(&e, why, sizeof why);
         itd_error_clear(&e);
-        move_error(&e, &x->conflict);
+        move_error(&e, x->conflict);
         size_t ml = strlen(e.message);
         snprintf(e.message + ml, sizeof e.message - ml, " (could not verify the existing job: %s)", why);
     }
@@ -686,7 +707,6 @@ static int xfer_begin(itd_client *c, xfer *x, const itd_call *call, itd_result *
     x->op = call->op;
     x->res = res;
     x->err = err;
-    x->conflict.retry_after = -1;
     x->state = X_IDLE;
     if (res) memset(res, 0, sizeof *res);
     if (err) itd_error_clear(err);
@@ -714,8 +734,8 @@ int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_er
         itd_error e;
         memset(&e, 0, sizeof e);
         e.retry_after = -1;
-        if (xfer_setup(&x, c->easy, &e)) { r = xfer_fail(&x, &e); break; }
-        CURLcode rc = curl_easy_perform(c->easy);
+        if (xfer_setup(&x, c->main, &e)) { r = xfer_fail(&x, &e); break; }
+        CURLcode rc = curl_easy_perform(c->main->easy);
         r = xfer_complete(&x, rc);
     }
     xfer_cleanup(&x);
@@ -726,19 +746,20 @@ int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_er
 
 /* ------------------------------------------------------------------ batch */
 
-static CURL *pool_get(itd_client *c)
+static slot *pool_get(itd_client *c)
 {
     if (c->npool) return c->pool[--c->npool];
-    return curl_easy_init();
+    return slot_new();
 }
 
-static void pool_put(itd_client *c, CURL *e)
+static void pool_put(itd_client *c, slot *e)
 {
     if (!e) return;
+    if (e->cap > 256 * 1024) { free(e->buf); e->buf = NULL; e->cap = e->len = 0; } /* keep idle memory small */
     if (c->npool == c->cappool) {
         size_t cap = c->cappool ? c->cappool * 2 : 16;
-        CURL **p = realloc(c->pool, cap * sizeof *p);
-        if (!p) { curl_easy_cleanup(e); return; }
+        slot **p = realloc(c->pool, cap * sizeof *p);
+        if (!p) { slot_free(e); return; }
         c->pool = p;
         c->cappool = cap;
     }
@@ -787,10 +808,10 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
             itd_error e;
             memset(&e, 0, sizeof e);
             e.retry_after = -1;
-            CURL *h = pool_get(c);
+            slot *h = pool_get(c);
             if (!h) { itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory"); xfer_fail(x, &e); done++; continue; }
             if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-            curl_multi_add_handle(c->multi, h);
+            curl_multi_add_handle(c->multi, h->easy);
             active++;
         }
         while (next < n && active < max_in_flight) {
@@ -801,10 +822,10 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
             itd_error e;
             memset(&e, 0, sizeof e);
             e.retry_after = -1;
-            CURL *h = pool_get(c);
+            slot *h = pool_get(c);
             if (!h) { itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory"); xfer_fail(x, &e); done++; continue; }
             if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-            curl_multi_add_handle(c->multi, h);
+            curl_multi_add_handle(c->multi, h->easy);
             active++;
         }
         if (done >= n) break;
@@ -823,11 +844,11 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
         int left;
         while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
             if (msg->msg != CURLMSG_DONE) continue;
-            CURL *h = msg->easy_handle;
             CURLcode rc = msg->data.result;
             xfer *x = NULL;
-            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
-            curl_multi_remove_handle(c->multi, h);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            curl_multi_remove_handle(c->multi, msg->easy_handle);
+            slot *h = x->sl;
             active--;
             int r = xfer_complete(x, rc);
             if (r == R_AGAIN) {
@@ -835,7 +856,7 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
                 memset(&e, 0, sizeof e);
                 e.retry_after = -1;
                 if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-                curl_multi_add_handle(c->multi, h);
+                curl_multi_add_handle(c->multi, h->easy);
                 active++;
                 continue;
             }
