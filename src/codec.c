@@ -706,23 +706,13 @@ void *itd_decode(const itd_schema *schema, const char *json, size_t len, itd_war
                       (unsigned)ITD_MAX_DOCUMENT_BYTES);
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *tree = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    size_t at = 0;
+    const char *why = NULL;
+    cJSON *tree = itd_json_parse(json, len, &at, &why);
     if (!tree) {
-        size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        itd_error_set(err, kind, "", "invalid JSON at byte %zu%s", at,
+        itd_error_set(err, kind, "", "invalid JSON at byte %zu: %s%s", at, why,
                       at >= len ? " (truncated document?)" : "");
         return NULL;
-    }
-    /* cJSON stops at the end of the first value; anything but space after it is junk */
-    if (end) {
-        while ((size_t)(end - json) < len && isspace((unsigned char)*end)) end++;
-        if ((size_t)(end - json) < len && *end) {
-            cJSON_Delete(tree);
-            itd_error_set(err, kind, "", "invalid JSON: unexpected data after the document at byte %zu",
-                          (size_t)(end - json));
-            return NULL;
-        }
     }
     return itd_decode_take(schema, tree, w, err);
 }

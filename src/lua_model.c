@@ -857,10 +857,12 @@ static int l_decode_json(lua_State *L)
     tmpjson *t = lua_newuserdata(L, sizeof *t);
     t->tree = NULL;
     luaL_setmetatable(L, TMP_MT);
-    t->tree = cJSON_ParseWithLength(s, len);
+    size_t at = 0;
+    const char *why = NULL;
+    t->tree = itd_json_parse(s, len, &at, &why);
     if (!t->tree) {
         lua_pushnil(L);
-        lua_pushstring(L, "invalid JSON");
+        lua_pushfstring(L, "invalid JSON at byte %d: %s", (int)at, why);
         return 2;
     }
     itdl_push_cjson(L, t->tree);

@@ -53,6 +53,30 @@ int main(int argc, char **argv)
                 }
                 }
             }
+            {   /* differential: our parser and cJSON's agree on every input they both take */
+                buf[n] = 0; /* cJSON wants the terminator to check for trailing data */
+                cJSON *a = itd_json_parse(buf, n, NULL, NULL);
+                cJSON *b = cJSON_ParseWithLengthOpts(buf, n + 1, NULL, 1); /* the NUL must be inside the length */
+                char *bs = b ? cJSON_PrintUnformatted(b) : NULL;
+                if (a && !b) { fprintf(stderr, "only ours parsed: %.*s\n", (int)n, buf); CHECK(0); }
+                if (a && b) CHECK(cJSON_Compare(a, b, 1));
+                if (!a && b) {
+                    /* we are stricter: say why, and it must be one of the known reasons */
+                    const char *why = NULL;
+                    cJSON_Delete(itd_json_parse(buf, n, NULL, &why));
+                    int known = why && (strstr(why, "control character") || strstr(why, "\\u0000") ||
+                                        strstr(why, "surrogate") || strstr(why, "out of range") ||
+                                        strstr(why, "bad number"));
+                    /* cJSON also skips any byte <= 32 as white space; JSON allows only 4 */
+                    for (size_t k = 0; k < n && !known; k++)
+                        if ((unsigned char)buf[k] < 0x20 && buf[k] != '\t' && buf[k] != '\n' && buf[k] != '\r') known = 1;
+                    if (!known) fprintf(stderr, "only cJSON parsed (%s): %.*s\n", why ? why : "?", (int)n, buf);
+                    CHECK(known);
+                }
+                free(bs);
+                cJSON_Delete(a);
+                cJSON_Delete(b);
+            }
             for (const itd_schema *const *s = itd_schemas; *s; s++) {
                 itd_error err;
                 memset(&err, 0, sizeof err);

@@ -1,0 +1,292 @@
+/*
+ * json.c - a strict, fast JSON text parser producing cJSON trees.
+ *
+ * cJSON's own parser scans every string twice and sends every number through
+ * a copy and strtod; parsing was two thirds of a typed decode.  This one makes
+ * a single pass, takes integers without strtod, and builds the same cJSON
+ * nodes (so everything else in the codec is unchanged).  It is strict RFC 8259:
+ * no trailing commas, no comments, no control characters in strings, no
+ * lone surrogates; and it refuses "\u0000" (a cJSON string cannot hold NUL).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "intuned.h"
+
+typedef struct parser {
+    const char *p, *end, *start;
+    const char *err;      /* static message */
+    const char *err_at;
+    int depth;
+} parser;
+
+static int fail(parser *ps, const char *at, const char *msg)
+{
+    if (!ps->err) { ps->err = msg; ps->err_at = at; }
+    return -1;
+}
+
+static void skip_ws(parser *ps)
+{
+    const char *p = ps->p;
+    while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    ps->p = p;
+}
+
+static cJSON *new_node(parser *ps, int type)
+{
+    cJSON *n = malloc(sizeof *n);
+    if (!n) { fail(ps, ps->p, "out of memory"); return NULL; }
+    memset(n, 0, sizeof *n);
+    n->type = type;
+    return n;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parse a string starting after the opening quote; returns a malloc'd copy. */
+static char *parse_string(parser *ps)
+{
+    const char *s = ps->p, *p = s;
+    /* fast scan: most strings have no escapes */
+    while (p < ps->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    if (p >= ps->end) { fail(ps, p, "unterminated string"); return NULL; }
+    if ((unsigned char)*p < 0x20) { fail(ps, p, "control character in string"); return NULL; }
+    if (*p == '"') {
+        size_t n = (size_t)(p - s);
+        char *out = malloc(n + 1);
+        if (!out) { fail(ps, s, "out of memory"); return NULL; }
+        memcpy(out, s, n);
+        out[n] = 0;
+        ps->p = p + 1;
+        return out;
+    }
+    /* slow path with escapes: the output is never longer than the input */
+    const char *q = p;
+    while (q < ps->end && *q != '"') {
+        if (*q == '\\') q++;
+        q++;
+    }
+    if (q >= ps->end) { fail(ps, q, "unterminated string"); return NULL; }
+    char *out = malloc((size_t)(q - s) + 1), *o = out;
+    if (!out) { fail(ps, s, "out of memory"); return NULL; }
+    memcpy(o, s, (size_t)(p - s));
+    o += p - s;
+    while (p < ps->end && *p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20) { free(out); fail(ps, p, "control character in string"); return NULL; }
+        if (c != '\\') { *o++ = (char)c; p++; continue; }
+        if (p + 1 >= ps->end) { free(out); fail(ps, p, "unterminated string"); return NULL; }
+        char e = p[1];
+        p += 2;
+        switch (e) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (ps->end - p < 4 || hex4(p, &cp)) { free(out); fail(ps, p, "bad \\u escape"); return NULL; }
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (ps->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
+                    free(out); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                }
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                free(out); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+            }
+            if (cp == 0) { free(out); fail(ps, p, "\\u0000 in a string is not supported"); return NULL; }
+            if (cp < 0x80) *o++ = (char)cp;
+            else if (cp < 0x800) { *o++ = (char)(0xC0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 0x3F)); }
+            else if (cp < 0x10000) {
+                *o++ = (char)(0xE0 | (cp >> 12)); *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *o++ = (char)(0x80 | (cp & 0x3F));
+            } else {
+                *o++ = (char)(0xF0 | (cp >> 18)); *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3F)); *o++ = (char)(0x80 | (cp & 0x3F));
+            }
+            break;
+        }
+        default: free(out); fail(ps, p - 1, "bad escape in string"); return NULL;
+        }
+    }
+    *o = 0;
+    ps->p = p + 1;
+    return out;
+}
+
+static int parse_number(parser *ps, cJSON *n)
+{
+    const char *s = ps->p, *p = s;
+    int neg = 0, is_int = 1;
+    if (p < ps->end && *p == '-') { neg = 1; p++; }
+    if (p >= ps->end || *p < '0' || *p > '9') return fail(ps, s, "bad number");
+    uint64_t v = 0;
+    int digits = 0;
+    if (*p == '0') { p++; digits = 1; }
+    else while (p < ps->end && *p >= '0' && *p <= '9') { v = v * 10 + (uint64_t)(*p - '0'); p++; digits++; }
+    if (p < ps->end && *p == '.') {
+        is_int = 0;
+        p++;
+        if (p >= ps->end || *p < '0' || *p > '9') return fail(ps, p, "bad number: digits expected after '.'");
+        while (p < ps->end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < ps->end && (*p == 'e' || *p == 'E')) {
+        is_int = 0;
+        p++;
+        if (p < ps->end && (*p == '+' || *p == '-')) p++;
+        if (p >= ps->end || *p < '0' || *p > '9') return fail(ps, p, "bad number: digits expected in exponent");
+        while (p < ps->end && *p >= '0' && *p <= '9') p++;
+    }
+    double d;
+    if (is_int && digits <= 15) {
+        d = (double)v; /* exact */
+        if (neg) d = -d;
+    } else {
+        char buf[64], *tmp = buf;
+        size_t len = (size_t)(p - s);
+        if (len >= sizeof buf && !(tmp = malloc(len + 1))) return fail(ps, s, "out of memory");
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        errno = 0;
+        d = strtod(tmp, NULL);
+        if (tmp != buf) free(tmp);
+        if (!isfinite(d)) return fail(ps, s, "number out of range");
+    }
+    n->valuedouble = d;
+    n->valueint = d >= INT32_MAX ? INT32_MAX : d <= (double)INT32_MIN ? INT32_MIN : (int)d;
+    ps->p = p;
+    return 0;
+}
+
+static int expect_word(parser *ps, const char *w, size_t n)
+{
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, w, n) != 0) return fail(ps, ps->p, "unexpected character");
+    ps->p += n;
+    return 0;
+}
+
+static void append(cJSON *parent, cJSON *child)
+{
+    if (!parent->child) {
+        parent->child = child;
+        child->prev = child; /* cJSON keeps the last element in child->prev */
+    } else {
+        cJSON *last = parent->child->prev;
+        last->next = child;
+        child->prev = last;
+        parent->child->prev = child;
+    }
+}
+
+static cJSON *parse_value(parser *ps);
+
+static cJSON *parse_container(parser *ps, int object)
+{
+    cJSON *n = new_node(ps, object ? cJSON_Object : cJSON_Array);
+    if (!n) return NULL;
+    if (++ps->depth > ITD_MAX_DEPTH) { fail(ps, ps->p, "nested too deeply (more than 1000 levels)"); return n; }
+    ps->p++; /* [ or { */
+    skip_ws(ps);
+    char close = object ? '}' : ']';
+    if (ps->p < ps->end && *ps->p == close) { ps->p++; ps->depth--; return n; }
+    for (;;) {
+        char *key = NULL;
+        if (object) {
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != '"') { fail(ps, ps->p, "object key expected"); return n; }
+            ps->p++;
+            if (!(key = parse_string(ps))) return n;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':') { free(key); fail(ps, ps->p, "':' expected"); return n; }
+            ps->p++;
+        }
+        cJSON *v = parse_value(ps);
+        if (v) {
+            v->string = key;
+            append(n, v);
+        } else {
+            free(key);
+        }
+        if (ps->err) return n;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') { ps->p++; continue; }
+        if (ps->p < ps->end && *ps->p == close) { ps->p++; break; }
+        fail(ps, ps->p, object ? "',' or '}' expected" : "',' or ']' expected");
+        return n;
+    }
+    ps->depth--;
+    return n;
+}
+
+static cJSON *parse_value(parser *ps)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end) { fail(ps, ps->p, "unexpected end of document"); return NULL; }
+    cJSON *n;
+    switch (*ps->p) {
+    case '{': return parse_container(ps, 1);
+    case '[': return parse_container(ps, 0);
+    case '"': {
+        if (!(n = new_node(ps, cJSON_String))) return NULL;
+        ps->p++;
+        n->valuestring = parse_string(ps);
+        return n;
+    }
+    case 't':
+        if (expect_word(ps, "true", 4)) return NULL;
+        return new_node(ps, cJSON_True);
+    case 'f':
+        if (expect_word(ps, "false", 5)) return NULL;
+        return new_node(ps, cJSON_False);
+    case 'n':
+        if (expect_word(ps, "null", 4)) return NULL;
+        return new_node(ps, cJSON_NULL);
+    default:
+        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) {
+            if (!(n = new_node(ps, cJSON_Number))) return NULL;
+            parse_number(ps, n);
+            return n;
+        }
+        fail(ps, ps->p, "unexpected character");
+        return NULL;
+    }
+}
+
+cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const char **err_msg)
+{
+    parser ps = { text, text + len, text, NULL, NULL, 0 };
+    cJSON *root = parse_value(&ps);
+    if (!ps.err) {
+        skip_ws(&ps);
+        if (ps.p < ps.end) fail(&ps, ps.p, "unexpected data after the document");
+    }
+    if (ps.err) {
+        cJSON_Delete(root);
+        if (err_offset) *err_offset = (size_t)(ps.err_at - text);
+        if (err_msg) *err_msg = ps.err;
+        return NULL;
+    }
+    return root;
+}
