@@ -144,7 +144,11 @@ static int parse_number(parser *ps, cJSON *n)
     if (p >= ps->end || *p < '0' || *p > '9') return fail(ps, s, "bad number");
     uint64_t v = 0;
     int digits = 0;
-    if (*p == '0') { p++; digits = 1; }
+    if (*p == '0') {
+        p++;
+        digits = 1;
+        if (p < ps->end && *p >= '0' && *p <= '9') return fail(ps, s, "bad number: leading zeros are not allowed");
+    }
     else while (p < ps->end && *p >= '0' && *p <= '9') { v = v * 10 + (uint64_t)(*p - '0'); p++; digits++; }
     if (p < ps->end && *p == '.') {
         is_int = 0;
