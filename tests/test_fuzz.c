@@ -65,7 +65,7 @@ int main(int argc, char **argv)
                     const char *why = NULL;
                     cJSON_Delete(itd_json_parse(buf, n, NULL, &why));
                     int known = why && (strstr(why, "control character") || strstr(why, "\\u0000") ||
-                                        strstr(why, "surrogate") || strstr(why, "out of range") ||
+                                        strstr(why, "surrogate") || strstr(why, "out of range") || strstr(why, "escape") ||
                                         strstr(why, "bad number"));
                     /* cJSON also skips any byte <= 32 as white space; JSON allows only 4 */
                     for (size_t k = 0; k < n && !known; k++)
