@@ -1,0 +1,446 @@
+-- intuned.client: the Jobs API client object.
+--
+--   local client = intuned.client{ api_key = ..., workspace_id = ... }
+--   client.jobs:list(project)                      -> { Job, ... }       | nil, err
+--   client.jobs:create(project, input[, callopts]) -> CreateJob          | nil, err
+--   client.jobs:get(project, job_id)               -> Job                | nil, err
+--   client.jobs:update(project, job_id, update)    -> UpdateJob (newer API)
+--   client.jobs:delete(project, job_id)            -> true               | nil, err
+--   client.jobs:pause / :resume / :trigger(project, job_id)
+--   client.jobs.runs:list(project, job_id[, callopts]) -> { JobRun, ... } (+ totalCount)
+--   client.jobs.runs:get(project, job_id, run_id)      -> JobRunDetail (newer API)
+--   client.jobs.runs:terminate(project, job_id, run_id) -> TerminateJobRun
+--   client:batch(calls[, { max_in_flight = 32 }])  -> { result-or-error, ... } in order
+--
+-- Failures of data, server or network return nil plus an error object
+-- (intuned.is_error(err) is true; err.kind, err.status, err.message, ...).
+-- Misuse (a wrong argument type, a missing API key) raises.
+--
+-- The transport is picked at each call, so one client object works both in
+-- plain Lua and inside nginx: in an nginx phase where cosockets work the call
+-- goes through intuned.ngx (yields to the event loop); elsewhere through
+-- libcurl (intuned.core.curl_client, created on first use and reused so its
+-- connections stay alive).  libcurl is never used inside nginx: it would
+-- block every request of the worker.  In nginx phases without cosockets
+-- (init, init_worker, set, header_filter, body_filter, log) a call returns
+-- an error of kind "usage" at once: run it from a timer instead
+-- (ngx.timer.at(0, fn)).  It is not done behind the caller's back because
+-- the caller expects the result now.
+--
+-- Options (all optional but the key and workspace, which fall back to the
+-- environment): api_key (INTUNED_API_KEY), workspace_id
+-- (INTUNED_WORKSPACE_ID), server_url (INTUNED_SERVER_URL, then production:
+-- the variable lets one program run against an emulator or a proxy without
+-- code changes), connect_timeout / timeout (per attempt) / deadline (whole
+-- call) in seconds (false = none), retry (table {max_attempts,
+-- initial_delay, max_delay, multiplier, jitter} or false), headers (name ->
+-- value), user_agent, ca_file, insecure, hook (function(event): redacted
+-- request/response/retry events), transport ("auto" | "curl" | "ngx"), and
+-- for nginx keepalive_timeout, pool_size, backlog (see intuned/ngx.lua).
+-- callopts of a call: { retry = ... } replaces the client's policy.
+local core = require "intuned.core"
+
+local M = {}
+
+local DEFAULT_SERVER_URL = "https://app.intuned.io/api/v1/workspace"
+
+-- nginx phases where cosockets (and ngx.sleep) are available.
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+local OPS = {}
+for _, name in ipairs(core.operations) do OPS[name] = true end
+
+-- Per-client private state (the API key lives here, never on the object,
+-- so neither tostring nor pairs can show it).
+local state_of = setmetatable({}, { __mode = "k" })
+local client_of = setmetatable({}, { __mode = "k" }) -- jobs / runs tables -> client
+
+local tname = type
+
+-- luaL-style argument errors, raised at the caller of the API method
+-- (level 3: this helper, the method, the user's code).
+local function argerror(n, fname, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+end
+
+local function check_string(n, fname, v)
+  if type(v) ~= "string" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(n, fname, tname(v)), 3)
+  end
+end
+
+local function check_opt_table(n, fname, v)
+  if v ~= nil and type(v) ~= "table" then
+    error(("bad argument #%d to '%s' (table expected, got %s)"):format(n, fname, tname(v)), 3)
+  end
+end
+
+local function check_input(n, fname, v, T)
+  if type(v) ~= "table" and not T.is(v) then
+    error(("bad argument #%d to '%s' (table or intuned.%s expected, got %s)")
+      :format(n, fname, T.name, tname(v)), 3)
+  end
+end
+
+-- Error objects for failures decided here (not by the C core): same
+-- metatable as the core's, so intuned.is_error and tostring work on them.
+local ERR_MT = getmetatable(select(2, core.parse_response("jobs:get", 599, nil, nil, "")))
+
+local function new_error(kind, message, fields)
+  local e = fields or {}
+  e.kind, e.message = kind, message
+  if e.retryable == nil then e.retryable = false end
+  if e.status then
+    e.text = ("%s (%d): %s"):format(kind, e.status, message)
+  else
+    e.text = kind .. ": " .. message
+  end
+  return setmetatable(e, ERR_MT)
+end
+M.new_error = new_error
+
+local function in_nginx()
+  local ngx = rawget(_G, "ngx")
+  return type(ngx) == "table" and type(ngx.get_phase) == "function" and ngx
+end
+
+-- The transport for a call made now: "ngx", "curl", or nil, err (kind usage).
+local function pick_transport(st)
+  local ngx = in_nginx()
+  if ngx then
+    if st.transport == "curl" then
+      return nil, new_error("usage", "transport 'curl' inside nginx would block the worker; use 'auto' or 'ngx'")
+    end
+    local phase = ngx.get_phase()
+    if not COSOCKET_PHASES[phase] then
+      return nil, new_error("usage", ("no cosockets in nginx's '%s' phase: call the Jobs API from rewrite, access, "
+        .. "content or timer code (e.g. ngx.timer.at(0, fn) from %s)"):format(phase, phase))
+    end
+    return "ngx"
+  end
+  if st.transport == "ngx" then
+    return nil, new_error("usage", "transport 'ngx' needs nginx (ngx_http_lua_module)")
+  end
+  return "curl"
+end
+
+local function curl_client(st)
+  if st.curl then return st.curl end
+  local o = st.opts
+  local cc, err = core.curl_client{
+    api_key = o.api_key, workspace_id = o.workspace_id, server_url = o.server_url,
+    user_agent = o.user_agent, connect_timeout = o.connect_timeout, timeout = o.timeout,
+    deadline = o.deadline, retry = o.retry, headers = o.headers, ca_file = o.ca_file,
+    insecure = o.insecure, hook = o.hook,
+  }
+  if not cc then return nil, err end
+  st.curl = cc
+  return cc
+end
+
+local function ngx_transport()
+  return require "intuned.ngx"
+end
+
+-- One operation: args = { project=, job_id=, run_id=, input=, update=, page_number=, ... }.
+local function call(client, op, args, callopts)
+  local st = state_of[client]
+  if st.closed then error("intuned: the client is closed", 3) end
+  local t, err = pick_transport(st)
+  if not t then return nil, err end
+  if t == "ngx" then return ngx_transport().call(st.opts, op, args, callopts) end
+  local cc, cerr = curl_client(st)
+  if not cc then return nil, cerr end
+  return cc:call(op, args, callopts)
+end
+
+-- ----------------------------------------------------------------- jobs
+
+local Jobs = {}
+Jobs.__index = Jobs
+local Runs = {}
+Runs.__index = Runs
+
+local function owner(self, fname, what)
+  local c = type(self) == "table" and client_of[self]
+  if not c then
+    error(("bad self to '%s' (call it as client.%s:%s(...))"):format(fname, what, fname), 3)
+  end
+  return c
+end
+
+-- Call options: { retry = table|false } (+ page_number/page_size/sort_by
+-- for runs:list).
+local function callopts_of(o)
+  if o == nil then return nil end
+  return { retry = o.retry }
+end
+
+function Jobs:list(project, opts)
+  local c = owner(self, "list", "jobs")
+  check_string(1, "list", project)
+  check_opt_table(2, "list", opts)
+  return call(c, "jobs:list", { project = project }, callopts_of(opts))
+end
+
+function Jobs:create(project, input, opts)
+  local c = owner(self, "create", "jobs")
+  check_string(1, "create", project)
+  check_input(2, "create", input, core.JobInput)
+  check_opt_table(3, "create", opts)
+  return call(c, "jobs:create", { project = project, input = input }, callopts_of(opts))
+end
+
+-- get, delete, pause, resume, trigger: (project, job_id[, callopts])
+local function job_op(fname, op)
+  Jobs[fname] = function(self, project, job_id, opts)
+    local c = owner(self, fname, "jobs")
+    check_string(1, fname, project)
+    check_string(2, fname, job_id)
+    check_opt_table(3, fname, opts)
+    return call(c, op, { project = project, job_id = job_id }, callopts_of(opts))
+  end
+end
+job_op("get", "jobs:get")
+job_op("delete", "jobs:delete")
+job_op("pause", "jobs:pause")
+job_op("resume", "jobs:resume")
+job_op("trigger", "jobs:trigger")
+
+-- Newer API (HEAD): PUT the whole definition without id.
+function Jobs:update(project, job_id, update, opts)
+  local c = owner(self, "update", "jobs")
+  check_string(1, "update", project)
+  check_string(2, "update", job_id)
+  check_input(3, "update", update, core.JobUpdateInput)
+  check_opt_table(4, "update", opts)
+  return call(c, "jobs:update", { project = project, job_id = job_id, update = update }, callopts_of(opts))
+end
+
+-- opts: { page_number=, page_size=, sort_by= } (newer API query) and retry.
+function Runs:list(project, job_id, opts)
+  local c = owner(self, "list", "jobs.runs")
+  check_string(1, "list", project)
+  check_string(2, "list", job_id)
+  check_opt_table(3, "list", opts)
+  local args = { project = project, job_id = job_id }
+  if opts then
+    for _, k in ipairs{ "page_number", "page_size", "sort_by" } do
+      local v = opts[k]
+      if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
+        argerror(3, "list", ("'%s' must be a string or number, got %s"):format(k, type(v)))
+      end
+      args[k] = v
+    end
+  end
+  return call(c, "jobs.runs:list", args, callopts_of(opts))
+end
+
+local function run_op(fname, op)
+  Runs[fname] = function(self, project, job_id, run_id, opts)
+    local c = owner(self, fname, "jobs.runs")
+    check_string(1, fname, project)
+    check_string(2, fname, job_id)
+    check_string(3, fname, run_id)
+    check_opt_table(4, fname, opts)
+    return call(c, op, { project = project, job_id = job_id, run_id = run_id }, callopts_of(opts))
+  end
+end
+run_op("get", "jobs.runs:get") -- newer API (HEAD)
+run_op("terminate", "jobs.runs:terminate")
+
+-- --------------------------------------------------------------- client
+
+local Client = {}
+Client.__index = Client
+Client.__name = "intuned.Client"
+
+function Client.__tostring(self)
+  local st = state_of[self]
+  return ("intuned.Client (%s, workspace %s, transport %s%s)")
+    :format(st.opts.server_url, st.opts.workspace_id, st.transport, st.closed and ", closed" or "")
+end
+
+local ARG_FIELDS = { "project", "job_id", "run_id", "page_number", "page_size", "sort_by" }
+
+--- Many calls at once; results in the order of `calls`.
+-- calls[i] = { op = "jobs:trigger", project = ..., job_id = ..., run_id = ...,
+--              input = ..., update = ..., retry = ... }  (or { op = , args = {...} }).
+-- Each entry of the result is the call's result (a typed object, an array
+-- for lists, true for delete) or an error object: tell them apart with
+-- intuned.is_error(entry).
+function Client:batch(calls, opts)
+  local st = type(self) == "table" and state_of[self]
+  if not st then error("bad self to 'batch' (call it as client:batch(...))", 2) end
+  if st.closed then error("intuned: the client is closed", 2) end
+  if type(calls) ~= "table" then
+    error(("bad argument #1 to 'batch' (table expected, got %s)"):format(tname(calls)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'batch' (table expected, got %s)"):format(tname(opts)), 2)
+  end
+  local mif = opts and opts.max_in_flight or 32
+  if type(mif) ~= "number" or mif < 1 or mif % 1 ~= 0 then
+    error("bad argument #2 to 'batch' (max_in_flight must be an integer >= 1)", 2)
+  end
+  local list = {}
+  for i = 1, #calls do
+    local c = calls[i]
+    if type(c) ~= "table" then
+      error(("bad argument #1 to 'batch' (calls[%d] must be a table, got %s)"):format(i, tname(c)), 2)
+    end
+    if not OPS[c.op] then
+      error(("bad argument #1 to 'batch' (calls[%d].op: unknown operation '%s')"):format(i, tostring(c.op)), 2)
+    end
+    local args = c.args or c
+    for _, k in ipairs(ARG_FIELDS) do
+      local v = args[k]
+      if v ~= nil and type(v) ~= "string" and not (type(v) == "number" and k:match("^page")) then
+        error(("bad argument #1 to 'batch' (calls[%d].%s: string expected, got %s)"):format(i, k, type(v)), 2)
+      end
+    end
+    list[i] = { c.op, args, c.retry ~= nil and { retry = c.retry } or nil }
+  end
+  local n = #list
+  if n == 0 then return {} end
+  local t, err = pick_transport(st)
+  if not t then
+    local out = {}
+    for i = 1, n do out[i] = err end
+    return out
+  end
+  if t == "ngx" then return ngx_transport().batch(st.opts, list, mif) end
+  local cc, cerr = curl_client(st)
+  if not cc then
+    local out = {}
+    for i = 1, n do out[i] = cerr end
+    return out
+  end
+  return cc:batch(list, mif)
+end
+
+--- Release the libcurl handles (the client is unusable afterwards).
+function Client:close()
+  local st = state_of[self]
+  if st.curl then st.curl:close() end
+  st.curl = nil
+  st.closed = true
+end
+
+-- ---------------------------------------------------------------- options
+
+-- Raised without a position; M.new re-raises it at the user's call.
+local function opt_error(msg)
+  error("intuned.client: " .. msg, 0)
+end
+
+local function nonempty(v)
+  if v == "" then return nil end
+  return v
+end
+
+local function check_opt(o, k, want)
+  local v = o[k]
+  if v ~= nil and type(v) ~= want then
+    opt_error(("option '%s' must be a %s, got %s"):format(k, want, type(v)))
+  end
+  return v
+end
+
+local function seconds(o, k)
+  local v = o[k]
+  if v == nil then return nil end
+  if v == false then return 0 end -- no limit
+  if type(v) ~= "number" or v ~= v or v < 0 or v >= 1e9 then
+    opt_error(("option '%s' must be a number of seconds >= 0"):format(k))
+  end
+  return v
+end
+
+local function normalize(opts)
+  local o = {}
+  o.api_key = nonempty(check_opt(opts, "api_key", "string")) or nonempty(os.getenv("INTUNED_API_KEY"))
+  if not o.api_key then
+    opt_error("no API key: pass api_key or set INTUNED_API_KEY")
+  end
+  o.workspace_id = nonempty(check_opt(opts, "workspace_id", "string")) or nonempty(os.getenv("INTUNED_WORKSPACE_ID"))
+  if not o.workspace_id then
+    opt_error("no workspace id: pass workspace_id or set INTUNED_WORKSPACE_ID")
+  end
+  o.server_url = nonempty(check_opt(opts, "server_url", "string")) or nonempty(os.getenv("INTUNED_SERVER_URL"))
+    or DEFAULT_SERVER_URL
+  if not o.server_url:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]") then
+    opt_error("server_url must be an http:// or https:// URL")
+  end
+  o.user_agent = check_opt(opts, "user_agent", "string") or ("lua-intuned/" .. core._VERSION)
+  if o.user_agent:find("[\r\n]") then opt_error("user_agent contains a line break") end
+  o.connect_timeout = seconds(opts, "connect_timeout")
+  o.timeout = seconds(opts, "timeout")
+  o.deadline = seconds(opts, "deadline")
+  local retry = opts.retry
+  if retry ~= nil and type(retry) ~= "table" and type(retry) ~= "boolean" then
+    opt_error("option 'retry' must be a table, true or false")
+  end
+  if type(retry) == "table" then
+    -- the core checks the fields (and raises on bad ones) the same way for both transports
+    local ok, msg = pcall(core.retry_decide, retry, "jobs:get", 1, { kind = "api" }, false, 0)
+    if not ok then opt_error(tostring(msg):gsub("^intuned: ", "")) end
+  end
+  o.retry = retry
+  local headers = check_opt(opts, "headers", "table")
+  if headers then
+    o.headers = {}
+    for k, v in pairs(headers) do
+      if type(k) ~= "string" or not k:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+        opt_error("option 'headers' must map header names to values")
+      end
+      if type(v) ~= "string" and type(v) ~= "number" then
+        opt_error(("header '%s' must have a string value"):format(k))
+      end
+      v = tostring(v)
+      if v:find("[\r\n%z]") then opt_error(("header '%s' contains a line break"):format(k)) end
+      o.headers[k] = v
+    end
+  end
+  o.ca_file = check_opt(opts, "ca_file", "string")
+  o.insecure = check_opt(opts, "insecure", "boolean") or false
+  o.hook = check_opt(opts, "hook", "function")
+  -- nginx transport only: keepalive pool of connections to the server
+  o.keepalive_timeout = seconds(opts, "keepalive_timeout")
+  o.pool_size = check_opt(opts, "pool_size", "number")
+  o.backlog = check_opt(opts, "backlog", "number")
+  for _, k in ipairs{ "pool_size", "backlog" } do
+    if o[k] and (o[k] < 1 or o[k] % 1 ~= 0) then opt_error(("option '%s' must be an integer >= 1"):format(k)) end
+  end
+  return o
+end
+
+--- intuned.client(opts): see the README's "Client" section for every option.
+function M.new(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error(("bad argument #1 to 'client' (table expected, got %s)"):format(tname(opts)), 2)
+  end
+  local transport = opts.transport or "auto"
+  if transport ~= "auto" and transport ~= "curl" and transport ~= "ngx" then
+    error("intuned.client: option 'transport' must be \"auto\", \"curl\" or \"ngx\"", 2)
+  end
+  local ok, o = pcall(normalize, opts)
+  if not ok then error(o, 2) end
+  local self = setmetatable({}, Client)
+  local jobs = setmetatable({}, Jobs)
+  local runs = setmetatable({}, Runs)
+  jobs.runs = runs
+  self.jobs = jobs
+  self.server_url = o.server_url
+  self.workspace_id = o.workspace_id
+  client_of[jobs] = self
+  client_of[runs] = self
+  state_of[self] = { opts = o, transport = transport }
+  return self
+end
+
+return M

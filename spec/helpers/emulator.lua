@@ -1,0 +1,195 @@
+-- spec/helpers/emulator.lua: start and stop intuned-emulator for specs, and
+-- talk HTTP to it with the curl command line.  Plain Lua (5.1 to 5.4, LuaJIT):
+-- io.popen and os.execute only.
+--
+--   local emulator = require "spec.helpers.emulator"
+--   local emu = emulator.start{ "--time-scale", "0.001" }   -- extra CLI args
+--   emu.url     -- "http://127.0.0.1:PORT/api/v1/workspace" (the API base)
+--   emu.base    -- "http://127.0.0.1:PORT" (control endpoints, receiver)
+--   emu.port, emu.pid, emu.stderr (path of its stderr log)
+--   emu.api(method, "/ws-local/projects/p/jobs", {body = "...", key = "test-key"})
+--   emu.stop()  -- SIGTERM, waits; emu.kill() sends SIGKILL
+--
+-- The binary: $INTUNED_EMULATOR, else the first existing of
+-- build/src/emulator/intuned-emulator, build/plain/src/emulator/intuned-emulator,
+-- then `intuned-emulator` on PATH.
+local M = {}
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = sh_quote
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+M.read_file = read_file
+
+local function write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+M.write_file = write_file
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Run a shell command, return its stdout (trailing newline removed).
+local function capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return (out:gsub("\n$", ""))
+end
+M.capture = capture
+
+function M.sleep(seconds)
+  os.execute("sleep " .. tostring(seconds))
+end
+
+function M.binary()
+  local env = os.getenv("INTUNED_EMULATOR")
+  if env and env ~= "" then return env end
+  for _, p in ipairs{ "build/src/emulator/intuned-emulator", "build/plain/src/emulator/intuned-emulator" } do
+    if exists(p) then return p end
+  end
+  local found = capture("command -v intuned-emulator 2>/dev/null")
+  if found ~= "" then return found end
+  error("intuned-emulator not found: set INTUNED_EMULATOR or build it (cmake -S . -B build && cmake --build build)")
+end
+
+-- Fresh temporary path (a file name; the caller creates what it needs).
+function M.tmpname()
+  return os.tmpname()
+end
+
+function M.tmpdir()
+  return capture("mktemp -d")
+end
+
+local function alive(pid)
+  return capture("kill -0 " .. pid .. " 2>/dev/null && echo yes") == "yes"
+end
+
+-- HTTP with the curl command line.  opts: method, headers (table name ->
+-- value), body (string; written to a temp file), timeout (seconds).
+-- Returns {status = number (0 when no answer), body = string, headers =
+-- {lower-case name -> value}, curl_exit = number, time = seconds}.
+function M.http(method, url, opts)
+  opts = opts or {}
+  local bodyf, headf = os.tmpname(), os.tmpname()
+  local args = { "curl -s -o", sh_quote(bodyf), "-D", sh_quote(headf), "-X", sh_quote(method),
+                 "-w", sh_quote("%{http_code} %{time_total}"), "--max-time", tostring(opts.timeout or 20) }
+  for name, value in pairs(opts.headers or {}) do
+    args[#args + 1] = "-H " .. sh_quote(name .. ": " .. value)
+  end
+  local reqf
+  if opts.body then
+    reqf = os.tmpname()
+    write_file(reqf, opts.body)
+    args[#args + 1] = "--data-binary @" .. sh_quote(reqf)
+    if not (opts.headers and (opts.headers["Content-Type"] or opts.headers["content-type"])) then
+      args[#args + 1] = "-H 'Content-Type: application/json'"
+    end
+  end
+  args[#args + 1] = sh_quote(url)
+  local out = capture(table.concat(args, " ") .. "; echo \" $?\"")
+  local code, t, exit = out:match("^(%d+) ([%d%.]+)%s+(%d+)$")
+  local res = { status = tonumber(code) or 0, time = tonumber(t) or 0, curl_exit = tonumber(exit) or -1,
+                body = read_file(bodyf) or "", headers = {} }
+  for line in (read_file(headf) or ""):gmatch("[^\r\n]+") do
+    local k, v = line:match("^([^:]+):%s*(.*)$")
+    if k then res.headers[k:lower()] = v end
+  end
+  os.remove(bodyf)
+  os.remove(headf)
+  if reqf then os.remove(reqf) end
+  return res
+end
+
+-- Start an emulator; `args` is a list of extra command-line arguments.
+-- --port 0 is added unless args carry --port.
+function M.start(args)
+  args = args or {}
+  local bin = M.binary()
+  local cmd = { sh_quote(bin) }
+  local has_port = false
+  for _, a in ipairs(args) do
+    if a == "--port" then has_port = true end
+    cmd[#cmd + 1] = sh_quote(a)
+  end
+  if not has_port then cmd[#cmd + 1] = "--port 0" end
+  local out, err = os.tmpname(), os.tmpname()
+  local pid = capture(table.concat(cmd, " ") .. " >" .. sh_quote(out) .. " 2>" .. sh_quote(err) .. " & echo $!")
+  local line
+  for _ = 1, 250 do
+    local s = read_file(out) or ""
+    line = s:match("^([^\n]*)\n")
+    if line or not alive(pid) then break end
+    M.sleep(0.02)
+  end
+  if not line or not line:match("^listening ") then
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    error("intuned-emulator did not start: " .. tostring(line) .. " " .. (read_file(err) or ""))
+  end
+  local url = line:match("^listening (%S+)$")
+  local base, port = url:match("^(http://[^/]+:(%d+))")
+  local emu = { url = url, base = base, port = tonumber(port), pid = pid, stdout = out, stderr = err,
+                key = "test-key" }
+  for i, a in ipairs(args) do
+    if a == "--api-key" then emu.key = args[i + 1] end
+  end
+
+  -- Wait for the process to end (up to `seconds`); true when it did.
+  local function wait_gone(seconds)
+    for _ = 1, math.floor(seconds / 0.02) do
+      if not alive(pid) then return true end
+      M.sleep(0.02)
+    end
+    return not alive(pid)
+  end
+
+  function emu.stop()
+    if emu.stopped then return end
+    emu.stopped = true
+    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+    if not wait_gone(10) then os.execute("kill -9 " .. pid .. " 2>/dev/null") wait_gone(2) end
+    os.remove(out)
+  end
+
+  function emu.kill()
+    emu.stopped = true
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    wait_gone(5)
+    os.remove(out)
+  end
+
+  -- An API call: path below the API base; opts.key overrides the API key
+  -- (false sends none); other opts as M.http.
+  function emu.api(method, path, opts)
+    opts = opts or {}
+    local headers = {}
+    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    local key = opts.key
+    if key == nil then key = emu.key end
+    if key then headers["x-api-key"] = key end
+    return M.http(method, emu.url .. path, { headers = headers, body = opts.body, timeout = opts.timeout })
+  end
+
+  -- Control endpoints and the receiver (no key).
+  function emu.control(method, path, body)
+    return M.http(method, emu.base .. path, { body = body })
+  end
+
+  return emu
+end
+
+return M

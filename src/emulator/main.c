@@ -1,0 +1,309 @@
+/*
+ * main.c - intuned-emulator: options, startup, shutdown, small utilities.
+ *
+ * The first line on stdout is machine-readable and flushed at once:
+ *   listening http://127.0.0.1:PORT/api/v1/workspace
+ * Logs go to stderr and only with --verbose; they never carry the API key,
+ * sink header values or S3 secrets.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "emu.h"
+
+emu_opts g_opts;
+char g_origin[128];
+
+/* ------------------------------------------------------------ utilities */
+
+void emu_log(const char *fmt, ...)
+{
+    if (!g_opts.verbose) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char ts[40];
+    fprintf(stderr, "%s intuned-emulator: %s\n", itd_datetime_format(emu_now(), ts, sizeof ts), line);
+}
+
+double emu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void emu_sleep_ms(double ms)
+{
+    if (!(ms > 0)) return;
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)fmod(ms * 1e6, 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+void *emu_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) { fputs("intuned-emulator: out of memory\n", stderr); abort(); }
+    return p;
+}
+
+void *emu_xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p) { fputs("intuned-emulator: out of memory\n", stderr); abort(); }
+    return p;
+}
+
+char *emu_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = emu_xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+uint64_t emu_hash(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL ^ (seed * 0x9E3779B97F4A7C15ULL);
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+void emu_stable_uuid(const char *name, char *buf)
+{
+    uint64_t a = emu_hash(name, strlen(name), 11), b = emu_hash(name, strlen(name), 12);
+    /* shaped like a version-4 UUID so clients that check the form accept it */
+    snprintf(buf, 37, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+             (unsigned long long)(a >> 32), (unsigned long long)((a >> 16) & 0xffff),
+             (unsigned long long)(a & 0xfff), (unsigned long long)(0x8000 | ((b >> 48) & 0x3fff)),
+             (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+void emu_rng_seed(emu_rng *r, uint64_t seed) { r->s = seed; }
+
+uint64_t emu_rng_next(emu_rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+double emu_rng_unit(emu_rng *r) { return (double)(emu_rng_next(r) >> 11) / 9007199254740992.0; }
+
+/* ------------------------------------------------------------ options */
+
+static void usage(FILE *f)
+{
+    fputs(
+"Usage: intuned-emulator [options]\n"
+"A local server of the Intuned Jobs API (reference: jobs-api.md).  Prints\n"
+"  listening http://HOST:PORT/api/v1/workspace\n"
+"as its first stdout line, then serves until SIGINT/SIGTERM.\n"
+"\n"
+"Server\n"
+"  --host ADDR            IPv4 address to bind (default 127.0.0.1)\n"
+"  --port N               TCP port; 0 picks a free one (default 0)\n"
+"  --api-key KEY          the accepted x-api-key (default test-key)\n"
+"  --workspace ID         the workspace id; others get 404 (default ws-local)\n"
+"  --data-dir DIR         keep jobs and runs in DIR across restarts (default: memory only)\n"
+"  --max-body BYTES       larger request bodies get 413 (default 1048576)\n"
+"  --conn-timeout SEC     close connections idle this long (default 30)\n"
+"  --max-connections N    concurrent connections (default 1024)\n"
+"  --verbose              log requests, runs and deliveries to stderr (never secrets)\n"
+"\n"
+"Runs\n"
+"  --api-latency-ms MS    duration of each simulated API call (default 20)\n"
+"  --fail-api NAME        this apiName always fails (repeatable); names starting\n"
+"                         with \"fail\" always fail, \"flaky:N...\" fails N attempts\n"
+"  --time-scale F         multiply retry and delivery back-off waits by F (default 1;\n"
+"                         e.g. 0.001 makes a 1s initialInterval 1ms)\n"
+"  --workers N            run worker threads (default 16): an upper bound on the\n"
+"                         concurrency any run can reach\n"
+"  --delivery-attempts N  webhook attempts per result (default 5)\n"
+"  --s3-dir DIR           where S3 sinks write: DIR/<bucket>/<prefix><jobId>/<runId>/\n"
+"                         <apiRunId>.json (default DATA-DIR/s3, else a new temp dir)\n"
+"  --no-scheduler         schedules set next_run_time but start no runs\n"
+"  --seed N               seed of the fault PRNG and of run ids (default 1)\n"
+"\n"
+"Faults (one rule from the command line; more at run time, see below)\n"
+"  --fault-status CODE    answer CODE (429, 500, 502, 503, ...) instead of running\n"
+"  --fault-kind K         drop | malformed | truncated | content_type\n"
+"  --fault-rate R         probability 0..1 per matching request (default 1)\n"
+"  --fault-count N        fault only the next N matching requests\n"
+"  --fault-retry-after S  Retry-After value (429 gets \"1\" by default)\n"
+"  --fault-latency-ms MS  delay matching requests (alone: delayed, then served)\n"
+"  --fault-match STR      only paths containing STR (raw, percent-encoded form)\n"
+"  --fault-method M       only this method\n"
+"\n"
+"Control endpoints (loopback clients only, not under the API base)\n"
+"  POST   /_emulator/faults      add rule(s): {\"status\":503,\"rate\":1,\"count\":2,\n"
+"                                \"retry_after\":\"1\",\"latency_ms\":0,\"kind\":\"drop\",\n"
+"                                \"match\":\"/jobs\",\"method\":\"POST\"} or an array\n"
+"  GET    /_emulator/faults      rules left;  DELETE /_emulator/faults  clear\n"
+"  GET    /_emulator/stats       connections, requests, creates, faults, per route\n"
+"  GET    /_emulator/health\n"
+"  POST   /_emulator/receivers/NAME  {\"status\":500,\"count\":2}: next answers of NAME\n"
+"  GET    /_emulator/runs/RUNID/results  a run's sink result payloads\n"
+"Webhook receiver (for examples and tests)\n"
+"  POST /_receiver/NAME records method, path, headers, body; GET lists; DELETE clears\n"
+"\n"
+"Choices where the reference is silent: a duplicate job id and a trigger of a\n"
+"paused job get 409; a finished run's terminate gets 409; projects exist\n"
+"implicitly; a run is COMPLETED unless all its payloads failed (FAILED).\n",
+        f);
+}
+
+static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = v ? strtod(v, &end) : 0;
+    if (!v || errno || end == v || *end || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "intuned-emulator: %s expects a number in [%g, %g]\n", opt, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static const char *fault_json_key(const char *opt)
+{
+    static const char *const map[][2] = {
+        { "--fault-status", "status" }, { "--fault-kind", "kind" }, { "--fault-rate", "rate" },
+        { "--fault-count", "count" }, { "--fault-retry-after", "retry_after" },
+        { "--fault-latency-ms", "latency_ms" }, { "--fault-match", "match" }, { "--fault-method", "method" },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(opt, map[i][0]) == 0) return map[i][1];
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, cJSON *fault)
+{
+    g_opts.host = "127.0.0.1";
+    g_opts.api_key = "test-key";
+    g_opts.workspace = "ws-local";
+    g_opts.seed = 1;
+    g_opts.time_scale = 1;
+    g_opts.api_latency_ms = 20;
+    g_opts.max_body = 1048576;
+    g_opts.conn_timeout = 30;
+    g_opts.max_conns = 1024;
+    g_opts.delivery_attempts = 5;
+    g_opts.workers = 16;
+    g_opts.fail_apis = calloc((size_t)argc + 1, sizeof *g_opts.fail_apis);
+    if (!g_opts.fail_apis) return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) { usage(stdout); exit(0); }
+        else if (strcmp(o, "--verbose") == 0) { g_opts.verbose = 1; continue; }
+        else if (strcmp(o, "--no-scheduler") == 0) { g_opts.no_scheduler = 1; continue; }
+        if (!v) { fprintf(stderr, "intuned-emulator: %s: unknown option or missing value (see --help)\n", o); return -1; }
+        i++;
+        const char *fk = fault_json_key(o);
+        if (fk) {
+            if (strcmp(fk, "kind") == 0 || strcmp(fk, "match") == 0 || strcmp(fk, "method") == 0 || strcmp(fk, "retry_after") == 0)
+                cJSON_AddStringToObject(fault, fk, v);
+            else if (parse_num(o, v, 0, 600000, &d)) return -1;
+            else cJSON_AddNumberToObject(fault, fk, d);
+        } else if (strcmp(o, "--host") == 0) g_opts.host = v;
+        else if (strcmp(o, "--port") == 0) { if (parse_num(o, v, 0, 65535, &d)) return -1; g_opts.port = (int)d; }
+        else if (strcmp(o, "--api-key") == 0) g_opts.api_key = v;
+        else if (strcmp(o, "--workspace") == 0) g_opts.workspace = v;
+        else if (strcmp(o, "--data-dir") == 0) g_opts.data_dir = v;
+        else if (strcmp(o, "--s3-dir") == 0) g_opts.s3_dir = emu_strdup(v);
+        else if (strcmp(o, "--seed") == 0) { if (parse_num(o, v, 0, 9007199254740991.0, &d)) return -1; g_opts.seed = (uint64_t)d; }
+        else if (strcmp(o, "--time-scale") == 0) { if (parse_num(o, v, 0, 1000, &d)) return -1; g_opts.time_scale = d; }
+        else if (strcmp(o, "--api-latency-ms") == 0) { if (parse_num(o, v, 0, 600000, &d)) return -1; g_opts.api_latency_ms = d; }
+        else if (strcmp(o, "--max-body") == 0) { if (parse_num(o, v, 1, 1e9, &d)) return -1; g_opts.max_body = (size_t)d; }
+        else if (strcmp(o, "--conn-timeout") == 0) { if (parse_num(o, v, 0, 86400, &d)) return -1; g_opts.conn_timeout = (unsigned)d; }
+        else if (strcmp(o, "--max-connections") == 0) { if (parse_num(o, v, 1, 100000, &d)) return -1; g_opts.max_conns = (unsigned)d; }
+        else if (strcmp(o, "--workers") == 0) { if (parse_num(o, v, 1, 1024, &d)) return -1; g_opts.workers = (int)d; }
+        else if (strcmp(o, "--delivery-attempts") == 0) { if (parse_num(o, v, 1, 100, &d)) return -1; g_opts.delivery_attempts = (int)d; }
+        else if (strcmp(o, "--fail-api") == 0) g_opts.fail_apis[g_opts.nfail_apis++] = v;
+        else { fprintf(stderr, "intuned-emulator: unknown option %s (see --help)\n", o); return -1; }
+    }
+    if (!g_opts.api_key[0] || !g_opts.workspace[0]) {
+        fprintf(stderr, "intuned-emulator: --api-key and --workspace must not be empty\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int resolve_s3_dir(void)
+{
+    if (g_opts.s3_dir) return 0;
+    if (g_opts.data_dir) {
+        size_t n = strlen(g_opts.data_dir) + 4;
+        g_opts.s3_dir = emu_xmalloc(n);
+        snprintf(g_opts.s3_dir, n, "%s/s3", g_opts.data_dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/intuned-emulator-s3-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(tmpl)) { perror("intuned-emulator: mkdtemp"); return -1; }
+    g_opts.s3_dir = emu_strdup(tmpl);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cJSON *fault = cJSON_CreateObject();
+    if (!fault || parse_args(argc, argv, fault)) { cJSON_Delete(fault); free(g_opts.fail_apis); return 2; }
+    if (fault->child) {
+        emu_fault f;
+        char msg[200];
+        if (faults_parse(fault, &f, msg, sizeof msg)) {
+            fprintf(stderr, "intuned-emulator: fault options: %s\n", msg);
+            cJSON_Delete(fault);
+            return 2;
+        }
+        faults_add(&f);
+    }
+    cJSON_Delete(fault);
+    if (resolve_s3_dir()) return 1;
+
+    /* signals are taken by sigwait below: block them before any thread starts */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    int rc = 1;
+    if (store_init() == 0 && runner_start() == 0 && http_start() == 0) {
+        printf("listening %s%s\n", g_origin, EMU_BASE_PATH);
+        fflush(stdout);
+        emu_log("workspace %s, data %s, s3 %s", g_opts.workspace, g_opts.data_dir ? g_opts.data_dir : "(memory)", g_opts.s3_dir);
+        int sig = 0;
+        sigwait(&set, &sig);
+        emu_log("signal %d: stopping", sig);
+        rc = 0;
+    }
+    http_stop();
+    runner_stop();
+    store_shutdown();
+    curl_global_cleanup();
+    free(g_opts.s3_dir);
+    free(g_opts.fail_apis);
+    return rc;
+}

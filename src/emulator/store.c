@@ -1,0 +1,810 @@
+/*
+ * store.c - jobs and runs, their API documents, and persistence.
+ *
+ * A job's truth is its Job document (v0.3.12 wire form, cJSON).  After every
+ * change it goes through itd_Job (decode = validation, encode = the exact
+ * bytes GET answers), so what the emulator serves is what the client's codec
+ * produces.  Runs are kept as structs (their counters change per payload)
+ * and rendered to JobRun documents on demand.
+ *
+ * Persistence (--data-dir): one file per job (jobs/<hash>.json) and per run
+ * (runs/<runId>.json).  Each write goes to a temporary file that is fsynced,
+ * renamed over the target, and the directory fsynced: a SIGKILL leaves either
+ * the old or the new file, never a torn one.  Documents are rendered under
+ * g_lock with a version number and written after it is released; a writer
+ * skips a version older than what is already on disk, so slow disks never
+ * block readers and never reorder updates.  A run found unfinished at start
+ * continues where it stopped (its calls in flight are redone).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "emu.h"
+
+pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_work_cv = PTHREAD_COND_INITIALIZER;
+
+#define NBUCKETS 4096u
+static emu_job *jobs_h[NBUCKETS];
+static emu_run *runs_h[NBUCKETS];
+static uint64_t g_seq = 1;       /* creation order of jobs and runs */
+static uint64_t g_version = 1;   /* of rendered files */
+static emu_rng id_rng;
+
+/* ------------------------------------------------------------ helpers */
+
+static unsigned job_bucket(const char *project, const char *id)
+{
+    uint64_t h = emu_hash(project, strlen(project) + 1, 0);
+    h = emu_hash(id, strlen(id), h);
+    return (unsigned)(h % NBUCKETS);
+}
+
+static unsigned run_bucket(const char *id) { return (unsigned)(emu_hash(id, strlen(id), 0) % NBUCKETS); }
+
+static void job_file_name(const emu_job *j, char *buf, size_t len)
+{
+    uint64_t a = emu_hash(j->project, strlen(j->project) + 1, 1);
+    a = emu_hash(j->id, strlen(j->id), a);
+    uint64_t b = emu_hash(j->project, strlen(j->project) + 1, 2);
+    b = emu_hash(j->id, strlen(j->id), b);
+    snprintf(buf, len, "jobs/%016llx%016llx.json", (unsigned long long)a, (unsigned long long)b);
+}
+
+static void add_write(emu_writes *w, const char *name, char *content)
+{
+    if (!g_opts.data_dir || !w) { free(content); return; }
+    emu_write *e = emu_xcalloc(1, sizeof *e);
+    e->name = emu_strdup(name);
+    e->content = content;
+    e->version = g_version++;
+    e->next = w->head;   /* order does not matter: versions decide */
+    w->head = e;
+}
+
+static cJSON *time_or_null(double t)
+{
+    char buf[40];
+    return t >= 0 ? cJSON_CreateString(itd_datetime_format(t, buf, sizeof buf)) : cJSON_CreateNull();
+}
+
+static void set_key(cJSON *o, const char *key, cJSON *v)
+{
+    if (!v) abort();
+    if (cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else cJSON_AddItemToObject(o, key, v);
+}
+
+/* A number of a loaded file, `def` when absent or out of range (files may be hand-edited). */
+static double numv(const cJSON *o, const char *key, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? v->valuedouble : def;
+}
+
+static double parse_time(const cJSON *v)
+{
+    double t;
+    return cJSON_IsString(v) && itd_datetime_parse(v->valuestring, &t) == 0 ? t : -1;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+emu_job *store_job_get(const char *project, const char *id)
+{
+    for (emu_job *j = jobs_h[job_bucket(project, id)]; j; j = j->hnext)
+        if (strcmp(j->id, id) == 0 && strcmp(j->project, project) == 0) return j;
+    return NULL;
+}
+
+int store_job_render(emu_job *j, itd_error *err)
+{
+    cJSON *copy = cJSON_Duplicate(j->doc, 1);
+    if (!copy) abort();
+    itd_job *obj = itd_decode_take(&itd_Job, copy, NULL, err);
+    if (!obj) return -1;
+    size_t len = 0;
+    char *json = itd_encode(&itd_Job, obj, &len);
+    if (!json) abort();
+    itd_free(&itd_Job, j->obj);
+    free(j->json);
+    j->obj = obj;
+    j->json = json;
+    j->json_len = len;
+    return 0;
+}
+
+static void job_save(emu_job *j, emu_writes *w)
+{
+    if (!g_opts.data_dir) return;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "seq", (double)j->seq);
+    cJSON_AddStringToObject(f, "project", j->project);
+    cJSON_AddItemToObject(f, "job", cJSON_Duplicate(j->doc, 1));
+    char name[64];
+    job_file_name(j, name, sizeof name);
+    add_write(w, name, cJSON_PrintUnformatted(f));
+    cJSON_Delete(f);
+}
+
+static void job_set_next(emu_job *j, double now)
+{
+    j->next_run = j->obj ? sched_next(j->obj->schedule, now) : -1;
+    set_key(j->doc, "next_run_time", time_or_null(j->next_run));
+}
+
+static void job_free(emu_job *j)
+{
+    if (!j) return;
+    free(j->project);
+    free(j->id);
+    cJSON_Delete(j->doc);
+    itd_free(&itd_Job, j->obj);
+    free(j->json);
+    free(j);
+}
+
+static void job_insert(emu_job *j)
+{
+    unsigned b = job_bucket(j->project, j->id);
+    j->hnext = jobs_h[b];
+    jobs_h[b] = j;
+}
+
+/* JobRetry durations (strings) become JobRetryResponse milliseconds. */
+static int retry_to_ms(cJSON *retry, itd_error *err)
+{
+    static const char *const keys[] = { "initialInterval", "maximumInterval" };
+    for (size_t i = 0; retry && i < 2; i++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(retry, keys[i]);
+        double ms;
+        if (!cJSON_IsString(v)) continue;
+        if (itd_duration_ms(v->valuestring, &ms) != 0)
+            return itd_error_set(err, ITD_ERR_VALIDATION, "", "configuration.retry.%s: not a duration", keys[i]);
+        cJSON_ReplaceItemInObjectCaseSensitive(retry, keys[i], cJSON_CreateNumber(ms));
+    }
+    return 0;
+}
+
+int store_job_create(const char *project, itd_job_input *in, emu_writes *w, emu_job **out, itd_error *err)
+{
+    double now = emu_now();
+    char pid[40], buf[40];
+    cJSON *doc = itd_to_cjson(&itd_JobInput, in);
+    if (!doc) abort();
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(doc, "configuration");
+    if (retry_to_ms(cJSON_GetObjectItemCaseSensitive(cfg, "retry"), err)) { cJSON_Delete(doc); return -1; }
+    emu_stable_uuid(project, pid);
+    set_key(doc, "created_at", cJSON_CreateString(itd_datetime_format(now, buf, sizeof buf)));
+    set_key(doc, "next_run_time", time_or_null(sched_next(in->schedule, now)));
+    set_key(doc, "last_run_time", cJSON_CreateNull());
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddStringToObject(state, "status", "ACTIVE");
+    set_key(doc, "state", state);
+    set_key(doc, "projectId", cJSON_CreateString(pid));
+
+    emu_job *j = emu_xcalloc(1, sizeof *j);
+    j->project = emu_strdup(project);
+    j->id = emu_strdup(in->id);
+    j->doc = doc;
+    j->seq = g_seq++;
+    if (store_job_render(j, err)) { job_free(j); return -1; }
+    j->next_run = sched_next(j->obj->schedule, now);
+    job_insert(j);
+    job_save(j, w);
+    *out = j;
+    return 0;
+}
+
+int store_job_update(emu_job *j, itd_job_update_input *up, emu_writes *w, itd_error *err)
+{
+    cJSON *t = itd_to_cjson(&itd_JobUpdateInput, up);
+    if (!t) abort();
+    cJSON *doc = cJSON_Duplicate(j->doc, 1);
+    /* PUT: the update body is the whole definition; what it leaves out goes. */
+    static const char *const replaced[] = { "payload", "configuration", "schedule", "sink", "proxy", "authSession" };
+    for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, replaced[i]);
+    cJSON_AddItemToObject(doc, "payload", cJSON_DetachItemFromObjectCaseSensitive(t, "payload"));
+    cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(t, "configuration");
+    /* keep the v0.3.12 Job valid: runMode has one value and v0.3.12 requires it */
+    cJSON_AddStringToObject(cfg, "runMode", "Order-Irrelevant");
+    cJSON_AddItemToObject(doc, "configuration", cfg);
+    cJSON *v;
+    if ((v = cJSON_DetachItemFromObjectCaseSensitive(t, "schedule")) && cJSON_IsObject(v))
+        cJSON_AddItemToObject(doc, "schedule", v);
+    else cJSON_Delete(v);
+    if ((v = cJSON_DetachItemFromObjectCaseSensitive(t, "sink"))) cJSON_AddItemToObject(doc, "sink", v);
+    if ((v = cJSON_DetachItemFromObjectCaseSensitive(t, "proxy")) && cJSON_IsString(v))
+        cJSON_AddItemToObject(doc, "proxy", v);
+    else cJSON_Delete(v);
+    if ((v = cJSON_DetachItemFromObjectCaseSensitive(t, "auth_session")) && cJSON_IsObject(v))
+        cJSON_AddItemToObject(doc, "authSession", v);
+    else cJSON_Delete(v);
+    cJSON_Delete(t);
+
+    cJSON *old = j->doc;
+    j->doc = doc;
+    if (store_job_render(j, err)) { j->doc = old; cJSON_Delete(doc); return -1; }
+    cJSON_Delete(old);
+    job_set_next(j, emu_now());
+    store_job_render(j, NULL);
+    job_save(j, w);
+    return 0;
+}
+
+int store_job_set_state(emu_job *j, const char *status, const char *reason, emu_writes *w)
+{
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddStringToObject(state, "status", status);
+    if (reason) cJSON_AddStringToObject(state, "reason", reason);
+    set_key(j->doc, "state", state);
+    if (store_job_render(j, NULL)) return -1;
+    job_save(j, w);
+    return 0;
+}
+
+void store_job_touch_run(emu_job *j, double when, emu_writes *w)
+{
+    set_key(j->doc, "last_run_time", time_or_null(when));
+    job_set_next(j, when);
+    store_job_render(j, NULL);
+    job_save(j, w);
+}
+
+static void run_unlink_active(emu_run *r);
+static void run_free(emu_run *r);
+
+void store_job_delete(emu_job *j, emu_writes *w)
+{
+    /* its runs go with it; a worker still holding one frees it when done */
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        emu_run **pp = &runs_h[b];
+        while (*pp) {
+            emu_run *r = *pp;
+            if (strcmp(r->job_id, j->id) == 0 && strcmp(r->project, j->project) == 0) {
+                *pp = r->hnext;
+                char name[300];
+                snprintf(name, sizeof name, "runs/%s.json", r->id);
+                add_write(w, name, NULL);
+                run_unlink_active(r);
+                r->gone = 1;
+                if (r->refs == 0) run_free(r);
+            } else {
+                pp = &r->hnext;
+            }
+        }
+    }
+    char name[64];
+    job_file_name(j, name, sizeof name);
+    add_write(w, name, NULL);
+    emu_job **pp = &jobs_h[job_bucket(j->project, j->id)];
+    while (*pp != j) pp = &(*pp)->hnext;
+    *pp = j->hnext;
+    job_free(j);
+}
+
+static int cmp_seq_job(const void *a, const void *b)
+{
+    const emu_job *x = *(emu_job *const *)a, *y = *(emu_job *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+cJSON *store_jobs_array(const char *project)
+{
+    size_t n = 0, cap = 16;
+    emu_job **v = emu_xmalloc(cap * sizeof *v);
+    for (unsigned b = 0; b < NBUCKETS; b++)
+        for (emu_job *j = jobs_h[b]; j; j = j->hnext)
+            if (strcmp(j->project, project) == 0) {
+                if (n == cap) { cap *= 2; v = realloc(v, cap * sizeof *v); if (!v) abort(); }
+                v[n++] = j;
+            }
+    qsort(v, n, sizeof *v, cmp_seq_job);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_Duplicate(v[i]->doc, 1));
+    free(v);
+    return a;
+}
+
+void store_schedule_tick(double now, emu_writes *w)
+{
+    for (unsigned b = 0; b < NBUCKETS; b++)
+        for (emu_job *j = jobs_h[b]; j; j = j->hnext) {
+            if (j->next_run < 0 || j->next_run > now) continue;
+            const char *st = j->obj->state ? j->obj->state->status : NULL;
+            int paused = st && strcmp(st, "PAUSED") == 0;
+            if (paused || g_opts.no_scheduler) {
+                /* no run, but keep next_run_time in the future */
+                job_set_next(j, now);
+                store_job_render(j, NULL);
+                job_save(j, w);
+                continue;
+            }
+            emu_run *r = store_run_create(j, "SCHEDULED", w);
+            emu_log("scheduled run %s of %s/%s", r->id, j->project, j->id);
+        }
+}
+
+double store_next_due(void)
+{
+    double best = -1;
+    for (unsigned b = 0; b < NBUCKETS; b++)
+        for (emu_job *j = jobs_h[b]; j; j = j->hnext)
+            if (j->next_run >= 0 && (best < 0 || j->next_run < best)) best = j->next_run;
+    return best;
+}
+
+/* ------------------------------------------------------------ runs */
+
+emu_run *store_run_get(const char *id)
+{
+    for (emu_run *r = runs_h[run_bucket(id)]; r; r = r->hnext)
+        if (strcmp(r->id, id) == 0) return r;
+    return NULL;
+}
+
+static void run_free(emu_run *r)
+{
+    free(r->id);
+    free(r->project);
+    free(r->job_id);
+    itd_free(&itd_Job, r->snap);
+    for (size_t i = 0; i < r->n; i++) free(r->ps[i].result);
+    free(r->ps);
+    free(r);
+}
+
+static void run_unlink_active(emu_run *r) { runner_deactivate(r); }
+
+void store_run_release(emu_run *r)
+{
+    if (--r->refs == 0 && r->gone) run_free(r);
+}
+
+static void run_insert(emu_run *r)
+{
+    unsigned b = run_bucket(r->id);
+    r->hnext = runs_h[b];
+    runs_h[b] = r;
+}
+
+emu_run *store_run_create(emu_job *j, const char *type, emu_writes *w)
+{
+    double now = emu_now();
+    emu_run *r = emu_xcalloc(1, sizeof *r);
+    char id[40];
+    do {
+        snprintf(id, sizeof id, "run-%016llx", (unsigned long long)emu_rng_next(&id_rng));
+    } while (store_run_get(id));
+    r->id = emu_strdup(id);
+    r->project = emu_strdup(j->project);
+    r->job_id = emu_strdup(j->id);
+    snprintf(r->type, sizeof r->type, "%s", type);
+    const char *st = j->obj->state ? j->obj->state->status : NULL;
+    snprintf(r->status, sizeof r->status, "%s", st && strcmp(st, "PAUSED") == 0 ? "PAUSED" : "PENDING");
+    r->start_time = r->updated = now;
+    r->end_time = -1;
+    r->snap = itd_clone(&itd_Job, j->obj);
+    if (!r->snap) abort();
+    r->n = r->snap->payload.n;
+    r->ps = emu_xcalloc(r->n ? r->n : 1, sizeof *r->ps);
+    const itd_configuration *cfg = r->snap->configuration;
+    r->limit = cfg && cfg->has_maxConcurrentRequests && cfg->maxConcurrentRequests >= 1
+        ? (int)cfg->maxConcurrentRequests : 0;
+    r->seq = g_seq++;
+    run_insert(r);
+    store_job_touch_run(j, now, w);
+    runner_enqueue(r);
+    runner_finish_if_done(r);  /* a job without payloads completes at once */
+    store_run_save(r, w);
+    return r;
+}
+
+static const char *pstate_name(int s)
+{
+    switch (s) {
+    case P_WAIT: return "waiting";
+    case P_RUNNING: return "running";
+    case P_OK: return "completed";
+    default: return "failed";
+    }
+}
+
+static const char *const delivery_names[] = { "pending", "delivered", "failed", "skipped", "none", "delivering" };
+
+cJSON *store_run_doc(const emu_run *r, int head)
+{
+    char pid[40], buf[40];
+    emu_stable_uuid(r->project, pid);
+    int ok = 0, fail = 0, pending = 0, attempts = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const emu_pstate *p = &r->ps[i];
+        attempts += p->attempts;
+        if (p->state == P_OK) ok++;
+        else if (p->state == P_FAIL) fail++;
+        else if (p->state == P_RUNNING || p->attempts > 0) pending++;
+    }
+    int terminal = strcmp(r->status, "PENDING") != 0 && strcmp(r->status, "PAUSED") != 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->id);
+    cJSON_AddStringToObject(o, "projectId", pid);
+    cJSON_AddStringToObject(o, "jobId", r->job_id);
+    cJSON_AddStringToObject(o, "start_time", itd_datetime_format(r->start_time, buf, sizeof buf));
+    cJSON_AddStringToObject(o, "status", r->status);
+    cJSON *s = cJSON_AddObjectToObject(o, "summary");
+    cJSON_AddNumberToObject(s, "apis_count", ok + fail);
+    cJSON_AddNumberToObject(s, "success_count", ok);
+    cJSON_AddNumberToObject(s, "failures_count", fail);
+    cJSON_AddNumberToObject(s, "pending_count", terminal ? 0 : pending);
+    cJSON_AddStringToObject(o, "type", r->type);
+    cJSON_AddStringToObject(o, "workspace_id", g_opts.workspace);
+    if (head) {
+        cJSON_AddItemToObject(o, "end_time", time_or_null(r->end_time));
+        cJSON_AddStringToObject(o, "created_at", itd_datetime_format(r->start_time, buf, sizeof buf));
+        cJSON_AddStringToObject(o, "updated_at", itd_datetime_format(r->updated, buf, sizeof buf));
+        cJSON_AddNumberToObject(o, "payloads", (double)r->n);
+        cJSON_AddNumberToObject(o, "successful_runs", ok);
+        cJSON_AddNumberToObject(o, "failed_runs", fail);
+        cJSON *snap = cJSON_AddObjectToObject(o, "job_configuration_snapshot");
+        cJSON *cfg = cJSON_AddObjectToObject(snap, "configuration");
+        const itd_configuration *c = r->snap->configuration;
+        if (c && c->retry && c->retry->has_maximumAttempts) {
+            cJSON *rt = cJSON_AddObjectToObject(cfg, "retry");
+            cJSON_AddNumberToObject(rt, "maximumAttempts", c->retry->maximumAttempts);
+        }
+        if (c && c->has_maxConcurrentRequests) cJSON_AddNumberToObject(cfg, "maxConcurrentRequests", c->maxConcurrentRequests);
+        cJSON_AddNumberToObject(cfg, "requestTimeout", c && c->has_requestTimeout ? c->requestTimeout : 600);
+        if (r->snap->sink) cJSON_AddItemToObject(snap, "sink", itd_to_cjson(&itd_JobSink, r->snap->sink));
+        if (r->snap->authSession) cJSON_AddItemToObject(snap, "auth_session", itd_to_cjson(&itd_AuthSession, r->snap->authSession));
+    }
+    /* the emulator's own view of the run, for tests: one extra key */
+    cJSON *e = cJSON_AddObjectToObject(o, "emulator");
+    cJSON_AddNumberToObject(e, "maxConcurrentRequests", r->limit);
+    cJSON_AddNumberToObject(e, "max_in_flight", r->max_in_flight);
+    cJSON_AddNumberToObject(e, "attempts", attempts);
+    cJSON_AddItemToObject(e, "end_time", time_or_null(r->end_time));
+    cJSON *d = cJSON_AddObjectToObject(e, "deliveries");
+    cJSON_AddNumberToObject(d, "delivered", (double)r->deliveries_ok);
+    cJSON_AddNumberToObject(d, "failed", (double)r->deliveries_failed);
+    cJSON_AddNumberToObject(d, "skipped", (double)r->deliveries_skipped);
+    cJSON_AddNumberToObject(d, "attempts", (double)r->delivery_attempts);
+    cJSON *pl = cJSON_AddArrayToObject(e, "payloads");
+    for (size_t i = 0; i < r->n; i++) {
+        const itd_payload *p = r->snap->payload.items[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "apiName", p->apiName);
+        cJSON_AddStringToObject(x, "state", pstate_name(r->ps[i].state));
+        cJSON_AddNumberToObject(x, "attempts", r->ps[i].attempts);
+        cJSON_AddStringToObject(x, "delivery", delivery_names[r->ps[i].delivery]);
+        cJSON_AddItemToArray(pl, x);
+    }
+    return o;
+}
+
+static int cmp_seq_run_desc(const void *a, const void *b)
+{
+    const emu_run *x = *(emu_run *const *)a, *y = *(emu_run *const *)b;
+    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+cJSON *store_runs_array(const char *project, const char *job_id, int head)
+{
+    size_t n = 0, cap = 16;
+    emu_run **v = emu_xmalloc(cap * sizeof *v);
+    for (unsigned b = 0; b < NBUCKETS; b++)
+        for (emu_run *r = runs_h[b]; r; r = r->hnext)
+            if (strcmp(r->job_id, job_id) == 0 && strcmp(r->project, project) == 0) {
+                if (n == cap) { cap *= 2; v = realloc(v, cap * sizeof *v); if (!v) abort(); }
+                v[n++] = r;
+            }
+    qsort(v, n, sizeof *v, cmp_seq_run_desc);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, store_run_doc(v[i], head));
+    free(v);
+    return a;
+}
+
+cJSON *store_run_results(const emu_run *r)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < r->n; i++)
+        if (r->ps[i].result) {
+            cJSON *x = cJSON_Parse(r->ps[i].result);
+            if (x) cJSON_AddItemToArray(a, x);
+        }
+    return a;
+}
+
+void store_run_save(emu_run *r, emu_writes *w)
+{
+    if (!g_opts.data_dir || r->gone) return;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "seq", (double)r->seq);
+    cJSON_AddStringToObject(f, "id", r->id);
+    cJSON_AddStringToObject(f, "project", r->project);
+    cJSON_AddStringToObject(f, "jobId", r->job_id);
+    cJSON_AddStringToObject(f, "type", r->type);
+    cJSON_AddStringToObject(f, "status", r->status);
+    cJSON_AddItemToObject(f, "start_time", time_or_null(r->start_time));
+    cJSON_AddItemToObject(f, "end_time", time_or_null(r->end_time));
+    cJSON_AddItemToObject(f, "updated", time_or_null(r->updated));
+    cJSON_AddNumberToObject(f, "max_in_flight", r->max_in_flight);
+    cJSON_AddNumberToObject(f, "deliveries_ok", (double)r->deliveries_ok);
+    cJSON_AddNumberToObject(f, "deliveries_failed", (double)r->deliveries_failed);
+    cJSON_AddNumberToObject(f, "deliveries_skipped", (double)r->deliveries_skipped);
+    cJSON_AddNumberToObject(f, "delivery_attempts", (double)r->delivery_attempts);
+    cJSON_AddItemToObject(f, "job", itd_to_cjson(&itd_Job, r->snap));
+    cJSON *ps = cJSON_AddArrayToObject(f, "payloads");
+    for (size_t i = 0; i < r->n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        /* a call in flight is redone after a restart */
+        cJSON_AddNumberToObject(x, "state", r->ps[i].state == P_RUNNING ? P_WAIT : r->ps[i].state);
+        cJSON_AddNumberToObject(x, "attempts", r->ps[i].attempts);
+        cJSON_AddNumberToObject(x, "delivery", r->ps[i].delivery == 5 ? 0 : r->ps[i].delivery);
+        cJSON *res = r->ps[i].result ? cJSON_Parse(r->ps[i].result) : NULL;
+        cJSON_AddItemToObject(x, "result", res ? res : cJSON_CreateNull());
+        cJSON_AddItemToArray(ps, x);
+    }
+    char name[300];
+    snprintf(name, sizeof name, "runs/%s.json", r->id);
+    add_write(w, name, cJSON_PrintUnformatted(f));
+    cJSON_Delete(f);
+}
+
+/* ------------------------------------------------------------ persistence */
+
+static pthread_mutex_t p_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { char *name; uint64_t version; } *p_seen;   /* last version written per file */
+static size_t p_n, p_cap;
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_atomic(const char *rel, const char *content)
+{
+    char path[4096], tmp[4200], dir[4096];
+    snprintf(path, sizeof path, "%s/%s", g_opts.data_dir, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    if (!content) {
+        if (unlink(path) != 0 && errno != ENOENT) return -1;
+        return fsync_dir(dir);
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    size_t len = strlen(content), off = 0;
+    while (off < len) {
+        ssize_t k = write(fd, content + off, len - off);
+        if (k < 0) { if (errno == EINTR) continue; close(fd); unlink(tmp); return -1; }
+        off += (size_t)k;
+    }
+    if (fsync(fd) != 0) { close(fd); unlink(tmp); return -1; }
+    close(fd);
+    if (rename(tmp, path) != 0) { unlink(tmp); return -1; }
+    return fsync_dir(dir);
+}
+
+void emu_persist(emu_writes *w)
+{
+    emu_write *e = w->head;
+    w->head = NULL;
+    if (!e) return;
+    pthread_mutex_lock(&p_lock);
+    while (e) {
+        emu_write *next = e->next;
+        size_t i;
+        for (i = 0; i < p_n; i++) if (strcmp(p_seen[i].name, e->name) == 0) break;
+        if (i == p_n) {
+            if (p_n == p_cap) {
+                p_cap = p_cap ? p_cap * 2 : 64;
+                p_seen = realloc(p_seen, p_cap * sizeof *p_seen);
+                if (!p_seen) abort();
+            }
+            p_seen[p_n].name = emu_strdup(e->name);
+            p_seen[p_n].version = 0;
+            p_n++;
+        }
+        if (e->version > p_seen[i].version) {
+            if (write_atomic(e->name, e->content) != 0)
+                fprintf(stderr, "intuned-emulator: cannot write %s/%s: %s\n", g_opts.data_dir, e->name, strerror(errno));
+            p_seen[i].version = e->version;
+        }
+        free(e->name);
+        free(e->content);
+        free(e);
+        e = next;
+    }
+    pthread_mutex_unlock(&p_lock);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); return NULL; }
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0) break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+static int ensure_dir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+    fprintf(stderr, "intuned-emulator: cannot create %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+/* Calls fn(path, parsed file) for every *.json of data_dir/sub; drops leftovers of interrupted writes. */
+static void each_file(const char *sub, void (*fn)(const char *, cJSON *))
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", g_opts.data_dir, sub);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) { unlink(path); continue; }
+        if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0) continue;
+        char *text = read_file(path);
+        cJSON *t = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (!t) { fprintf(stderr, "intuned-emulator: ignoring unreadable %s\n", path); continue; }
+        fn(path, t);
+        cJSON_Delete(t);
+    }
+    closedir(d);
+}
+
+static void load_job(const char *path, cJSON *f)
+{
+    const cJSON *project = cJSON_GetObjectItemCaseSensitive(f, "project");
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(f, "seq");
+    cJSON *doc = cJSON_DetachItemFromObjectCaseSensitive(f, "job");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    if (!cJSON_IsString(project) || !cJSON_IsString(id) || !cJSON_IsNumber(seq)) {
+        fprintf(stderr, "intuned-emulator: ignoring malformed %s\n", path);
+        cJSON_Delete(doc);
+        return;
+    }
+    emu_job *j = emu_xcalloc(1, sizeof *j);
+    j->project = emu_strdup(project->valuestring);
+    j->id = emu_strdup(id->valuestring);
+    j->doc = doc;
+    j->seq = (uint64_t)seq->valuedouble;
+    itd_error err = { 0 };
+    if (store_job_get(j->project, j->id) || store_job_render(j, &err)) {
+        fprintf(stderr, "intuned-emulator: ignoring invalid job in %s: %s\n", path, err.message);
+        itd_error_clear(&err);
+        job_free(j);
+        return;
+    }
+    if (j->seq >= g_seq) g_seq = j->seq + 1;
+    job_set_next(j, emu_now());
+    store_job_render(j, NULL);
+    job_insert(j);
+}
+
+static void load_run(const char *path, cJSON *f)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(f, "id");
+    const cJSON *project = cJSON_GetObjectItemCaseSensitive(f, "project");
+    const cJSON *job_id = cJSON_GetObjectItemCaseSensitive(f, "jobId");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(f, "type");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(f, "status");
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(f, "seq");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(f, "payloads");
+    if (!cJSON_IsString(id) || !cJSON_IsString(project) || !cJSON_IsString(job_id) || !cJSON_IsString(type)
+        || !cJSON_IsString(status) || !cJSON_IsNumber(seq) || !cJSON_IsArray(ps)) {
+        fprintf(stderr, "intuned-emulator: ignoring malformed %s\n", path);
+        return;
+    }
+    if (!store_job_get(project->valuestring, job_id->valuestring) || store_run_get(id->valuestring)) {
+        unlink(path);   /* its job was deleted before the runs were: finish that */
+        return;
+    }
+    itd_job *snap = itd_decode_take(&itd_Job, cJSON_DetachItemFromObjectCaseSensitive(f, "job"), NULL, NULL);
+    if (!snap || snap->payload.n != (size_t)cJSON_GetArraySize(ps)) {
+        fprintf(stderr, "intuned-emulator: ignoring invalid run in %s\n", path);
+        itd_free(&itd_Job, snap);
+        return;
+    }
+    emu_run *r = emu_xcalloc(1, sizeof *r);
+    r->id = emu_strdup(id->valuestring);
+    r->project = emu_strdup(project->valuestring);
+    r->job_id = emu_strdup(job_id->valuestring);
+    snprintf(r->type, sizeof r->type, "%s", type->valuestring);
+    snprintf(r->status, sizeof r->status, "%s", status->valuestring);
+    r->start_time = parse_time(cJSON_GetObjectItemCaseSensitive(f, "start_time"));
+    r->end_time = parse_time(cJSON_GetObjectItemCaseSensitive(f, "end_time"));
+    r->updated = parse_time(cJSON_GetObjectItemCaseSensitive(f, "updated"));
+    r->max_in_flight = (int)numv(f, "max_in_flight", 0);
+    r->deliveries_ok = (long)numv(f, "deliveries_ok", 0);
+    r->deliveries_failed = (long)numv(f, "deliveries_failed", 0);
+    r->deliveries_skipped = (long)numv(f, "deliveries_skipped", 0);
+    r->delivery_attempts = (long)numv(f, "delivery_attempts", 0);
+    r->snap = snap;
+    r->n = snap->payload.n;
+    r->ps = emu_xcalloc(r->n ? r->n : 1, sizeof *r->ps);
+    size_t i = 0;
+    for (const cJSON *p = ps->child; p; p = p->next, i++) {
+        int st = (int)numv(p, "state", P_WAIT);
+        int dv = (int)numv(p, "delivery", 0);
+        r->ps[i].state = st >= P_WAIT && st <= P_FAIL && st != P_RUNNING ? st : P_WAIT;
+        r->ps[i].attempts = (int)numv(p, "attempts", 0);
+        r->ps[i].delivery = dv >= 0 && dv <= 4 ? dv : 0;
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(p, "result");
+        if (cJSON_IsObject(res)) r->ps[i].result = cJSON_PrintUnformatted(res);
+    }
+    const itd_configuration *cfg = snap->configuration;
+    r->limit = cfg && cfg->has_maxConcurrentRequests && cfg->maxConcurrentRequests >= 1 ? (int)cfg->maxConcurrentRequests : 0;
+    r->seq = (uint64_t)seq->valuedouble;
+    if (r->seq >= g_seq) g_seq = r->seq + 1;
+    run_insert(r);
+    runner_enqueue(r);   /* runs with work left continue; finished ones leave the list at once */
+    runner_finish_if_done(r);
+}
+
+int store_init(void)
+{
+    emu_rng_seed(&id_rng, g_opts.seed ^ (uint64_t)(emu_now() * 1e6));
+    if (!g_opts.data_dir) return 0;
+    char path[4096];
+    if (ensure_dir(g_opts.data_dir)) return -1;
+    snprintf(path, sizeof path, "%s/jobs", g_opts.data_dir);
+    if (ensure_dir(path)) return -1;
+    snprintf(path, sizeof path, "%s/runs", g_opts.data_dir);
+    if (ensure_dir(path)) return -1;
+    pthread_mutex_lock(&g_lock);
+    each_file("jobs", load_job);
+    each_file("runs", load_run);
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+void store_shutdown(void)
+{
+    pthread_mutex_lock(&g_lock);
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        for (emu_run *r = runs_h[b], *n; r; r = n) { n = r->hnext; run_unlink_active(r); run_free(r); }
+        runs_h[b] = NULL;
+        for (emu_job *j = jobs_h[b], *n; j; j = n) { n = j->hnext; job_free(j); }
+        jobs_h[b] = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_lock(&p_lock);
+    for (size_t i = 0; i < p_n; i++) free(p_seen[i].name);
+    free(p_seen);
+    p_seen = NULL;
+    p_n = p_cap = 0;
+    pthread_mutex_unlock(&p_lock);
+}
