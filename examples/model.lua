@@ -30,6 +30,6 @@ local f = assert(io.open(shared .. "/spec/examples/job-webhook-paused.json", "rb
 local job = assert(intuned.Job.decode(f:read("*a")))
 f:close()
 print(job.state.status, job.state.reason)
-print("next run:", job.nextRunTime, "=", intuned.parse_time(job.nextRunTime), "s since the epoch")
+print(("next run: %s = %.3f s since the epoch"):format(job.nextRunTime, intuned.parse_time(job.nextRunTime)))
 print("retry starts after", job.configuration.retry.initialInterval, "ms")
 print(job)

@@ -49,8 +49,7 @@ local function diff(got, want, path)
   end
   if got == nil then return path .. ": missing" end
   if #want > 0 or next(want) == nil then -- array (or empty)
-    local n = 0
-    if type(got) == "table" then n = #got else n = #got end
+    local n = #got
     if n ~= #want then return ("%s: expected %d items, got %d"):format(path, #want, n) end
     for i = 1, #want do
       local d = diff(got[i], want[i], ("%s[%d]"):format(path, i))
@@ -155,8 +154,10 @@ describe("request building refuses what the SDK would get wrong", function()
     assert.are.equal("validation", err.kind)
     assert.are.equal("workspace_id", err.path)
     r, err = core.build_request({ workspace_id = "" , api_key = "k" }, "jobs:list", { project = "p" })
+    assert.is_nil(r)
     assert.are.equal("workspace_id", err.path)
     r, err = core.build_request({ workspace_id = "w", api_key = "" }, "jobs:list", { project = "p" })
+    assert.is_nil(r)
     assert.are.equal("api_key", err.path)
   end)
 
@@ -166,6 +167,7 @@ describe("request building refuses what the SDK would get wrong", function()
       assert.is_nil(r)
       assert.are.equal("job_id", err.path)
       r, err = core.build_request(cfg, "jobs:list", { project = bad })
+      assert.is_nil(r)
       assert.are.equal("project", err.path)
     end
   end)
@@ -219,6 +221,7 @@ describe("response classification", function()
     assert.is_nil(r)
     assert.are.equal("api", err.kind)
     r, err = core.parse_response("jobs:get", 200, "text/html", nil, "<html/>")
+    assert.is_nil(r)
     assert.are.equal("decode", err.kind)
     assert.are.equal("<html/>", err.body)
     assert.are.equal(true, core.parse_response("jobs:delete", 204, nil, nil, nil))

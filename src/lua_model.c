@@ -461,6 +461,51 @@ static int err_tostring(lua_State *L)
     return 1;
 }
 
+/* core.new_error(kind, message[, fields]): an error object for failures
+ * decided in Lua (the nginx transport), the same as the core's. */
+static int l_new_error(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    int k;
+    for (k = ITD_ERR_VALIDATION; k <= ITD_ERR_NOMEM; k++)
+        if (strcmp(itd_err_kind_name((itd_err_kind)k), kind) == 0) break;
+    if (k > ITD_ERR_NOMEM) return luaL_argerror(L, 1, "unknown error kind");
+    e.kind = (itd_err_kind)k;
+    snprintf(e.message, sizeof e.message, "%s", msg);
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "status");
+        e.status = (int)lua_tointeger(L, -1);
+        lua_getfield(L, 3, "path");
+        if (lua_isstring(L, -1)) snprintf(e.path, sizeof e.path, "%s", lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+    char line[ITD_MSG_MAX + ITD_PATH_MAX + 64];
+    lua_settop(L, 3);
+    lua_createtable(L, 0, 8);
+    if (lua_istable(L, 3)) { /* copy the extra fields */
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, 4);
+        }
+    }
+    lua_pushstring(L, kind);
+    lua_setfield(L, 4, "kind");
+    lua_pushstring(L, msg);
+    lua_setfield(L, 4, "message");
+    lua_getfield(L, 4, "retryable");
+    if (lua_isnil(L, -1)) { lua_pushboolean(L, 0); lua_setfield(L, 4, "retryable"); }
+    lua_pop(L, 1);
+    lua_pushstring(L, itd_error_format(&e, line, sizeof line));
+    lua_setfield(L, 4, "text");
+    luaL_setmetatable(L, ERR_MT);
+    return 1;
+}
+
 static int l_is_error(lua_State *L)
 {
     int yes = lua_istable(L, 1) && lua_getmetatable(L, 1);
@@ -926,6 +971,7 @@ int luaopen_intuned_core(lua_State *L)
     static const luaL_Reg funcs[] = {
         { "type", l_type },
         { "is_error", l_is_error },
+        { "new_error", l_new_error },
         { "object", l_object },
         { "array", l_array },
         { "duration_ms", l_duration_ms },

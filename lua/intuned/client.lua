@@ -87,19 +87,7 @@ end
 
 -- Error objects for failures decided here (not by the C core): same
 -- metatable as the core's, so intuned.is_error and tostring work on them.
-local ERR_MT = getmetatable(select(2, core.parse_response("jobs:get", 599, nil, nil, "")))
-
-local function new_error(kind, message, fields)
-  local e = fields or {}
-  e.kind, e.message = kind, message
-  if e.retryable == nil then e.retryable = false end
-  if e.status then
-    e.text = ("%s (%d): %s"):format(kind, e.status, message)
-  else
-    e.text = kind .. ": " .. message
-  end
-  return setmetatable(e, ERR_MT)
-end
+local new_error = core.new_error
 M.new_error = new_error
 
 local function in_nginx()

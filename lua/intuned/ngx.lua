@@ -57,19 +57,7 @@ local MAX_BODY = 32 * 1024 * 1024 -- as the libcurl transport
 local MAX_HEADERS = 200
 local MAX_TIMEOUT_MS = 2147483647 -- cosocket timeouts are 32-bit
 
-local ERR_MT = getmetatable(select(2, core.parse_response("jobs:get", 599, nil, nil, "")))
-
-local function new_error(kind, message, fields)
-  local e = fields or {}
-  e.kind, e.message = kind, message
-  if e.retryable == nil then e.retryable = false end
-  if e.status then
-    e.text = ("%s (%d): %s"):format(kind, e.status, message)
-  else
-    e.text = kind .. ": " .. message
-  end
-  return setmetatable(e, ERR_MT)
-end
+local new_error = core.new_error
 
 local function now()
   ngx.update_time()

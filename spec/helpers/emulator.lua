@@ -9,11 +9,22 @@
 --   emu.port, emu.pid, emu.stderr (path of its stderr log)
 --   emu.api(method, "/ws-local/projects/p/jobs", {body = "...", key = "test-key"})
 --   emu.stop()  -- SIGTERM, waits; emu.kill() sends SIGKILL
+--   emulator.stop_all()  -- in teardown: stops whatever is still running
 --
 -- The binary: $INTUNED_EMULATOR, else the first existing of
 -- build/src/emulator/intuned-emulator, build/plain/src/emulator/intuned-emulator,
 -- then `intuned-emulator` on PATH.
 local M = {}
+
+-- Child processes run without LD_PRELOAD: a sanitizer run preloads libasan
+-- into Lua, and curl, sleep, ... (or a plain emulator) should not inherit it.
+M.curl = "curl"
+local function clean(cmd) return "unset LD_PRELOAD; " .. cmd end
+
+-- os.execute without LD_PRELOAD.
+function M.run(cmd)
+  return os.execute(clean(cmd))
+end
 
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -44,7 +55,7 @@ end
 
 -- Run a shell command, return its stdout (trailing newline removed).
 local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
+  local p = assert(io.popen(clean(cmd), "r"))
   local out = p:read("*a")
   p:close()
   return (out:gsub("\n$", ""))
@@ -52,7 +63,7 @@ end
 M.capture = capture
 
 function M.sleep(seconds)
-  os.execute("sleep " .. tostring(seconds))
+  M.run("sleep " .. tostring(seconds))
 end
 
 function M.binary()
@@ -86,7 +97,7 @@ end
 function M.http(method, url, opts)
   opts = opts or {}
   local bodyf, headf = os.tmpname(), os.tmpname()
-  local args = { "curl -s -o", sh_quote(bodyf), "-D", sh_quote(headf), "-X", sh_quote(method),
+  local args = { M.curl .. " -s -o", sh_quote(bodyf), "-D", sh_quote(headf), "-X", sh_quote(method),
                  "-w", sh_quote("%{http_code} %{time_total}"), "--max-time", tostring(opts.timeout or 20) }
   for name, value in pairs(opts.headers or {}) do
     args[#args + 1] = "-H " .. sh_quote(name .. ": " .. value)
@@ -115,6 +126,14 @@ function M.http(method, url, opts)
   return res
 end
 
+local running = {}   -- started and not yet stopped, for stop_all
+
+-- Stop every emulator this module started that is still running (for a
+-- spec's teardown, so a failed test leaves no process behind).
+function M.stop_all()
+  for emu in pairs(running) do emu.stop() end
+end
+
 -- Start an emulator; `args` is a list of extra command-line arguments.
 -- --port 0 is added unless args carry --port.
 function M.start(args)
@@ -137,7 +156,7 @@ function M.start(args)
     M.sleep(0.02)
   end
   if not line or not line:match("^listening ") then
-    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    M.run("kill -9 " .. pid .. " 2>/dev/null")
     error("intuned-emulator did not start: " .. tostring(line) .. " " .. (read_file(err) or ""))
   end
   local url = line:match("^listening (%S+)$")
@@ -160,14 +179,22 @@ function M.start(args)
   function emu.stop()
     if emu.stopped then return end
     emu.stopped = true
-    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-    if not wait_gone(10) then os.execute("kill -9 " .. pid .. " 2>/dev/null") wait_gone(2) end
+    running[emu] = nil
+    M.run("kill -TERM " .. pid .. " 2>/dev/null")
+    if not wait_gone(10) then M.run("kill -9 " .. pid .. " 2>/dev/null") wait_gone(2) end
     os.remove(out)
+    -- a sanitizer build reports at exit: make that a failure of the spec
+    local log = read_file(err) or ""
+    os.remove(err)
+    if log:find("Sanitizer", 1, true) or log:find("runtime error:", 1, true) then
+      error("intuned-emulator reported:\n" .. log:sub(1, 4000))
+    end
   end
 
   function emu.kill()
     emu.stopped = true
-    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    running[emu] = nil
+    M.run("kill -9 " .. pid .. " 2>/dev/null")
     wait_gone(5)
     os.remove(out)
   end
@@ -189,6 +216,7 @@ function M.start(args)
     return M.http(method, emu.base .. path, { body = body })
   end
 
+  running[emu] = true
   return emu
 end
 

@@ -135,7 +135,8 @@ static void usage(FILE *f)
 "                         concurrency any run can reach\n"
 "  --delivery-attempts N  webhook attempts per result (default 5)\n"
 "  --s3-dir DIR           where S3 sinks write: DIR/<bucket>/<prefix><jobId>/<runId>/\n"
-"                         <apiRunId>.json (default DATA-DIR/s3, else a new temp dir)\n"
+"                         <apiRunId>.json (default DATA-DIR/s3, else a new temp dir,\n"
+"                         removed at exit if nothing was written; see /_emulator/stats)\n"
 "  --no-scheduler         schedules set next_run_time but start no runs\n"
 "  --seed N               seed of the fault PRNG and of run ids (default 1)\n"
 "\n"
@@ -246,6 +247,8 @@ static int parse_args(int argc, char **argv, cJSON *fault)
     return 0;
 }
 
+static int g_s3_tmp;   /* 1: s3_dir is our mkdtemp: removed at exit when still empty */
+
 static int resolve_s3_dir(void)
 {
     if (g_opts.s3_dir) return 0;
@@ -260,6 +263,7 @@ static int resolve_s3_dir(void)
     snprintf(tmpl, sizeof tmpl, "%s/intuned-emulator-s3-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(tmpl)) { perror("intuned-emulator: mkdtemp"); return -1; }
     g_opts.s3_dir = emu_strdup(tmpl);
+    g_s3_tmp = 1;
     return 0;
 }
 
@@ -303,6 +307,7 @@ int main(int argc, char **argv)
     runner_stop();
     store_shutdown();
     curl_global_cleanup();
+    if (g_s3_tmp) rmdir(g_opts.s3_dir);   /* fails, and keeps it, when S3 sinks wrote there */
     free(g_opts.s3_dir);
     free(g_opts.fail_apis);
     return rc;

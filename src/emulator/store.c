@@ -691,7 +691,7 @@ static void load_job(const char *path, cJSON *f)
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(f, "seq");
     cJSON *doc = cJSON_DetachItemFromObjectCaseSensitive(f, "job");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
-    if (!cJSON_IsString(project) || !cJSON_IsString(id) || !cJSON_IsNumber(seq)) {
+    if (!cJSON_IsString(project) || !cJSON_IsString(id) || !cJSON_IsNumber(seq) || seq->valuedouble < 0) {
         fprintf(stderr, "intuned-emulator: ignoring malformed %s\n", path);
         cJSON_Delete(doc);
         return;
@@ -724,7 +724,7 @@ static void load_run(const char *path, cJSON *f)
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(f, "seq");
     const cJSON *ps = cJSON_GetObjectItemCaseSensitive(f, "payloads");
     if (!cJSON_IsString(id) || !cJSON_IsString(project) || !cJSON_IsString(job_id) || !cJSON_IsString(type)
-        || !cJSON_IsString(status) || !cJSON_IsNumber(seq) || !cJSON_IsArray(ps)) {
+        || !cJSON_IsString(status) || !cJSON_IsNumber(seq) || seq->valuedouble < 0 || !cJSON_IsArray(ps)) {
         fprintf(stderr, "intuned-emulator: ignoring malformed %s\n", path);
         return;
     }
@@ -770,8 +770,11 @@ static void load_run(const char *path, cJSON *f)
     r->seq = (uint64_t)seq->valuedouble;
     if (r->seq >= g_seq) g_seq = r->seq + 1;
     run_insert(r);
-    runner_enqueue(r);   /* runs with work left continue; finished ones leave the list at once */
-    runner_finish_if_done(r);
+    /* runs with work left continue (a terminated one may still owe deliveries) */
+    if (strcmp(r->status, "COMPLETED") != 0 && strcmp(r->status, "FAILED") != 0) {
+        runner_enqueue(r);
+        runner_finish_if_done(r);
+    }
 }
 
 int store_init(void)
