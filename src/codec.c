@@ -123,7 +123,7 @@ int itd_duration_ms(const char *s, double *ms)
     return 0;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t itd_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -175,7 +175,7 @@ int itd_datetime_parse(const char *s, double *epoch)
     } else {
         return -1;
     }
-    double t = (double)days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400.0 + h * 3600 + m * 60 + sec;
+    double t = (double)itd_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400.0 + h * 3600 + m * 60 + sec;
     if (epoch) *epoch = t - off + frac;
     return 0;
 }

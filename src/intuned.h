@@ -20,6 +20,7 @@
 #define INTUNED_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #ifdef __cplusplus
@@ -478,6 +479,8 @@ void itd_free(const itd_schema *schema, void *obj);
 int itd_duration_ms(const char *s, double *ms);
 /* ISO-8601 date-time (§5.3) to Unix seconds (fraction kept); -1 if not one. */
 int itd_datetime_parse(const char *s, double *epoch);
+/* Days from 1970-01-01 to a proleptic Gregorian date (shared by the date parsers). */
+int64_t itd_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Format Unix seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 25 bytes). */
 const char *itd_datetime_format(double epoch, char *buf, size_t len);
 int itd_is_slug(const char *s);

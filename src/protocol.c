@@ -472,16 +472,6 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
 
 /* ------------------------------------------------------------ Retry-After */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int month_index(const char *s)
 {
     static const char *const m[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -543,7 +533,7 @@ static int http_date(const char *p, double *epoch)
         if (hms(&p, &h, &mi, &s) || *p++ != ' ' || num(&p, 4, 4, &y) || *p) return -1;
     }
     if (d < 1 || d > 31) return -1;
-    *epoch = (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 + mi * 60 + s;
+    *epoch = (double)itd_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 + mi * 60 + s;
     return 0;
 }
 

@@ -1,8 +1,10 @@
-/* tools/lua_runner.c - a minimal Lua 5.4 interpreter: `lua_runner script [args]`.
+/* tools/lua_runner.c - a minimal Lua 5.4 interpreter: `lua_runner script [args]`
+ * or `lua_runner -e chunk` (the specs start the running interpreter that way).
  * Built with -fsanitize=address,undefined by tools/test.sh so that the Lua
  * module is checked under ASan/UBSan without LD_PRELOAD (which would leak
  * into every curl, nginx or compiler the specs start). */
 #include <stdio.h>
+#include <string.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -27,13 +29,15 @@ int main(int argc, char **argv)
     }
     lua_setglobal(L, "arg");
     lua_pushcfunction(L, traceback);
-    if (luaL_loadfile(L, argv[1]) != LUA_OK) {
+    int chunk = strcmp(argv[1], "-e") == 0 && argc > 2;
+    if ((chunk ? luaL_loadstring(L, argv[2]) : luaL_loadfile(L, argv[1])) != LUA_OK) {
         fprintf(stderr, "%s\n", lua_tostring(L, -1));
         lua_close(L);
         return 1;
     }
-    for (int i = 2; i < argc; i++) lua_pushstring(L, argv[i]);
-    int rc = lua_pcall(L, argc - 2, 0, 1);
+    int nargs = 0;
+    for (int i = chunk ? 3 : 2; i < argc; i++, nargs++) lua_pushstring(L, argv[i]);
+    int rc = lua_pcall(L, nargs, 0, 1);
     if (rc != LUA_OK) fprintf(stderr, "%s\n", lua_tostring(L, -1));
     lua_close(L);
     return rc == LUA_OK ? 0 : 1;
