@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 #include "intuned.h"
+#include "json.h"
 
 /* ----------------------------------------------------------------- errors */
 
@@ -250,6 +251,7 @@ typedef struct ctx {
     int head;          /* keys of the newer API accepted */
     int input;         /* stricter value checks for what a user sends */
     itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
+    int arena;         /* nodes live in a parser arena: copy out kept subtrees */
     itd_warnings *warn;
     itd_error *err;
     /* The path is a stack of segments, rendered only for an error or a
@@ -510,7 +512,11 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
                     return fail(c, "expected string, got %s", jtype(it));
                 }
         }
-        cJSON_DetachItemViaPointer(parent, v);
+        if (c->arena) {
+            if (!(v = cJSON_Duplicate(v, 1))) return nomem(c);
+        } else if (parent) {
+            cJSON_DetachItemViaPointer(parent, v);
+        }
         *AT(base, f->off, cJSON *) = v;
         return 0;
     case ITD_F_OBJECT:
@@ -595,6 +601,12 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
                 return fail(c, "unknown field of %s", s->name);
             }
             if (!h->extra && !(h->extra = cJSON_CreateObject())) return nomem(c);
+            if (c->arena) {
+                cJSON *copy = cJSON_Duplicate(it, 1);
+                if (!copy || !cJSON_AddItemToObject(h->extra, it->string, copy)) { cJSON_Delete(copy); return nomem(c); }
+                pop(c, old);
+                continue;
+            }
             /* Move the node with its key string (no copy): cJSON would free
              * the old key when re-adding, so lift it off and put it back. */
             char *key = it->string;
@@ -666,17 +678,22 @@ void *itd_decode_take(const itd_schema *schema, cJSON *tree, itd_warnings *w, it
     return itd_decode_take_ex(schema, tree, ITD_MODE_AUTO, w, err);
 }
 
+static void init_ctx(ctx *c, const itd_schema *schema, int mode, itd_warnings *w, itd_error *err)
+{
+    memset(c, 0, sizeof *c);
+    int input_model = (schema->flags & ITD_S_STRICT) != 0;
+    c->strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
+    c->input = input_model || mode == ITD_MODE_USER;
+    c->head = !input_model || (schema->flags & ITD_S_HEAD);
+    c->kind = c->input ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
+    c->warn = w;
+    c->err = err;
+}
+
 void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode, itd_warnings *w, itd_error *err)
 {
     ctx c;
-    memset(&c, 0, sizeof c);
-    int input_model = (schema->flags & ITD_S_STRICT) != 0;
-    c.strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
-    c.input = input_model || mode == ITD_MODE_USER;
-    c.head = !input_model || (schema->flags & ITD_S_HEAD);
-    c.kind = c.input ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
-    c.warn = w;
-    c.err = err;
+    init_ctx(&c, schema, mode, w, err);
     void *obj = NULL;
     if (!tree) {
         itd_error_set(err, c.kind, "", "no document");
@@ -708,13 +725,24 @@ void *itd_decode(const itd_schema *schema, const char *json, size_t len, itd_war
     }
     size_t at = 0;
     const char *why = NULL;
-    cJSON *tree = itd_json_parse(json, len, &at, &why);
+    itd_arena arena = { NULL };
+    cJSON *tree = itd_json_parse_arena(json, len, &arena, &at, &why);
     if (!tree) {
         itd_error_set(err, kind, "", "invalid JSON at byte %zu: %s%s", at, why,
                       at >= len ? " (truncated document?)" : "");
         return NULL;
     }
-    return itd_decode_take(schema, tree, w, err);
+    ctx c;
+    init_ctx(&c, schema, ITD_MODE_AUTO, w, err);
+    c.arena = 1;
+    void *obj = NULL;
+    int rc = decode_object(&c, schema, tree, &obj);
+    itd_json_release(tree, &arena);
+    if (rc) {
+        if (obj) itd_free(schema, obj);
+        return NULL;
+    }
+    return obj;
 }
 
 /* ------------------------------------------------------------------ encode */

@@ -10,17 +10,98 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "intuned.h"
+#include "json.h"
+
+struct itd_arena_block {
+    itd_arena_block *next;
+    size_t used, cap;
+    double data[]; /* storage, aligned for cJSON nodes */
+};
+
+/* One spare block per thread: a document's first block is kept for the next
+ * document, since a malloc of a block this size is slow every time.  A
+ * pthread key (not __thread) so that a thread's spare is freed when it ends. */
+#define SPARE_MAX (64u * 1024u)
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static void spare_init(void) { pthread_key_create(&spare_key, free); }
+
+static itd_arena_block *spare_take(size_t cap)
+{
+    pthread_once(&spare_once, spare_init);
+    itd_arena_block *b = pthread_getspecific(spare_key);
+    if (!b || b->cap < cap) return NULL;
+    pthread_setspecific(spare_key, NULL);
+    return b;
+}
+
+static int spare_give(itd_arena_block *b)
+{
+    if (b->cap != SPARE_MAX || pthread_getspecific(spare_key)) return 0;
+    return pthread_setspecific(spare_key, b) == 0;
+}
+
+static void *arena_alloc(itd_arena *a, size_t n, size_t first)
+{
+    n = (n + 15) & ~(size_t)15;
+    itd_arena_block *b = a->head;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = b ? b->cap * 2 : first;
+        if (cap < n) cap = n;
+        if (!b && cap < SPARE_MAX) cap = SPARE_MAX; /* a first block the next document can reuse */
+        itd_arena_block *nb = b ? NULL : spare_take(cap);
+        if (!nb) nb = malloc(sizeof *nb + cap);
+        if (!nb) return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        a->head = b = nb;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void free_values(cJSON *n)
+{
+    for (; n; n = n->next) {
+        free(n->valuestring);
+        n->valuestring = NULL;
+        if (n->child) free_values(n->child);
+    }
+}
+
+void itd_json_release(cJSON *tree, itd_arena *a)
+{
+    free_values(tree);
+    itd_arena_block *b = a->head;
+    while (b) {
+        itd_arena_block *next = b->next;
+        if (next || !spare_give(b)) free(b); /* the first block may be kept */
+        b = next;
+    }
+    a->head = NULL;
+}
 
 typedef struct parser {
     const char *p, *end, *start;
     const char *err;      /* static message */
     const char *err_at;
     int depth;
+    itd_arena *arena;     /* NULL: malloc every node */
+    size_t first;         /* size of the first arena block */
 } parser;
+
+/* Nodes and keys: from the arena when there is one. */
+static void *alloc(parser *ps, size_t n)
+{
+    return ps->arena ? arena_alloc(ps->arena, n, ps->first) : malloc(n);
+}
 
 static int fail(parser *ps, const char *at, const char *msg)
 {
@@ -37,11 +118,17 @@ static void skip_ws(parser *ps)
 
 static cJSON *new_node(parser *ps, int type)
 {
-    cJSON *n = malloc(sizeof *n);
+    cJSON *n = alloc(ps, sizeof *n);
     if (!n) { fail(ps, ps->p, "out of memory"); return NULL; }
     memset(n, 0, sizeof *n);
     n->type = type;
     return n;
+}
+
+/* Give back a string parse_string made (arena memory is not freed alone). */
+static void drop(parser *ps, char *s, int is_key)
+{
+    if (!(is_key && ps->arena)) free(s);
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -59,9 +146,11 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
-/* Parse a string starting after the opening quote; returns a malloc'd copy. */
-static char *parse_string(parser *ps)
+/* Parse a string starting after the opening quote; returns a copy (a key
+ * from the arena if there is one, a value always malloc'd). */
+static char *parse_string(parser *ps, int is_key)
 {
+    int pooled = is_key && ps->arena;
     const char *s = ps->p, *p = s;
     /* fast scan: most strings have no escapes */
     while (p < ps->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
@@ -69,7 +158,7 @@ static char *parse_string(parser *ps)
     if ((unsigned char)*p < 0x20) { fail(ps, p, "control character in string"); return NULL; }
     if (*p == '"') {
         size_t n = (size_t)(p - s);
-        char *out = malloc(n + 1);
+        char *out = pooled ? alloc(ps, n + 1) : malloc(n + 1);
         if (!out) { fail(ps, s, "out of memory"); return NULL; }
         memcpy(out, s, n);
         out[n] = 0;
@@ -83,15 +172,15 @@ static char *parse_string(parser *ps)
         q++;
     }
     if (q >= ps->end) { fail(ps, q, "unterminated string"); return NULL; }
-    char *out = malloc((size_t)(q - s) + 1), *o = out;
+    char *out = pooled ? alloc(ps, (size_t)(q - s) + 1) : malloc((size_t)(q - s) + 1), *o = out;
     if (!out) { fail(ps, s, "out of memory"); return NULL; }
     memcpy(o, s, (size_t)(p - s));
     o += p - s;
     while (p < ps->end && *p != '"') {
         unsigned char c = (unsigned char)*p;
-        if (c < 0x20) { free(out); fail(ps, p, "control character in string"); return NULL; }
+        if (c < 0x20) { drop(ps, out, pooled); fail(ps, p, "control character in string"); return NULL; }
         if (c != '\\') { *o++ = (char)c; p++; continue; }
-        if (p + 1 >= ps->end) { free(out); fail(ps, p, "unterminated string"); return NULL; }
+        if (p + 1 >= ps->end) { drop(ps, out, pooled); fail(ps, p, "unterminated string"); return NULL; }
         char e = p[1];
         p += 2;
         switch (e) {
@@ -105,18 +194,18 @@ static char *parse_string(parser *ps)
         case 't': *o++ = '\t'; break;
         case 'u': {
             unsigned cp, lo;
-            if (ps->end - p < 4 || hex4(p, &cp)) { free(out); fail(ps, p, "bad \\u escape"); return NULL; }
+            if (ps->end - p < 4 || hex4(p, &cp)) { drop(ps, out, pooled); fail(ps, p, "bad \\u escape"); return NULL; }
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 if (ps->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                    free(out); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                    drop(ps, out, pooled); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
                 }
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                free(out); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                drop(ps, out, pooled); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
             }
-            if (cp == 0) { free(out); fail(ps, p, "\\u0000 in a string is not supported"); return NULL; }
+            if (cp == 0) { drop(ps, out, pooled); fail(ps, p, "\\u0000 in a string is not supported"); return NULL; }
             if (cp < 0x80) *o++ = (char)cp;
             else if (cp < 0x800) { *o++ = (char)(0xC0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 0x3F)); }
             else if (cp < 0x10000) {
@@ -128,7 +217,7 @@ static char *parse_string(parser *ps)
             }
             break;
         }
-        default: free(out); fail(ps, p - 1, "bad escape in string"); return NULL;
+        default: drop(ps, out, pooled); fail(ps, p - 1, "bad escape in string"); return NULL;
         }
     }
     *o = 0;
@@ -221,9 +310,9 @@ static cJSON *parse_container(parser *ps, int object)
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != '"') { fail(ps, ps->p, "object key expected"); return n; }
             ps->p++;
-            if (!(key = parse_string(ps))) return n;
+            if (!(key = parse_string(ps, 1))) return n;
             skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':') { free(key); fail(ps, ps->p, "':' expected"); return n; }
+            if (ps->p >= ps->end || *ps->p != ':') { drop(ps, key, 1); fail(ps, ps->p, "':' expected"); return n; }
             ps->p++;
         }
         cJSON *v = parse_value(ps);
@@ -231,7 +320,7 @@ static cJSON *parse_container(parser *ps, int object)
             v->string = key;
             append(n, v);
         } else {
-            free(key);
+            drop(ps, key, 1);
         }
         if (ps->err) return n;
         skip_ws(ps);
@@ -255,7 +344,7 @@ static cJSON *parse_value(parser *ps)
     case '"': {
         if (!(n = new_node(ps, cJSON_String))) return NULL;
         ps->p++;
-        n->valuestring = parse_string(ps);
+        n->valuestring = parse_string(ps, 0);
         return n;
     }
     case 't':
@@ -280,7 +369,7 @@ static cJSON *parse_value(parser *ps)
 
 cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const char **err_msg)
 {
-    parser ps = { text, text + len, text, NULL, NULL, 0 };
+    parser ps = { text, text + len, text, NULL, NULL, 0, NULL, 0 };
     cJSON *root = parse_value(&ps);
     if (!ps.err) {
         skip_ws(&ps);
@@ -288,6 +377,25 @@ cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const ch
     }
     if (ps.err) {
         cJSON_Delete(root);
+        if (err_offset) *err_offset = (size_t)(ps.err_at - text);
+        if (err_msg) *err_msg = ps.err;
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a, size_t *err_offset, const char **err_msg)
+{
+    /* nodes take about 6x the text: one block usually holds the document */
+    size_t first = len < (1u << 17) ? len * 6 + 1024 : (1u << 20);
+    parser ps = { text, text + len, text, NULL, NULL, 0, a, first };
+    cJSON *root = parse_value(&ps);
+    if (!ps.err) {
+        skip_ws(&ps);
+        if (ps.p < ps.end) fail(&ps, ps.p, "unexpected data after the document");
+    }
+    if (ps.err) {
+        itd_json_release(root, a);
         if (err_offset) *err_offset = (size_t)(ps.err_at - text);
         if (err_msg) *err_msg = ps.err;
         return NULL;

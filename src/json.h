@@ -1,0 +1,20 @@
+/* json.h - internal: the parser's arena mode, used by itd_decode.
+ * Nodes and keys of the parsed document live in one arena; value strings are
+ * malloc'd one by one so the codec can move them into the objects it builds.
+ * Releasing frees the strings that were not moved, then the arena: a few
+ * frees instead of two per node. */
+#ifndef ITD_JSON_H
+#define ITD_JSON_H
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+typedef struct itd_arena_block itd_arena_block;
+typedef struct itd_arena { itd_arena_block *head; } itd_arena;
+
+/* Parse into `a` (zero-initialised by the caller).  Never give the tree to
+ * cJSON_Delete: release it with itd_json_release.  On error nothing is left
+ * to release. */
+cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a,
+                            size_t *err_offset, const char **err_msg);
+void itd_json_release(cJSON *tree, itd_arena *a);
+#endif
