@@ -47,26 +47,10 @@ end
 describe("intuned.client (libcurl) against the emulator", function()
   local emu, origin
 
-  local function stats()
-    local text, code = http("GET", origin .. "/_emulator/stats")
-    assert.equals(200, code)
-    return intuned.decode_json(text)
-  end
-
-  -- Jobs API requests the emulator served (its control and receiver
-  -- endpoints, which this spec calls itself, left out).
-  local function api_requests()
-    local n = 0
-    for route, c in pairs(stats().by_route) do
-      if not route:find("control", 1, true) and not route:find("receiver", 1, true) then n = n + c end
-    end
-    return n
-  end
-
-  local function fault(spec)
-    local _, code = http("POST", origin .. "/_emulator/faults", spec)
-    assert.is_true(code == 200 or code == 201 or code == 204, "fault not accepted: " .. tostring(code))
-  end
+  -- emulator statistics and faults: spec/helpers/emulator.lua
+  local function stats() return emu.stats() end
+  local function api_requests() return emu.api_requests() end
+  local function fault(spec) emu.fault(spec) end
 
   local function new_client(opts)
     local o = { api_key = KEY, workspace_id = WS, server_url = emu.url,

@@ -216,6 +216,30 @@ function M.start(args)
     return M.http(method, emu.base .. path, { body = body })
   end
 
+  -- GET /_emulator/stats, decoded.
+  function emu.stats()
+    local res = emu.control("GET", "/_emulator/stats")
+    assert(res.status == 200, "stats: HTTP " .. res.status)
+    return require("cjson").decode(res.body)
+  end
+
+  -- Jobs API requests served so far (the control and receiver endpoints,
+  -- which specs call themselves, left out).
+  function emu.api_requests()
+    local n = 0
+    for route, c in pairs(emu.stats().by_route) do
+      if not route:find("control", 1, true) and not route:find("receiver", 1, true) then n = n + c end
+    end
+    return n
+  end
+
+  -- Add a fault rule (a table or JSON text) and check it was taken.
+  function emu.fault(spec)
+    local body = type(spec) == "string" and spec or require("cjson").encode(spec)
+    local res = emu.control("POST", "/_emulator/faults", body)
+    assert(res.status == 200 or res.status == 201 or res.status == 204, "fault not accepted: HTTP " .. res.status)
+  end
+
   running[emu] = true
   return emu
 end
