@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash tools/setup.sh
 TREE=$ROOT/build/tree-5.4
+mkdir -p "$ROOT/build"
 luarocks --lua-version 5.4 make --tree "$TREE" lua-intuned-scm-1.rockspec >"$ROOT/build/rock-example.log" 2>&1 \
   || { tail -30 "$ROOT/build/rock-example.log"; exit 1; }
 eval "$(luarocks --lua-version 5.4 --tree "$TREE" path)"
