@@ -419,6 +419,22 @@ describe("intuned-emulator", function()
       assert.are.equal(0, #receiver("hook1"))
     end)
 
+    it("webhook: delivers to a receiver in another process", function()
+      -- a second server stands for the user's webhook endpoint
+      local other = emulator.start{}
+      create("hook-ext-1", { { apiName = "ext/one" } },
+        { sink = { type = "webhook", url = other.base .. "/_receiver/ext", headers = { ["X-Token"] = "t0k" } } })
+      emu.api("POST", P .. "/jobs/hook-ext-1/trigger")
+      local run = wait_run("hook-ext-1")
+      assert.are.equal(1, run.emulator.deliveries.delivered)
+      local recs = decode(other.control("GET", "/_receiver/ext").body)
+      other.stop()
+      assert.are.equal(1, #recs)
+      assert.are.equal("t0k", recs[1].headers["x-token"])
+      assert.are.equal("ext/one", decode(recs[1].body).apiInfo.name)
+      assert.are.equal(0, #receiver("ext")) -- nothing went to the emulator's own receiver
+    end)
+
     it("webhook: skipOnFail drops failed results; failed deliveries are retried", function()
       create("hook-skip-1", { { apiName = "fine" }, { apiName = "fail-here" } },
         { sink = { type = "webhook", url = emu.base .. "/_receiver/hook2", skipOnFail = true } })
