@@ -11,26 +11,7 @@ local nginx = require "spec.helpers.nginx"
 local KEY, WS = "test-key", "ws-local"
 local tmpdir
 
-local function sh_out(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("*a")
-  p:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local sh_out, write, read = nginx.capture, nginx.write, nginx.read
 
 local nbody = 0
 -- One HTTP request with the curl command line: body text, status, seconds.

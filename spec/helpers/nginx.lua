@@ -41,6 +41,9 @@ local function capture(cmd)
   return s
 end
 
+-- File and shell helpers, shared with the nginx spec.
+M.read, M.write, M.capture = read, write, capture
+
 function M.root()
   local src = debug.getinfo(1, "S").source:sub(2)
   local dir = src:match("^(.*)/spec/helpers/[^/]*$")
