@@ -79,11 +79,7 @@ static int scratch_gc(lua_State *L)
         if (s->results) itd_result_free(&s->results[i]);
         if (s->errs) itd_error_clear(&s->errs[i]);
     }
-    free(s->calls);
-    free(s->results);
-    free(s->errs);
-    free(s->prefailed);
-    free(s->pol);
+    free(s->calls); /* one block: calls, results, errs, pol, prefailed */
     for (size_t i = 0; i < s->nowned; i++) itd_free(s->owned_s[i], s->owned[i]);
     free(s->owned);
     free(s->owned_s);
@@ -101,12 +97,18 @@ static scratch *scratch_new(lua_State *L, size_t n)
     memset(s, 0, sizeof *s);
     luaL_setmetatable(L, SCRATCH_MT);
     if (n) {
-        s->calls = calloc(n, sizeof *s->calls);
-        s->results = calloc(n, sizeof *s->results);
-        s->errs = calloc(n, sizeof *s->errs);
-        s->prefailed = calloc(n, sizeof *s->prefailed);
-        s->pol = calloc(n, sizeof *s->pol);
-        if (!s->calls || !s->results || !s->errs || !s->prefailed || !s->pol) luaL_error(L, "intuned: out of memory");
+        /* one allocation for the five arrays (a call's cost is mostly
+         * allocations); each element size is a multiple of its alignment,
+         * so arrays of 8-aligned types first, the ints last */
+        size_t per = sizeof *s->calls + sizeof *s->results + sizeof *s->errs + sizeof *s->pol + sizeof *s->prefailed;
+        if (n > SIZE_MAX / per) luaL_error(L, "intuned: out of memory");
+        char *b = calloc(n, per);
+        if (!b) luaL_error(L, "intuned: out of memory");
+        s->calls = (itd_call *)b;
+        s->results = (itd_result *)(b + n * sizeof *s->calls);
+        s->errs = (itd_error *)((char *)s->results + n * sizeof *s->results);
+        s->pol = (itd_retry_policy *)((char *)s->errs + n * sizeof *s->errs);
+        s->prefailed = (int *)((char *)s->pol + n * sizeof *s->pol);
         s->n = n;
         for (size_t i = 0; i < n; i++) s->errs[i].retry_after = -1;
     }

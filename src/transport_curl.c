@@ -70,6 +70,7 @@ typedef struct slot {
     int too_big;
     char retry_after[96];
     int have_ra;
+    int configured;            /* the options every attempt shares are set */
     char errbuf[CURL_ERROR_SIZE];
 } slot;
 
@@ -104,6 +105,10 @@ struct itd_client {
     CURLM *multi;
     slot **pool;              /* idle slots for batch */
     size_t npool, cappool;
+    /* curl header lists by content: a client's requests use one or two
+     * distinct header sets, so they are built once, not per call. */
+    struct { char *sig; struct curl_slist *list; } hc[4];
+    size_t nhc;
     uint64_t rng;
 };
 
@@ -155,6 +160,13 @@ void itd_client_free(itd_client *c)
     free(c->pool);
     if (c->multi) curl_multi_cleanup(c->multi);
     if (c->share) curl_share_cleanup(c->share);
+    for (size_t i = 0; i < c->nhc; i++) {
+        /* the lists hold the key: wipe them as the key itself is wiped */
+        for (struct curl_slist *l = c->hc[i].list; l; l = l->next) memset(l->data, 0, strlen(l->data));
+        curl_slist_free_all(c->hc[i].list);
+        memset(c->hc[i].sig, 0, strlen(c->hc[i].sig));
+        free(c->hc[i].sig);
+    }
     if (c->api_key) {
         volatile char *k = c->api_key;
         while (*k) *k++ = 0;
@@ -262,6 +274,7 @@ typedef struct xfer {
     itd_request req;
     itd_request red;           /* redacted copy for hooks (only with a hook) */
     struct curl_slist *hdrs;
+    int own_hdrs;              /* hdrs is this transfer's (else the client's cache) */
     int attempt;               /* attempts of the current phase */
     int total;                 /* attempts of the whole call */
     int sent_before;           /* an earlier attempt may have reached the server */
@@ -321,8 +334,9 @@ static void xfer_release_request(xfer *x)
 {
     itd_request_free(&x->req);
     itd_request_free(&x->red);
-    curl_slist_free_all(x->hdrs);
+    if (x->own_hdrs) curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
+    x->own_hdrs = 0;
 }
 
 static void xfer_cleanup(xfer *x)
@@ -339,12 +353,36 @@ static int slist_add(struct curl_slist **l, const char *s)
     return 0;
 }
 
-/* Build x->req (and its curl header list and redacted copy) for x->op. */
-static int xfer_prepare(xfer *x, const itd_call_args *args, itd_error *e)
+/* Append `n` bytes to the growable buffer *b (stack first, then heap). */
+static int sig_add(char **b, size_t *len, size_t *cap, char *stack, const char *p, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t cap2 = *cap * 2;
+        while (cap2 < *len + n + 1) cap2 *= 2;
+        char *nb = malloc(cap2);
+        if (!nb) return -1;
+        memcpy(nb, *b, *len);
+        if (*b != stack) { memset(*b, 0, *cap); free(*b); }
+        *b = nb;
+        *cap = cap2;
+    }
+    memcpy(*b + *len, p, n);
+    *len += n;
+    (*b)[*len] = 0;
+    return 0;
+}
+
+/* The curl header list for x->req: its lines, "\n"-separated, name the
+ * list; a cached list with the same lines is shared (never freed before the
+ * client), otherwise a new one is built and cached, or owned by the
+ * transfer once the cache is full. */
+static int xfer_headers(xfer *x)
 {
     itd_client *c = x->c;
-    if (itd_request_build(&c->cfg, x->op, args, &x->req, e)) return -1;
-    char line[1024];
+    char stack[1024], *sig = stack;
+    size_t len = 0, cap = sizeof stack;
+    int rc = -1;
+    stack[0] = 0;
     for (size_t i = 0; i < x->req.nheaders; i++) {
         const itd_header *h = &x->req.headers[i];
         int overridden = 0;
@@ -354,22 +392,62 @@ static int xfer_prepare(xfer *x, const itd_call_args *args, itd_error *e)
                 if (strncasecmp(c->extra[j], h->name, nl) == 0 && c->extra[j][nl] == ':') overridden = 1;
             }
         if (overridden) continue;
-        size_t nl = strlen(h->name), vl = strlen(h->value), need = nl + vl + 3;
-        char *l = need <= sizeof line ? line : malloc(need);
-        if (!l) goto nomem;
-        memcpy(l, h->name, nl);
-        memcpy(l + nl, ": ", 2);
-        memcpy(l + nl + 2, h->value, vl + 1);
-        int rc = slist_add(&x->hdrs, l);
-        if (l != line) { memset(l, 0, need); free(l); }
-        else memset(line, 0, sizeof line);
-        if (rc) goto nomem;
+        if (strchr(h->name, '\n') || strchr(h->value, '\n')) { rc = -2; goto out; } /* refused upstream too */
+        if (sig_add(&sig, &len, &cap, stack, h->name, strlen(h->name)) ||
+            sig_add(&sig, &len, &cap, stack, ": ", 2) ||
+            sig_add(&sig, &len, &cap, stack, h->value, strlen(h->value)) ||
+            sig_add(&sig, &len, &cap, stack, "\n", 1)) goto out;
     }
     for (size_t j = 0; j < c->nextra; j++)
-        if (slist_add(&x->hdrs, c->extra[j])) goto nomem;
-    if (slist_add(&x->hdrs, "Expect:")) goto nomem;
+        if (sig_add(&sig, &len, &cap, stack, c->extra[j], strlen(c->extra[j])) ||
+            sig_add(&sig, &len, &cap, stack, "\n", 1)) goto out;
+    if (sig_add(&sig, &len, &cap, stack, "Expect:\n", 8)) goto out;
     /* a body-less POST: no libcurl default form content type (§1.4) */
-    if (!x->req.body && strcmp(x->req.method, "POST") == 0 && slist_add(&x->hdrs, "Content-Type:")) goto nomem;
+    if (!x->req.body && strcmp(x->req.method, "POST") == 0 && sig_add(&sig, &len, &cap, stack, "Content-Type:\n", 14))
+        goto out;
+    for (size_t i = 0; i < c->nhc; i++)
+        if (strcmp(c->hc[i].sig, sig) == 0) {
+            x->hdrs = c->hc[i].list;
+            x->own_hdrs = 0;
+            rc = 0;
+            goto out;
+        }
+    struct curl_slist *l = NULL;
+    for (char *p = sig, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        *nl = 0;
+        int bad = slist_add(&l, p);
+        *nl = '\n';
+        if (bad) { curl_slist_free_all(l); goto out; }
+    }
+    char *keep = c->nhc < sizeof c->hc / sizeof c->hc[0] ? strdup(sig) : NULL;
+    if (keep) {
+        c->hc[c->nhc].sig = keep;
+        c->hc[c->nhc].list = l;
+        c->nhc++;
+        x->own_hdrs = 0;
+    } else {
+        x->own_hdrs = 1;
+    }
+    x->hdrs = l;
+    rc = 0;
+out:
+    memset(sig, 0, cap); /* it holds the key */
+    if (sig != stack) free(sig);
+    return rc;
+}
+
+/* Build x->req (and its curl header list and redacted copy) for x->op. */
+static int xfer_prepare(xfer *x, const itd_call_args *args, itd_error *e)
+{
+    itd_client *c = x->c;
+    if (itd_request_build(&c->cfg, x->op, args, &x->req, e)) return -1;
+    int hr = xfer_headers(x);
+    if (hr == -2) {
+        xfer_release_request(x);
+        itd_error_clear(e);
+        return itd_error_set(e, ITD_ERR_VALIDATION, "headers", "a header contains a line break");
+    }
+    if (hr) goto nomem;
     if (c->hook) {
         itd_request *r = &x->red;
         r->method = x->req.method;
@@ -447,44 +525,53 @@ static int xfer_setup(xfer *x, slot *sl, itd_error *e)
     sl->have_ra = 0;
     sl->errbuf[0] = 0;
     CURL *easy = sl->easy;
-    curl_easy_reset(easy);
+    if (!sl->configured) {
+        /* what every attempt on this handle shares; set once per handle */
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, sl);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, sl);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, sl->errbuf);
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
+        if (c->insecure) {
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+        } else {
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        }
+        if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
+        sl->configured = 1;
+    }
+    /* what differs between attempts: every one of these is set each time,
+     * so nothing of an earlier request (method, body, fresh connection)
+     * carries over */
     curl_easy_setopt(easy, CURLOPT_URL, x->req.url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->hdrs);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, cto);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, to);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, sl);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, sl);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, sl->errbuf);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
-    if (c->insecure) {
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else {
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    }
-    if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
     /* libcurl silently re-sends a request when a reused keep-alive connection
      * dies before any byte of the answer arrived.  The server may have acted
      * on it (crash or proxy failure after processing), so a create or trigger
      * never goes over a reused connection: a fresh one cannot be re-sent. */
-    if (!itd_op_idempotent(x->op)) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, itd_op_idempotent(x->op) ? 0L : 1L);
     const char *m = x->req.method;
-    if (strcmp(m, "GET") == 0) {
+    if (strcmp(m, "GET") == 0 || strcmp(m, "DELETE") == 0) {
+        /* drop an earlier request's body pointer (it is freed), then GET;
+         * setting POSTFIELDS selects POST, so HTTPGET comes after it */
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(m, "DELETE") == 0) {
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m[0] == 'D' ? "DELETE" : NULL);
     } else {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, x->req.body ? x->req.body : "");
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(x->req.body ? x->req.body_len : 0));
-        if (strcmp(m, "POST") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m);
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, strcmp(m, "POST") != 0 ? m : NULL);
     }
     x->attempt++;
     x->total++;

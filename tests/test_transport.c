@@ -351,6 +351,14 @@ static void test_wire(void)
     CHECK(call(c, ITD_OP_JOBS_LIST, NULL, &r, &e) == 0);
     CHECK(r.schema == &itd_JobList);
     itd_result_free(&r);
+    /* one easy handle serves every call: nothing of an earlier request
+     * (body, method, custom verb) may carry over to the next */
+    CHECK(!has_header(&S.log[3], "Content-Length") && !has_header(&S.log[3], "Content-Type") && !S.log[3].body[0]);
+    CHECK_STR(S.log[4].method, "POST");
+    CHECK_STR(S.log[5].method, "GET");
+    CHECK(!has_header(&S.log[5], "Content-Length") && !S.log[5].body[0]);
+    CHECK_STR(S.log[6].method, "GET");
+    CHECK_STR(S.log[6].path, "/api/v1/workspace/ws-1/projects/p/jobs");
 
     /* one connection, plus the fresh one create must use */
     CHECK(S.accepts == 2);
