@@ -544,11 +544,16 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
     return fail(c, "internal: unknown field kind");
 }
 
+/* The field named `key`.  The search starts at *idx and wraps around:
+ * documents mostly list keys in schema order (the API's and our encoder's),
+ * so starting after the previous match usually finds the key at once. */
 static const itd_field *find_field(const itd_schema *s, const char *key, size_t *idx)
 {
-    for (size_t i = 0; i < s->nfields; i++) {
+    size_t n = s->nfields, start = *idx < n ? *idx : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = start + k < n ? start + k : start + k - n;
         const itd_field *f = &s->fields[i];
-        if (strcmp(f->name, key) == 0 || (f->alias && strcmp(f->alias, key) == 0)) {
+        if ((f->name[0] == key[0] && strcmp(f->name, key) == 0) || (f->alias && strcmp(f->alias, key) == 0)) {
             *idx = i;
             return f;
         }
@@ -588,10 +593,12 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
     uint64_t seen = 0;
     itd_obj *h = obj;
     cJSON *next;
+    size_t hint = 0;
     for (cJSON *it = v->child; it; it = next) {
         next = it->next;
-        size_t i = 0;
+        size_t i = hint;
         const itd_field *f = find_field(s, it->string, &i);
+        if (f) hint = i + 1;
         if (f && (f->flags & ITD_HEAD) && c->strict && !c->head) f = NULL;
         size_t old = push_key(c, it->string);
         if (!f) {
