@@ -20,19 +20,9 @@ local function sh(cmd)
   return ok == true and how == "exit" and code == 0
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+-- read (nil when missing) and write: the emulator helper's
+local files = require "spec.helpers.emulator"
+local read, write = files.read_file, files.write_file
 
 local function capture(cmd)
   local p = assert(io.popen(cmd))
