@@ -295,9 +295,13 @@ describe("nginx (examples/nginx) with the emulator", function()
       local reqs = after.requests - before.requests
       local conns = after.connections - before.connections
       assert.is_true(reqs >= 400)
-      io.stderr:write(("\n[nginx] 200 concurrent POST /jobs: %d emulator requests over %d connections\n")
-        :format(reqs, conns))
-      assert.is_true(conns <= 70, ("%d connections for %d requests"):format(conns, reqs))
+      io.stderr:write(("\n[nginx] 200 concurrent POST /jobs: %d emulator requests over %d connections (at most %d open)\n")
+        :format(reqs, conns, after.max_open_connections))
+      -- Reuse, not a pool_size bound: the 63 connections of the test above
+      -- may expire (keepalive_timeout) or be replaced by nginx while it
+      -- queues these calls, so a slow run (ASan) opens up to ~75 new ones;
+      -- without reuse every one of the 401 requests would need its own.
+      assert.is_true(conns * 4 <= reqs, ("%d connections for %d requests"):format(conns, reqs))
     end)
   end)
 

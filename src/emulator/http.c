@@ -33,12 +33,18 @@ static struct MHD_Daemon *g_daemon;
 /* ------------------------------------------------------------ stats */
 
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long st_conns, st_open, st_requests, st_creates, st_faults;
+static unsigned long st_conns, st_open, st_open_max, st_requests, st_creates, st_faults;
 #define MAX_STAT_KEYS 96
 static struct { char key[64]; unsigned long n; } st_keys[MAX_STAT_KEYS];
 static size_t st_nkeys;
 
-void stats_connection(void) { pthread_mutex_lock(&st_lock); st_conns++; st_open++; pthread_mutex_unlock(&st_lock); }
+void stats_connection(void)
+{
+    pthread_mutex_lock(&st_lock);
+    st_conns++;
+    if (++st_open > st_open_max) st_open_max = st_open;
+    pthread_mutex_unlock(&st_lock);
+}
 static void stats_connection_closed(void) { pthread_mutex_lock(&st_lock); st_open--; pthread_mutex_unlock(&st_lock); }
 void stats_create(void) { pthread_mutex_lock(&st_lock); st_creates++; pthread_mutex_unlock(&st_lock); }
 void stats_fault(void) { pthread_mutex_lock(&st_lock); st_faults++; pthread_mutex_unlock(&st_lock); }
@@ -66,6 +72,7 @@ cJSON *stats_json(void)
     pthread_mutex_lock(&st_lock);
     cJSON_AddNumberToObject(o, "connections", (double)st_conns);
     cJSON_AddNumberToObject(o, "open_connections", (double)st_open);
+    cJSON_AddNumberToObject(o, "max_open_connections", (double)st_open_max); /* the most open at once, ever */
     cJSON_AddNumberToObject(o, "requests", (double)st_requests);
     cJSON_AddNumberToObject(o, "creates", (double)st_creates);
     cJSON_AddNumberToObject(o, "faults", (double)st_faults);
