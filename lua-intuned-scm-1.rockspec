@@ -11,6 +11,8 @@ A C core (model, JSON codec with field-path validation, protocol, libcurl
 transport with retries) with Lua bindings, an nginx/OpenResty cosocket
 transport, and intuned-emulator, a local server of the Jobs API.
 ]],
+   homepage = "https://github.com/lua-intuned/lua-intuned",
+   maintainer = "The lua-intuned developers",
    license = "MIT",
    labels = { "intuned", "api", "http", "openresty" },
 }
@@ -30,10 +32,15 @@ build = {
       LUA_CMOD_DIR = "$(LIBDIR)",
       LUA_LMOD_DIR = "$(LUADIR)",
       CMAKE_INSTALL_BINDIR = "$(BINDIR)",
+      -- the C header, libintuned_core.a and intuned.pc stay in the rock's own
+      -- directory (luarocks would deploy a "lib" folder as Lua modules)
+      CMAKE_INSTALL_LIBDIR = "clib",
       ITD_BUILD_TESTS = "OFF",
    },
 }
+-- `luarocks test`: the busted specs for the Lua luarocks uses, without root.
+-- The whole matrix (every Lua, sanitizers, valgrind, fuzzing) is tools/test.sh.
 test = {
    type = "command",
-   command = "bash tools/test.sh",
+   script = "tools/luarocks_test.lua",
 }

@@ -4,8 +4,7 @@
 local intuned = require "intuned"
 local cjson = require "cjson"
 
-local shared = os.getenv("ITD_SHARED_DIR") or "../shared"
-local f = assert(io.open(shared .. "/spec/examples/job-webhook-paused.json", "rb"))
+local f = assert(io.open("spec/fixtures/examples/job-webhook-paused.json", "rb"))
 local src = f:read("*a")
 f:close()
 

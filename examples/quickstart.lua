@@ -56,7 +56,9 @@ print(("run %s: %s (%s), %d/%d payloads succeeded")
 
 -- What the webhook received (read back from the emulator's receiver)
 if receiver then
-  local p = io.popen("curl -s " .. receiver)
+  -- reading the receiver takes the API key (its records hold the sink's secret headers)
+  local key = (os.getenv("INTUNED_API_KEY") or ""):gsub("'", "'\\''")
+  local p = io.popen("curl -s -H 'x-api-key: " .. key .. "' '" .. receiver .. "'")
   local got = p:read("*a")
   p:close()
   local records = intuned.decode_json(got) or {}

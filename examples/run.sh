@@ -13,7 +13,6 @@ mkdir -p "$ROOT/build"
 luarocks --lua-version 5.4 make --tree "$TREE" lua-intuned-scm-1.rockspec >"$ROOT/build/rock-example.log" 2>&1 \
   || { tail -30 "$ROOT/build/rock-example.log"; exit 1; }
 eval "$(luarocks --lua-version 5.4 --tree "$TREE" path)"
-export ITD_SHARED_DIR="${ITD_SHARED_DIR:-$ROOT/../shared}"
 
 EMU_PID=""
 cleanup() { [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null; wait 2>/dev/null || true; }

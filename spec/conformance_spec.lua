@@ -1,12 +1,11 @@
 -- Conformance replay (issue 4): every case recorded from the official SDK in
--- ../shared/conformance is rebuilt with core.build_request and compared with
+-- spec/fixtures/conformance (copied from the recordings of the official SDK) is rebuilt with core.build_request and compared with
 -- what went over the wire, and its recorded response is fed to
 -- core.parse_response and compared with the SDK's typed result.  No network.
 local core = require "intuned.core"
 local cjson = require "cjson"
 
-local shared = os.getenv("ITD_SHARED_DIR") or "../shared"
-local dir = shared .. "/conformance"
+local dir = "spec/fixtures/conformance"
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

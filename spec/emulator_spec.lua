@@ -5,8 +5,7 @@
 local cjson = require "cjson"
 local emulator = require "spec.helpers.emulator"
 
-local shared = os.getenv("ITD_SHARED_DIR") or "../shared"
-local function example(name) return emulator.read_file(shared .. "/spec/examples/" .. name) end
+local function example(name) return emulator.read_file("spec/fixtures/examples/" .. name) end
 
 local function decode(s)
   local ok, v = pcall(cjson.decode, s)
@@ -384,8 +383,12 @@ describe("intuned-emulator", function()
   end)
 
   describe("sinks", function()
+    -- reading or clearing the receiver takes the API key
+    local function receiver_http(e, method, name)
+      return emulator.http(method, e.base .. "/_receiver/" .. name, { headers = { ["x-api-key"] = e.key } })
+    end
     local function receiver(name)
-      return decode(emu.control("GET", "/_receiver/" .. name).body)
+      return decode(receiver_http(emu, "GET", name).body)
     end
 
     it("webhook: one POST per API run with the sink's headers", function()
@@ -415,7 +418,7 @@ describe("intuned-emulator", function()
       end
       assert.are.same({ q = 1 }, names["h/one"].apiInfo.parameters)
       -- the key does not leak into logs or answers: DELETE clears the receiver
-      assert.are.equal(204, emu.control("DELETE", "/_receiver/hook1").status)
+      assert.are.equal(204, receiver_http(emu, "DELETE", "hook1").status)
       assert.are.equal(0, #receiver("hook1"))
     end)
 
@@ -427,7 +430,7 @@ describe("intuned-emulator", function()
       emu.api("POST", P .. "/jobs/hook-ext-1/trigger")
       local run = wait_run("hook-ext-1")
       assert.are.equal(1, run.emulator.deliveries.delivered)
-      local recs = decode(other.control("GET", "/_receiver/ext").body)
+      local recs = decode(receiver_http(other, "GET", "ext").body)
       other.stop()
       assert.are.equal(1, #recs)
       assert.are.equal("t0k", recs[1].headers["x-token"])

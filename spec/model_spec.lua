@@ -203,8 +203,6 @@ describe("validation", function()
     { "sink.headers", { type = "webhook", url = "u", headers = { "a" } }, "expected object, got array", "sink" },
     { "configuration.maxConcurrentRequests", { runMode = "Order-Irrelevant", maxConcurrentRequests = "5" },
       "expected number, got string", "configuration" },
-    { "configuration.maxConcurrentRequests", { runMode = "Order-Irrelevant", maxConcurrentRequests = 0 },
-      "greater than 0", "configuration" },
     { "configuration.runMode", { runMode = "Fast" }, 'expected "Order-Irrelevant"', "configuration" },
     { "configuration.retry.initialInterval", { runMode = "Order-Irrelevant", retry = { maximumAttempts = 1, initialInterval = 5 } },
       "duration string", "configuration" },
@@ -386,7 +384,7 @@ describe("hostile input", function()
     t.self = t
     ok, err = intuned.JobInput.new(input{ payload = { { apiName = "a", parameters = t } } })
     assert.is_nil(ok)
-    assert.truthy(err.message:find("1000 levels", 1, true))
+    assert.truthy(err.message:find("cyclic table", 1, true)) -- said at once (spec/conversions_spec.lua)
   end)
 
   it("refuses huge documents before parsing them", function()

@@ -177,20 +177,47 @@ int itd_datetime_parse(const char *s, double *epoch)
         return -1;
     }
     double t = (double)itd_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400.0 + h * 3600 + m * 60 + sec;
-    if (epoch) *epoch = t - off + frac;
+    t = t - off + frac;
+    /* the UTC instant must be one itd_datetime_format can write back:
+     * year 0000, or an offset crossing 0001 or 9999, is refused */
+    if (!(t >= ITD_TIME_MIN && t < ITD_TIME_MAX)) return -2;
+    if (epoch) *epoch = t;
     return 0;
 }
 
+/* Inverse of itd_days_from_civil. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* No gmtime: a time_t cast of NaN or 1e300 is undefined and gmtime's
+ * failure left struct tm unfilled; the range is checked instead. */
 const char *itd_datetime_format(double epoch, char *buf, size_t len)
 {
+    if (!buf || len < 25) return NULL;
+    buf[0] = 0;
+    if (!(epoch >= ITD_TIME_MIN && epoch < ITD_TIME_MAX)) return NULL; /* NaN fails too */
     double whole = floor(epoch);
     int msec = (int)llround((epoch - whole) * 1000.0);
-    time_t t = (time_t)whole;
+    int64_t t = (int64_t)whole;
     if (msec >= 1000) { t += 1; msec -= 1000; }
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
+    if (t >= (int64_t)ITD_TIME_MAX) { t = (int64_t)ITD_TIME_MAX - 1; msec = 999; } /* do not round into year 10000 */
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int sod = (int)(t - days * 86400);
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(buf, len, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, m, d, sod / 3600, sod / 60 % 60,
+             sod % 60, msec);
     return buf;
 }
 
@@ -488,8 +515,9 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
         if ((f->flags & ITD_INTEGER) && v->valuedouble != floor(v->valuedouble))
             return fail(c, "expected an integer, got %.17g", v->valuedouble);
+        /* The reference sets no bound and the SDK sends any number: the server decides. */
         if ((f->flags & ITD_POSITIVE) && c->input && !(v->valuedouble > 0))
-            return fail(c, "expected a number greater than 0, got %.17g", v->valuedouble);
+            warn(c, "%.17g is not greater than 0; sent as is, the server decides", v->valuedouble);
         *AT(base, f->off, double) = v->valuedouble;
         if (f->has_off) *AT(base, f->has_off, int) = 1;
         return 0;
@@ -886,7 +914,13 @@ cJSON *itd_to_cjson(const itd_schema *schema, const void *obj)
 
 cJSON *itd_to_cjson_redacted(const itd_schema *schema, const void *obj)
 {
-    return obj ? encode_obj(schema, obj, 1) : NULL;
+    if (!obj) return NULL;
+    cJSON *t = encode_obj(schema, obj, 1);
+    /* Typed secrets are hidden above; free-form JSON and unknown keys (a
+     * run's job_configuration_snapshot carries the job's sink) get the
+     * by-key rule of scrub.c, once over the whole tree. */
+    if (t) itd_redact_json(t);
+    return t;
 }
 
 char *itd_encode(const itd_schema *schema, const void *obj, size_t *len)

@@ -28,6 +28,8 @@ extern "C" {
 #endif
 
 #define ITD_VERSION "0.1.0"
+/* The default User-Agent of both transports (one place for the version). */
+#define ITD_USER_AGENT "lua-intuned/" ITD_VERSION
 
 /* Hard limits applied by every decoder: anything bigger is refused with a
  * clear error rather than exhausting memory or the C stack. */
@@ -47,10 +49,10 @@ typedef enum itd_err_kind {
     ITD_ERR_SERVER,         /* 5xx */
     ITD_ERR_API,            /* any other unexpected status */
     ITD_ERR_TIMEOUT,        /* per-attempt timeout or overall deadline */
-    ITD_ERR_CONNECTION,     /* could not connect / connection dropped */
-    ITD_ERR_DECODE,         /* success status but body not JSON / not the model */
+    ITD_ERR_CONNECTION,     /* could not connect / connection dropped / response not HTTP */
+    ITD_ERR_DECODE,         /* success status but body not JSON / not the model; header too large */
     ITD_ERR_USAGE,          /* programming error: bad argument to the API */
-    ITD_ERR_NOMEM
+    ITD_ERR_NOMEM           /* an allocation failed here (never caused by a response alone) */
 } itd_err_kind;
 
 #define ITD_PATH_MAX 256
@@ -378,7 +380,7 @@ typedef enum itd_field_kind {
 #define ITD_J_OBJARR   0x0080u /* JSON: object or array */
 #define ITD_J_ARRAY    0x0100u /* JSON: array */
 #define ITD_HEAD       0x0200u /* only in the newer API (decoded, not accepted on v0.3.12 input) */
-#define ITD_POSITIVE   0x0400u /* number must be > 0 */
+#define ITD_POSITIVE   0x0400u /* number should be > 0: a warning on input otherwise */
 #define ITD_INTEGER    0x0800u /* number must be integral */
 #define ITD_STRVALS    0x1000u /* JSON array of strings */
 
@@ -477,11 +479,18 @@ void itd_free(const itd_schema *schema, void *obj);
 /* Value formats */
 /* `ms`-package duration (§5.1) to milliseconds; -1 on error (negatives refused). */
 int itd_duration_ms(const char *s, double *ms);
-/* ISO-8601 date-time (§5.3) to Unix seconds (fraction kept); -1 if not one. */
+/* Date-times are those of the years 0001 to 9999 (UTC): Unix seconds in
+ * [ITD_TIME_MIN, ITD_TIME_MAX), 0001-01-01T00:00:00Z up to 10000-01-01. */
+#define ITD_TIME_MIN (-62135596800.0)
+#define ITD_TIME_MAX 253402300800.0
+/* ISO-8601 date-time (§5.3) to Unix seconds (fraction kept); -1 if not one,
+ * -2 if its UTC instant is outside the years 0001-9999. */
 int itd_datetime_parse(const char *s, double *epoch);
 /* Days from 1970-01-01 to a proleptic Gregorian date (shared by the date parsers). */
 int64_t itd_days_from_civil(int64_t y, unsigned m, unsigned d);
-/* Format Unix seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 25 bytes). */
+/* Format Unix seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 25 bytes)
+ * and return buf; NULL (buf emptied) for NaN, infinities and times outside
+ * [ITD_TIME_MIN, ITD_TIME_MAX), or a buffer under 25 bytes. */
 const char *itd_datetime_format(double epoch, char *buf, size_t len);
 int itd_is_slug(const char *s);
 /* Levenshtein-closest field name of `schema` to `name`, or NULL if none is close. */
@@ -586,8 +595,63 @@ int itd_job_matches_input(const itd_job *job, const itd_job_input *in);
 /* Percent-encode like JavaScript's encodeURIComponent. malloc'd. */
 char *itd_uri_component(const char *s);
 /* Retry-After: delta seconds (fractions allowed) or an HTTP date; seconds from
- * `now` (Unix seconds), or -1 when unparseable. */
+ * `now` (Unix seconds), 0 for a date in the past, or -1 when unparseable.
+ * Values are clamped to ITD_RETRY_AFTER_CLAMP (about 68 years), so any
+ * value fits an int or a time_t. */
+#define ITD_RETRY_AFTER_CLAMP 2147483647.0
 double itd_retry_after_seconds(const char *v, double now);
+
+/* ----------------------------------------------------------------- secrets */
+/* What never leaves the library (scrub.c).  By value: the secrets one call
+ * carried -- API key, values of secret-like extra headers, the input's S3
+ * secretAccessKey and webhook header values -- become "***" in errors and
+ * hook events.  Secrets shorter than 4 bytes are not scrubbed (they would
+ * match ordinary text).  By key: free-form JSON shown to people has every
+ * `secretAccessKey`, every value of a sink's `headers` and every
+ * secret-like header of a `headers` object replaced by "***". */
+
+typedef struct itd_secret {
+    const char *s;
+    size_t len;
+    char *owned;               /* s itself when copied (wiped and freed), else NULL */
+} itd_secret;
+
+#define ITD_SECRETS_INLINE 8
+typedef struct itd_secrets {   /* zeroed = empty; never copy a non-empty one */
+    size_t n;
+    itd_secret inl[ITD_SECRETS_INLINE];
+    itd_secret *more;          /* items past the inline ones */
+    size_t cap_more;
+} itd_secrets;
+
+void itd_secrets_init(itd_secrets *s);
+void itd_secrets_free(itd_secrets *s);  /* wipes the copies */
+/* Add one secret (copied when `copy`, else borrowed: it must outlive the
+ * set).  Short ones are ignored.  0, or -1 on OOM. */
+int itd_secrets_add(itd_secrets *s, const char *v, size_t len, int copy);
+/* A header name that carries credentials (x-api-key, authorization, cookie,
+ * anything with auth, token, secret, key, session, passw...). */
+int itd_header_is_secret(const char *name, size_t len);
+/* The value of a secret-like header (and the credentials after a known
+ * scheme such as "Bearer "); nothing for other names. */
+int itd_secrets_add_header(itd_secrets *s, const char *name, size_t nlen, const char *value, int copy);
+int itd_secrets_add_sink(itd_secrets *s, const itd_sink *sink, int copy);
+/* The API key and the sink secrets of a create/update input. */
+int itd_secrets_add_call(itd_secrets *s, const itd_config *cfg, const itd_call_args *args, int copy);
+/* 1 when buf[0..len) contains a secret of s. */
+int itd_secrets_in(const char *buf, size_t len, const itd_secrets *s);
+/* Replace every secret in buf[0..len) by "***" in place; returns the new
+ * length (buf is NUL-terminated there when it shrank). */
+size_t itd_scrub(char *buf, size_t len, const itd_secrets *s);
+/* The same over a cJSON tree (keys and string values, siblings of v too). */
+void itd_scrub_cjson(cJSON *v, const itd_secrets *s);
+/* message, path, body, details and data of an error. */
+void itd_scrub_error(itd_error *e, const itd_secrets *s);
+/* The by-key rule over a tree, in place; returns how many values it hid. */
+size_t itd_redact_json(cJSON *v);
+/* The by-key rule over an error's details and data (and its body, rebuilt
+ * from data when data held something to hide). */
+void itd_error_redact(itd_error *e);
 
 /* ------------------------------------------------------------ retry policy */
 
@@ -609,7 +673,12 @@ void itd_retry_policy_default(itd_retry_policy *p);
  * 503, 504 and on CONNECTION/TIMEOUT errors marked `retryable`; create and
  * trigger only when !sent (CONNECTION/TIMEOUT), on 429, or on 503 with
  * Retry-After.  Never on 500.  Delay: min(max_delay, initial_delay *
- * multiplier^(attempt-1)) * (1 - jitter + jitter*rnd), raised to Retry-After. */
+ * multiplier^(attempt-1)) * (1 - jitter + jitter*rnd), raised to Retry-After.
+ * A Retry-After longer than max(max_delay, ITD_RETRY_AFTER_MAX) is not
+ * waited for: 0 is returned and the caller reports the error (which carries
+ * retry_after), so a server asking for hours never blocks a call. */
+#define ITD_RETRY_AFTER_MAX 120.0
+
 int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
                      const itd_error *err, int sent, double rnd, double *delay);
 

@@ -7,6 +7,14 @@
  * nodes (so everything else in the codec is unchanged).  It is strict RFC 8259:
  * no trailing commas, no comments, no control characters in strings, no
  * lone surrogates; and it refuses "\u0000" (a cJSON string cannot hold NUL).
+ * Strings must be well-formed UTF-8 (RFC 8259 §8.1, RFC 3629): overlong
+ * forms, surrogates encoded in UTF-8 (ED A0..BF ..), code points above
+ * U+10FFFF, truncated sequences and stray continuation bytes are refused
+ * with the offset of the sequence's first byte, so nothing malformed is
+ * echoed back to a server or a caller.  A \u escape of a lone surrogate
+ * (high without a low one after it, or a low one alone) is refused too: it
+ * has no UTF-8 form.  Error offsets never pass the end of the input: a
+ * document cut inside a string reports the end.
  */
 #include <errno.h>
 #include <math.h>
@@ -146,14 +154,50 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0
+ * with *why set (NULL: well-formed up to `end`, which cuts it).  Table 3-7
+ * of the Unicode standard: the second byte's range depends on the lead,
+ * which rules out overlongs, UTF-8 surrogates and code points past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end, const char **why)
+{
+    unsigned c = p[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0xC0) { *why = "invalid UTF-8 in string (stray continuation byte)"; return 0; }
+    if (c < 0xC2) { *why = "invalid UTF-8 in string (overlong encoding)"; return 0; }
+    if (c < 0xE0) n = 2;
+    else if (c < 0xF0) { n = 3; if (c == 0xE0) lo = 0xA0; else if (c == 0xED) hi = 0x9F; }
+    else if (c < 0xF5) { n = 4; if (c == 0xF0) lo = 0x90; else if (c == 0xF4) hi = 0x8F; }
+    else { *why = "invalid UTF-8 in string (byte 0xF5..0xFF: above U+10FFFF or never valid)"; return 0; }
+    size_t have = (size_t)(end - p) < n ? (size_t)(end - p) : n;
+    if (have > 1 && (p[1] < lo || p[1] > hi)) {
+        if (p[1] < 0x80 || p[1] > 0xBF) *why = "invalid UTF-8 in string (truncated sequence)";
+        else if (c == 0xED) *why = "invalid UTF-8 in string (UTF-16 surrogate encoded in UTF-8)";
+        else if (c == 0xF4) *why = "invalid UTF-8 in string (code point above U+10FFFF)";
+        else *why = "invalid UTF-8 in string (overlong encoding)";
+        return 0;
+    }
+    for (size_t i = 2; i < have; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) { *why = "invalid UTF-8 in string (truncated sequence)"; return 0; }
+    if (have < n) { *why = NULL; return 0; } /* well-formed so far, cut by the end of the input */
+    return n;
+}
+
 /* Parse a string starting after the opening quote; returns a copy (a key
  * from the arena if there is one, a value always malloc'd). */
 static char *parse_string(parser *ps, int is_key)
 {
     int pooled = is_key && ps->arena;
     const char *s = ps->p, *p = s;
-    /* fast scan: most strings have no escapes */
-    while (p < ps->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    /* fast scan: most strings have no escapes (and are ASCII) */
+    for (;;) {
+        while (p < ps->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80) p++;
+        if (p >= ps->end || (unsigned char)*p < 0x80) break;
+        const char *why;
+        size_t k = utf8_seq((const unsigned char *)p, (const unsigned char *)ps->end, &why);
+        if (!k) { fail(ps, why ? p : ps->end, why ? why : "unterminated string"); return NULL; }
+        p += k;
+    }
     if (p >= ps->end) { fail(ps, p, "unterminated string"); return NULL; }
     if ((unsigned char)*p < 0x20) { fail(ps, p, "control character in string"); return NULL; }
     if (*p == '"') {
@@ -167,11 +211,10 @@ static char *parse_string(parser *ps, int is_key)
     }
     /* slow path with escapes: the output is never longer than the input */
     const char *q = p;
-    while (q < ps->end && *q != '"') {
-        if (*q == '\\') q++;
-        q++;
-    }
-    if (q >= ps->end) { fail(ps, q, "unterminated string"); return NULL; }
+    /* an escape takes two bytes, but never step past the end (a lone
+     * backslash at the end is an unterminated string, reported at the end) */
+    while (q < ps->end && *q != '"') q += *q == '\\' && ps->end - q > 1 ? 2 : 1;
+    if (q >= ps->end) { fail(ps, ps->end, "unterminated string"); return NULL; }
     char *out = pooled ? alloc(ps, (size_t)(q - s) + 1) : malloc((size_t)(q - s) + 1), *o = out;
     if (!out) { fail(ps, s, "out of memory"); return NULL; }
     memcpy(o, s, (size_t)(p - s));
@@ -179,6 +222,15 @@ static char *parse_string(parser *ps, int is_key)
     while (p < ps->end && *p != '"') {
         unsigned char c = (unsigned char)*p;
         if (c < 0x20) { drop(ps, out, pooled); fail(ps, p, "control character in string"); return NULL; }
+        if (c >= 0x80) {
+            const char *why;
+            size_t k = utf8_seq((const unsigned char *)p, (const unsigned char *)ps->end, &why);
+            if (!k) { drop(ps, out, pooled); fail(ps, why ? p : ps->end, why ? why : "unterminated string"); return NULL; }
+            memcpy(o, p, k);
+            o += k;
+            p += k;
+            continue;
+        }
         if (c != '\\') { *o++ = (char)c; p++; continue; }
         if (p + 1 >= ps->end) { drop(ps, out, pooled); fail(ps, p, "unterminated string"); return NULL; }
         char e = p[1];
@@ -198,14 +250,14 @@ static char *parse_string(parser *ps, int is_key)
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 if (ps->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                    drop(ps, out, pooled); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                    drop(ps, out, pooled); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
                 }
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                drop(ps, out, pooled); fail(ps, p, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                drop(ps, out, pooled); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
             }
-            if (cp == 0) { drop(ps, out, pooled); fail(ps, p, "\\u0000 in a string is not supported"); return NULL; }
+            if (cp == 0) { drop(ps, out, pooled); fail(ps, p - 6, "\\u0000 in a string is not supported"); return NULL; }
             if (cp < 0x80) *o++ = (char)cp;
             else if (cp < 0x800) { *o++ = (char)(0xC0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 0x3F)); }
             else if (cp < 0x10000) {

@@ -7,6 +7,9 @@
  *   core.retry_decide(policy|nil|false, op, attempt, err, sent, rnd) -> delay | nil
  *   core.job_matches_input(job, input)         -> boolean | nil, err
  *   core.redact_headers(headers)               -> copy with secrets "***"
+ *   core.call_secrets(cfg, op, args)           -> intuned.Secrets (what the call carries)
+ *   core.scrub(secrets, v)                     -> v without them (tables in place)
+ *   core.redact_json(text)                     -> text with the by-key rule applied | nil
  *   core.curl_client(opts)                     -> intuned.CurlClient | nil, err
  *     client:call(op, args, callopts)          -> result | nil, err
  *     client:batch(calls, max_in_flight)       -> { result-or-error, ... }
@@ -25,6 +28,7 @@
  * returned.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,8 +276,7 @@ static void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd
 
 static int secret_name(const char *n)
 {
-    return strcasecmp(n, "x-api-key") == 0 || strcasecmp(n, "authorization") == 0 || strcasecmp(n, "cookie") == 0 ||
-           strcasecmp(n, "proxy-authorization") == 0 || strcasecmp(n, "set-cookie") == 0;
+    return itd_header_is_secret(n, strlen(n)); /* the core's one list (scrub.c) */
 }
 
 static void push_lower(lua_State *L, const char *s)
@@ -314,7 +317,10 @@ static void push_result(lua_State *L, itd_result *r)
             lua_rawseti(L, -2, (int)i + 1);
         }
         if (r->schema == &itd_JobRunList && ((itd_run_list *)r->obj)->has_totalCount) {
-            lua_pushnumber(L, ((itd_run_list *)r->obj)->totalCount);
+            /* a count: an integer, as JobRunList.decode(...).totalCount gives it */
+            double tc = ((itd_run_list *)r->obj)->totalCount;
+            if (tc == floor(tc) && fabs(tc) <= 9007199254740992.0) lua_pushinteger(L, (lua_Integer)tc);
+            else lua_pushnumber(L, tc);
             lua_setfield(L, -2, "totalCount");
         }
         itd_result_free(r);
@@ -490,6 +496,170 @@ static int l_redact_headers(lua_State *L)
         lua_rawset(L, -5);
         lua_pop(L, 1);
     }
+    return 1;
+}
+
+/* --------------------------------------------------------------- secrets */
+/* The nginx transport's side of scrub.c: the same set of secrets and the
+ * same replacement as the libcurl transport, over Lua values. */
+
+#define SECRETS_MT "intuned.Secrets"
+
+static int secrets_gc(lua_State *L)
+{
+    itd_secrets_free(luaL_checkudata(L, 1, SECRETS_MT));
+    return 0;
+}
+
+static int secrets_tostring(lua_State *L)
+{
+    itd_secrets *s = luaL_checkudata(L, 1, SECRETS_MT);
+    lua_pushfstring(L, SECRETS_MT " (%d)", (int)s->n);
+    return 1;
+}
+
+static int l_call_secrets(lua_State *L)
+{
+    static const char *const k_key[] = { "api_key", "apiKey", NULL };
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int op = check_op(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_newtable(L);                /* 4: anchor */
+    scratch *sc = scratch_new(L, 0); /* 5: owns a converted input */
+    itd_secrets *sec = lua_newuserdata(L, sizeof *sec); /* 6 */
+    itd_secrets_init(sec);
+    luaL_setmetatable(L, SECRETS_MT);
+    int nul = 0;
+    itd_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.api_key = str_field(L, 1, 4, k_key, 0, &nul);
+    itd_call_args a;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    e.retry_after = -1;
+    /* an input that does not convert is never sent: only the key matters then */
+    if (read_args(L, 3, 4, (itd_op)op, sc, &a, &e)) memset(&a, 0, sizeof a);
+    itd_error_clear(&e);
+    int bad = itd_secrets_add_call(sec, &cfg, &a, 1);
+    lua_getfield(L, 1, "headers"); /* 7 */
+    if (lua_istable(L, 7)) {
+        lua_pushnil(L);
+        while (!bad && lua_next(L, 7)) {
+            if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+                size_t nl;
+                const char *name = lua_tolstring(L, -2, &nl);
+                lua_pushvalue(L, -1); /* tolstring on a copy: a number value must not change under lua_next */
+                bad = itd_secrets_add_header(sec, name, nl, lua_tostring(L, -1), 1);
+                lua_pop(L, 1);
+            } else if (lua_type(L, -1) == LUA_TSTRING) { /* "Name: value" */
+                const char *line = lua_tostring(L, -1);
+                const char *colon = strchr(line, ':');
+                if (colon) bad = itd_secrets_add_header(sec, line, (size_t)(colon - line), colon + 1, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    if (bad) return luaL_error(L, "intuned: out of memory");
+    lua_pushvalue(L, 6);
+    return 1;
+}
+
+/* Push the string at idx without the secrets (the same string when it has none). */
+static void push_scrubbed(lua_State *L, int idx, const itd_secrets *sec)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!itd_secrets_in(s, len, sec)) { lua_pushvalue(L, idx); return; }
+    char *b = lua_newuserdata(L, len + 1);
+    memcpy(b, s, len);
+    b[len] = 0;
+    size_t n = itd_scrub(b, len, sec);
+    lua_pushlstring(L, b, n);
+    memset(b, 0, len);
+    lua_remove(L, -2);
+}
+
+/* Scrub the table at t in place: string values and string keys, nested
+ * tables (each once: `visited`), to ITD_MAX_DEPTH levels. */
+static void scrub_table(lua_State *L, int t, const itd_secrets *sec, int visited, int depth)
+{
+    if (depth > ITD_MAX_DEPTH) return;
+    luaL_checkstack(L, 8, "intuned: scrub");
+    lua_pushvalue(L, t);
+    lua_rawget(L, visited);
+    int seen = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (seen) return;
+    lua_pushvalue(L, t);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, visited);
+    lua_newtable(L); /* keys to rename after the traversal: old, new, old, new, ... */
+    int ren = lua_gettop(L), nren = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int v = lua_gettop(L), k = v - 1;
+        if (lua_type(L, v) == LUA_TSTRING) {
+            push_scrubbed(L, v, sec);
+            if (!lua_rawequal(L, -1, v)) {
+                lua_pushvalue(L, k);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, t); /* an existing key may be assigned while traversing */
+            }
+            lua_pop(L, 1);
+        } else if (lua_type(L, v) == LUA_TTABLE) {
+            scrub_table(L, v, sec, visited, depth + 1);
+        }
+        if (lua_type(L, k) == LUA_TSTRING) {
+            push_scrubbed(L, k, sec);
+            if (!lua_rawequal(L, -1, k)) {
+                lua_pushvalue(L, k);
+                lua_rawseti(L, ren, ++nren); /* old */
+                lua_rawseti(L, ren, ++nren); /* new */
+            }
+        }
+        lua_settop(L, k); /* the key stays for lua_next */
+    }
+    for (int i = 1; i < nren; i += 2) {
+        lua_rawgeti(L, ren, i + 1); /* new */
+        lua_rawgeti(L, ren, i);     /* old */
+        lua_rawget(L, t);           /* its value */
+        lua_rawset(L, t);
+        lua_rawgeti(L, ren, i);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
+    lua_settop(L, ren - 1);
+}
+
+static int l_scrub(lua_State *L)
+{
+    const itd_secrets *sec = luaL_checkudata(L, 1, SECRETS_MT);
+    lua_settop(L, 2);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        push_scrubbed(L, 2, sec);
+    } else if (lua_type(L, 2) == LUA_TTABLE) {
+        if (sec->n) {
+            lua_newtable(L); /* 3: visited */
+            scrub_table(L, 2, sec, 3, 0);
+        }
+        lua_settop(L, 2);
+    }
+    return 1;
+}
+
+static int l_redact_json(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    cJSON *t = cJSON_ParseWithLength(text, len);
+    if (!t) { lua_pushnil(L); return 1; }
+    itd_redact_json(t);
+    char *out = cJSON_PrintUnformatted(t);
+    cJSON_Delete(t);
+    if (!out) return luaL_error(L, "intuned: out of memory");
+    lua_pushstring(L, out);
+    free(out);
     return 1;
 }
 
@@ -687,9 +857,13 @@ static int l_curl_client(lua_State *L)
 static void run_hooks(lua_State *L, lclient *u, scratch *s)
 {
     if (u->hook_ref == LUA_NOREF || !s->nev) return;
+    /* the function is taken once: a hook may close the client (which drops
+     * the reference) and the call's remaining events still reach it */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->hook_ref);
+    int fn = lua_gettop(L);
     for (size_t i = 0; i < s->nev; i++) {
         ev *e = &s->evs[i];
-        lua_rawgeti(L, LUA_REGISTRYINDEX, u->hook_ref);
+        lua_pushvalue(L, fn);
         lua_createtable(L, 0, 9);
         lua_pushstring(L, e->event);
         lua_setfield(L, -2, "event");
@@ -709,6 +883,7 @@ static void run_hooks(lua_State *L, lclient *u, scratch *s)
         }
         lua_call(L, 1, 0);
     }
+    lua_remove(L, fn);
 }
 
 /* Fill call i of the scratch from (op at opidx, args at argsidx, callopts at
@@ -843,6 +1018,13 @@ static int client_batch(lua_State *L)
 
 void itdl_open_client(lua_State *L)
 {
+    luaL_newmetatable(L, SECRETS_MT);
+    lua_pushcfunction(L, secrets_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, secrets_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+
     luaL_newmetatable(L, SCRATCH_MT);
     lua_pushcfunction(L, scratch_gc);
     lua_setfield(L, -2, "__gc");
@@ -871,6 +1053,9 @@ void itdl_open_client(lua_State *L)
         { "retry_decide", l_retry_decide },
         { "job_matches_input", l_job_matches_input },
         { "redact_headers", l_redact_headers },
+        { "call_secrets", l_call_secrets },
+        { "scrub", l_scrub },
+        { "redact_json", l_redact_json },
         { "curl_client", l_curl_client },
         { NULL, NULL },
     };

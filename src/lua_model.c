@@ -214,6 +214,7 @@ typedef struct conv {
     char path[ITD_PATH_MAX];
     size_t plen;
     int depth;
+    const void *open[ITD_MAX_DEPTH + 1]; /* the tables being converted, outermost first */
 } conv;
 
 /* Append ".key" (key != NULL) or "[idx]" to the path. */
@@ -292,7 +293,12 @@ static int conv_value(lua_State *L, int idx, conv *c, cJSON *parent, const char 
     }
     case LUA_TTABLE: {
         if (++c->depth > ITD_MAX_DEPTH)
-            return conv_fail(c, "%s", "nested more than 1000 levels deep (or the table contains itself)");
+            return conv_fail(c, "%s", "nested more than 1000 levels deep");
+        /* a table inside itself: say so at the first repeat, not 1000 levels down */
+        const void *self = lua_topointer(L, idx);
+        for (int i = 0; i < c->depth - 1; i++)
+            if (c->open[i] == self) return conv_fail(c, "%s", "cyclic table (cycle: it contains itself)");
+        c->open[c->depth - 1] = self;
         luaL_checkstack(L, 6, "table nested too deeply");
         int want_arr = has_marker(L, idx, &ARRAY_MT_KEY), want_obj = has_marker(L, idx, &OBJECT_MT_KEY);
         /* Survey keys: a sequence 1..n is an array, string keys an object. */
@@ -620,6 +626,13 @@ static int obj_index(lua_State *L)
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     if (!lua_isnil(L, -1)) return 1;
+    if (v->s == &itd_Job || v->s == &itd_JobInput || v->s == &itd_JobUpdateInput) {
+        lua_getfield(L, -3, "__convert"); /* to_input / to_update: only job definitions have them */
+        lua_pushvalue(L, 2);
+        lua_rawget(L, -2);
+        if (!lua_isnil(L, -1)) return 1;
+        lua_pop(L, 2);
+    }
     lua_pop(L, 3);
     if (!key)
         return luaL_error(L, "intuned.%s: field names are strings, got %s", v->s->name, luaL_typename(L, 2));
@@ -858,20 +871,39 @@ static int l_parse_time(lua_State *L)
 {
     const char *s = luaL_checkstring(L, 1);
     double t;
-    if (itd_datetime_parse(s, &t)) {
+    int rc = itd_datetime_parse(s, &t);
+    if (rc) {
         lua_pushnil(L);
-        lua_pushfstring(L, "not an ISO-8601 date-time: \"%s\"", s);
+        if (rc == -2) lua_pushfstring(L, "date-time outside the years 0001 to 9999 (UTC): \"%s\"", s);
+        else lua_pushfstring(L, "not an ISO-8601 date-time: \"%s\"", s);
         return 2;
     }
     lua_pushnumber(L, t);
     return 1;
 }
 
+/* nil, err (kind validation) for NaN, infinities and times outside the
+ * years 0001-9999: the four-digit form cannot write them. */
 static int l_format_time(lua_State *L)
 {
     char buf[64];
-    lua_pushstring(L, itd_datetime_format(luaL_checknumber(L, 1), buf, sizeof buf));
-    return 1;
+    lua_Number t = luaL_checknumber(L, 1);
+    if (itd_datetime_format((double)t, buf, sizeof buf)) {
+        lua_pushstring(L, buf);
+        return 1;
+    }
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    e.retry_after = -1;
+    char num[32];
+    if (t != t) snprintf(num, sizeof num, "NaN");
+    else snprintf(num, sizeof num, "%.15g", (double)t);
+    itd_error_set(&e, ITD_ERR_VALIDATION, "", "time %s is outside the years 0001 to 9999: format_time takes "
+                  "Unix seconds from %.0f (0001-01-01T00:00:00Z) to below %.0f (10000-01-01T00:00:00Z)",
+                  num, ITD_TIME_MIN, ITD_TIME_MAX);
+    int n = itdl_push_error(L, &e);
+    itd_error_clear(&e);
+    return n;
 }
 
 /* encode any Lua value as JSON (free-form rules): handy for hooks and tests */
@@ -921,6 +953,46 @@ static const luaL_Reg obj_methods[] = {
     { NULL, NULL },
 };
 
+/* job:to_input([changes]) and job:to_update([changes]) call the function of
+ * the same name in intuned.convert: mapping between the API versions' shapes
+ * is table work, simpler in Lua. */
+static int m_convert(lua_State *L)
+{
+    check_view(L, 1);
+    int n = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "intuned.convert");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+    lua_remove(L, -2);
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* core._add_warnings(obj, {text, ...}): intuned.convert adds its remarks to
+ * the object it has just built.  Only a root that no other view shares may
+ * change, so no object anyone holds changes under them. */
+static int l_add_warnings(lua_State *L)
+{
+    view *v = check_view(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (v->obj != v->d->root || v->d->refs != 1) return luaL_argerror(L, 1, "a freshly built object expected");
+    size_t n = (size_t)lua_rawlen(L, 2);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, (int)i);
+        const char *msg = luaL_checkstring(L, -1);
+        itd_warnings *w = &v->d->warn;
+        char **items = realloc(w->items, (w->n + 1) * sizeof *items);
+        if (!items) return luaL_error(L, "intuned: out of memory");
+        w->items = items;
+        if (!(items[w->n] = strdup(msg))) return luaL_error(L, "intuned: out of memory");
+        w->n++;
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 int luaopen_intuned_core(lua_State *L);
 int luaopen_intuned_core(lua_State *L)
 {
@@ -944,6 +1016,14 @@ int luaopen_intuned_core(lua_State *L)
     lua_setfield(L, -2, "__metatable"); /* getmetatable(obj) == false: no tampering */
     luaL_newlib(L, obj_methods);
     lua_setfield(L, -2, "__methods");
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "to_input");
+    lua_pushcclosure(L, m_convert, 1);
+    lua_setfield(L, -2, "to_input");
+    lua_pushliteral(L, "to_update");
+    lua_pushcclosure(L, m_convert, 1);
+    lua_setfield(L, -2, "to_update");
+    lua_setfield(L, -2, "__convert");
     lua_pop(L, 1);
 
     luaL_newmetatable(L, ERR_MT);
@@ -979,6 +1059,7 @@ int luaopen_intuned_core(lua_State *L)
         { "format_time", l_format_time },
         { "encode_json", l_encode_json },
         { "decode_json", l_decode_json },
+        { "_add_warnings", l_add_warnings },
         { NULL, NULL },
     };
     luaL_newlib(L, funcs);

@@ -32,8 +32,13 @@
  *  - Delay before retry n (n = attempt, 1-based):
  *    min(max_delay, initial_delay * multiplier^(n-1)) * (1 - jitter + jitter * rnd),
  *    then raised to Retry-After when the server sent one (Retry-After is a
- *    floor).  The transport gives up instead when the delay would pass the
- *    deadline.
+ *    floor: retrying sooner than the server asked only meets another 429/503).
+ *    Retry-After is honoured up to max(max_delay, ITD_RETRY_AFTER_MAX = 120 s);
+ *    a longer one ends the retries at once and the error (with retry_after)
+ *    goes to the caller, who can schedule the call later: without that
+ *    ceiling `deadline = false` and "Retry-After: 99999999" slept for years.
+ *    Parsed values are clamped to ITD_RETRY_AFTER_CLAMP seconds.  The
+ *    transport gives up instead when the delay would pass the deadline.
  */
 #include <ctype.h>
 #include <math.h>
@@ -220,7 +225,7 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
                              "an API key is required (option api_key or INTUNED_API_KEY)");
     if (has_crlf(cfg->api_key))
         return itd_error_set(err, ITD_ERR_VALIDATION, "api_key", "the API key contains a line break");
-    const char *ua = cfg->user_agent && *cfg->user_agent ? cfg->user_agent : "lua-intuned/" ITD_VERSION;
+    const char *ua = cfg->user_agent && *cfg->user_agent ? cfg->user_agent : ITD_USER_AGENT;
     if (has_crlf(ua)) return itd_error_set(err, ITD_ERR_VALIDATION, "user_agent", "contains a line break");
 
     const char *base = cfg->server_url ? cfg->server_url : ITD_DEFAULT_SERVER_URL;
@@ -308,8 +313,7 @@ nomem:
 
 static int secret_header(const char *name)
 {
-    return strcasecmp(name, "x-api-key") == 0 || strcasecmp(name, "authorization") == 0 ||
-           strcasecmp(name, "cookie") == 0 || strcasecmp(name, "proxy-authorization") == 0;
+    return itd_header_is_secret(name, strlen(name)); /* the one list, scrub.c */
 }
 
 int itd_request_redacted_headers(const itd_request *r, itd_header **out, size_t *n)
@@ -467,6 +471,7 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
     if (msg) set_message_text(err, msg);
     else if (st >= 300 && st <= 399) snprintf(err->message, sizeof err->message, "HTTP %ld (redirects are not followed)", st);
     else snprintf(err->message, sizeof err->message, "HTTP %ld", st);
+    itd_error_redact(err); /* an echoed sink or auth header stays out of the error (scrub.c) */
     return -1;
 }
 
@@ -481,6 +486,7 @@ static int month_index(const char *s)
     return 0;
 }
 
+/* At most max_digits (<= 4 here) digits: the value cannot overflow. */
 static int num(const char **p, int min_digits, int max_digits, int *out)
 {
     int v = 0, n = 0;
@@ -557,13 +563,16 @@ double itd_retry_after_seconds(const char *v, double now)
             while (isdigit((unsigned char)*p)) { p++; digits++; }
         }
         if (*p || !digits) return -1;
+        /* only digits and one dot: strtod cannot fail, but 60 digits make
+         * 1e59, which would overflow any integer a caller converts it to */
         double s = strtod(buf, NULL);
-        return isfinite(s) ? s : -1;
+        return s < ITD_RETRY_AFTER_CLAMP ? s : ITD_RETRY_AFTER_CLAMP;
     }
     double when;
     if (http_date(buf, &when)) return -1;
-    double d = when - now;
-    return d > 0 ? d : 0;
+    double d = when - now; /* years are 4 digits: no overflow in the date arithmetic */
+    if (!(d > 0)) return 0;
+    return d < ITD_RETRY_AFTER_CLAMP ? d : ITD_RETRY_AFTER_CLAMP;
 }
 
 /* ------------------------------------------------------------ retry policy */
@@ -607,6 +616,10 @@ int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
     if (!ok) return 0;
     double init = p->initial_delay >= 0 && isfinite(p->initial_delay) ? p->initial_delay : 0.5;
     double maxd = p->max_delay >= 0 && isfinite(p->max_delay) ? p->max_delay : 30;
+    /* a server asking for longer than the ceiling is not waited for (the
+     * caller gets the error and its retry_after); NaN counts as absent */
+    if (err->retry_after >= 0 && !(err->retry_after <= (maxd > ITD_RETRY_AFTER_MAX ? maxd : ITD_RETRY_AFTER_MAX)))
+        return 0;
     double mult = p->multiplier >= 1 && isfinite(p->multiplier) ? p->multiplier : 1;
     double jit = p->jitter > 0 && isfinite(p->jitter) ? (p->jitter > 1 ? 1 : p->jitter) : 0;
     if (!(rnd >= 0 && rnd < 1)) rnd = 0.5;
@@ -614,6 +627,7 @@ int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
     if (!(d <= maxd)) d = maxd;
     d *= 1 - jit + jit * rnd;
     if (err->retry_after >= 0 && err->retry_after > d) d = err->retry_after;
+    if (d > ITD_RETRY_AFTER_CLAMP) d = ITD_RETRY_AFTER_CLAMP; /* a huge max_delay: keep the sleep castable */
     if (delay) *delay = d;
     return 1;
 }

@@ -70,6 +70,7 @@ typedef struct slot {
     int too_big;
     char retry_after[96];
     int have_ra;
+    int in_head;               /* a status line was read, the header block not ended */
     int configured;            /* the options every attempt shares are set */
     char errbuf[CURL_ERROR_SIZE];
 } slot;
@@ -205,7 +206,7 @@ itd_client *itd_client_new(const itd_client_opts *o, itd_error *err)
     c->server_url = dupn(o->cfg.server_url ? o->cfg.server_url : ITD_DEFAULT_SERVER_URL);
     c->workspace_id = dupn(o->cfg.workspace_id);
     c->api_key = dupn(o->cfg.api_key);
-    c->user_agent = dupn(o->cfg.user_agent && *o->cfg.user_agent ? o->cfg.user_agent : "lua-intuned/" ITD_VERSION);
+    c->user_agent = dupn(o->cfg.user_agent && *o->cfg.user_agent ? o->cfg.user_agent : ITD_USER_AGENT);
     c->ca_file = dupn(o->ca_file);
     if (!c->server_url || !c->workspace_id || !c->api_key || !c->user_agent || (o->ca_file && !c->ca_file))
         goto nomem;
@@ -285,6 +286,7 @@ typedef struct xfer {
     itd_error *conflict;       /* the 409 being reconciled (allocated then) */
     itd_result *res;
     itd_error *err;
+    itd_secrets sec;           /* what this call carried that must not come back out (borrowed) */
 } xfer;
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -310,7 +312,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     slot *x = ud;
     size_t n = size * nmemb;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { x->have_ra = 0; return n; } /* a new response */
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { x->have_ra = 0; x->in_head = 1; return n; } /* a new response */
+    if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) { x->in_head = 0; return n; }
     static const char k[] = "retry-after:";
     if (n > sizeof k - 1 && strncasecmp(p, k, sizeof k - 1) == 0) {
         const char *v = p + sizeof k - 1;
@@ -343,6 +346,7 @@ static void xfer_cleanup(xfer *x)
 {
     xfer_release_request(x);
     if (x->conflict) { itd_error_clear(x->conflict); free(x->conflict); x->conflict = NULL; }
+    itd_secrets_free(&x->sec);
 }
 
 static int slist_add(struct curl_slist **l, const char *s)
@@ -464,32 +468,17 @@ static int xfer_prepare(xfer *x, const itd_call_args *args, itd_error *e)
             if (!r->body) goto nomem;
             r->body_len = strlen(r->body);
         }
+        /* the event shows none of the call's secrets, wherever a user put them */
+        itd_scrub(r->url, strlen(r->url), &x->sec);
+        itd_scrub(r->path, strlen(r->path), &x->sec);
+        if (r->body) r->body_len = itd_scrub(r->body, r->body_len, &x->sec);
+        for (size_t i = 0; i < r->nheaders; i++) itd_scrub(r->headers[i].value, strlen(r->headers[i].value), &x->sec);
     }
     return 0;
 nomem:
     xfer_release_request(x);
     itd_error_clear(e);
     return itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory preparing the request");
-}
-
-/* Replace every occurrence of the API key in a string (defence in depth). */
-static void scrub(char *s, size_t *len, const char *key)
-{
-    size_t kl = strlen(key);
-    if (!s || kl < 4) return;
-    char *p;
-    while ((p = strstr(s, key)) != NULL) {
-        size_t tail = strlen(p + kl);
-        memcpy(p, "***", 3);
-        memmove(p + 3, p + kl, tail + 1);
-        if (len) *len = strlen(s);
-    }
-}
-
-static void scrub_error(itd_error *e, const char *key)
-{
-    scrub(e->message, NULL, key);
-    if (e->body && memchr(e->body, 0, e->body_len) == NULL) scrub(e->body, &e->body_len, key);
 }
 
 static long ms_left(double deadline, double now)
@@ -523,6 +512,7 @@ static int xfer_setup(xfer *x, slot *sl, itd_error *e)
     sl->len = 0;
     sl->too_big = 0;
     sl->have_ra = 0;
+    sl->in_head = 0;
     sl->errbuf[0] = 0;
     CURL *easy = sl->easy;
     if (!sl->configured) {
@@ -581,8 +571,19 @@ static int xfer_setup(xfer *x, slot *sl, itd_error *e)
     return 0;
 }
 
+/* libcurl's messages for a header over its limits ("Rejected 204808 bytes
+ * header (max is 102400)!", "Too large response headers: ..."). */
+static int names_header(const char *s)
+{
+    for (; *s; s++)
+        if (strncasecmp(s, "header", 6) == 0) return 1;
+    return 0;
+}
+
 /* Turn a libcurl failure into an error; *sent tells whether the request may
- * have reached the server. */
+ * have reached the server.  What the server's answer causes is CONNECTION
+ * or DECODE, never VALIDATION (nothing sent) or NOMEM (kept for a failed
+ * allocation in this process). */
 static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
 {
     const char *what = curl_easy_strerror(rc);
@@ -623,8 +624,15 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
         }
         break;
     }
-    case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
+        if (sl->in_head && names_header(detail)) { /* "Too large response headers" (libcurl < 8.6) */
+            itd_error_set(e, ITD_ERR_DECODE, "", "response header too large (libcurl's limit is 100 KB a header, "
+                          "300 KB in all; the request may have been sent): %s", detail);
+            e->status = (int)status;
+            break;
+        }
+        /* fall through */
+    case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
@@ -643,12 +651,36 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
         }
         break;
     case CURLE_OUT_OF_MEMORY:
-        itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory (libcurl)");
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+#endif
+        /* libcurl before 8.6 answers a header line over 100 KB with
+         * CURLE_OUT_OF_MEMORY: the server's doing, not ours */
+        if (sl->in_head || names_header(detail)) {
+            itd_error_set(e, ITD_ERR_DECODE, "", "response header too large (libcurl's limit is 100 KB a header, "
+                          "300 KB in all; the request may have been sent)%s%s", sl->errbuf[0] ? ": " : "", sl->errbuf);
+            e->status = (int)status;
+        } else {
+            itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory (libcurl: %s)", detail);
+        }
         break;
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
         *sent = 0;
         itd_error_set(e, ITD_ERR_VALIDATION, "server_url", "%s", detail);
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_WEIRD_SERVER_REPLY:
+        /* An unsupported scheme fails before anything is sent; after a
+         * request went out the same code means a garbled status line
+         * ("Received HTTP/0.9", "Unsupported HTTP version"). */
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL && reqsize <= 0) {
+            *sent = 0;
+            itd_error_set(e, ITD_ERR_VALIDATION, "server_url", "%s", detail);
+        } else {
+            *sent = 1;
+            e->retryable = 1; /* for idempotent operations only: the request may have been sent */
+            itd_error_set(e, ITD_ERR_CONNECTION, "", "invalid HTTP response (the request may have been sent): %s", detail);
+        }
         break;
     default:
         itd_error_set(e, ITD_ERR_CONNECTION, "", "%s", detail);
@@ -684,7 +716,7 @@ static void move_error(itd_error *dst, itd_error *src)
 static int xfer_fail(xfer *x, itd_error *e)
 {
     e->attempts = x->total;
-    scrub_error(e, x->c->api_key);
+    itd_scrub_error(e, &x->sec); /* defence in depth: a server may echo what it got */
     move_error(x->err, e);
     x->state = X_DONE;
     xfer_release_request(x);
@@ -739,6 +771,8 @@ static int xfer_complete(xfer *x, CURLcode rc)
         itd_response resp = { status, ct, sl->have_ra ? sl->retry_after : NULL, sl->buf ? sl->buf : "", sl->len };
         ok = itd_response_parse(x->op, &resp, &r, &e) == 0;
     }
+    /* before anyone sees it, the hook included */
+    if (!ok) itd_scrub_error(&e, &x->sec);
     x->state = X_IDLE;
     hook(x, "response", status, now - x->attempt_t0, ok ? NULL : &e);
     if (ok) {
@@ -800,6 +834,16 @@ static int xfer_begin(itd_client *c, xfer *x, const itd_call *call, itd_result *
     itd_error e;
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
+    /* borrowed from the client and the call, which outlive the transfer */
+    int serr = itd_secrets_add_call(&x->sec, &c->cfg, &call->args, 0);
+    for (size_t i = 0; !serr && i < c->nextra; i++) {
+        const char *colon = strchr(c->extra[i], ':'); /* validated in itd_client_new */
+        serr = itd_secrets_add_header(&x->sec, c->extra[i], (size_t)(colon - c->extra[i]), colon + 1, 0);
+    }
+    if (serr) {
+        itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory");
+        return xfer_fail(x, &e);
+    }
     if (xfer_prepare(x, &call->args, &e)) return xfer_fail(x, &e);
     return R_AGAIN;
 }

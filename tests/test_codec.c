@@ -7,7 +7,7 @@
 static char *example(const char *name, size_t *len)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/spec/examples/%s", ITD_SHARED_DIR, name);
+    snprintf(path, sizeof path, "%s/examples/%s", ITD_FIXTURES_DIR, name);
     char *s = t_slurp(path, len);
     if (!s) fprintf(stderr, "cannot read %s\n", path);
     return s;
@@ -56,8 +56,205 @@ static void expect_error(const itd_schema *s, const char *json, const char *path
     itd_error_clear(&e);
 }
 
+/* ------------------------------------------------ JSON parser strictness */
+
+/* 1 when the parser refuses doc[0..len), with the offset and message. */
+static int json_refused(const char *doc, size_t len, size_t *off, const char **why)
+{
+    *off = (size_t)-1;
+    *why = NULL;
+    cJSON *t = itd_json_parse(doc, len, off, why);
+    if (t) { cJSON_Delete(t); return 0; }
+    return 1;
+}
+
+/* Every proper prefix of a document is refused at its own end (never past
+ * it: a lone backslash at the end used to be reported one byte beyond). */
+static void test_json_truncation_offsets(void)
+{
+    static const char *const docs[] = {
+        "[\"a\\\"b\",\"\\\\\",\"\\/\\b\\f\\n\\r\\t\",\"\\u00e9\\uD83D\\uDE00x\"]",
+        "{\"k\\\\\\\"\":\"v\\u0041\\\\\"}",
+        "\"\\\\\"",
+        "[\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\\n\xF4\x8F\xBF\xBF\"]",
+        "{\"\\u00e9\":[\"\\\\\\\\\",\"\\\"\"]}",
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        size_t n = strlen(docs[d]), off;
+        const char *why;
+        CHECK(!json_refused(docs[d], n, &off, &why));
+        for (size_t cut = 0; cut < n; cut++) {
+            char *copy = malloc(cut + 1); /* exactly `cut` bytes: ASan sees a read past them */
+            memcpy(copy, docs[d], cut);
+            int refused = json_refused(copy, cut, &off, &why);
+            CHECK(refused);
+            if (refused && off != cut)
+                fprintf(stderr, "doc %zu cut at %zu: error at %zu (%s)\n", d, cut, off, why ? why : "?");
+            CHECK(!refused || off == cut);
+            free(copy);
+        }
+    }
+    /* through the typed decoder: the offset is in the message */
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    CHECK(itd_decode(&itd_ApiError, "{\"message\":\"x\\", 14, NULL, &e) == NULL);
+    CHECK(strstr(e.message, "invalid JSON at byte 14: unterminated string") != NULL);
+    itd_error_clear(&e);
+}
+
+static void test_json_utf8(void)
+{
+    /* malformed UTF-8: refused at the first byte of the sequence */
+    static const struct { const char *doc; size_t at; const char *why; } bad[] = {
+        { "[\"ab\xC0\x80\"]", 4, "overlong" },
+        { "[\"ab\xC1\xBF\"]", 4, "overlong" },
+        { "[\"ab\xE0\x80\x80\"]", 4, "overlong" },
+        { "[\"ab\xE0\x9F\xBF\"]", 4, "overlong" },
+        { "[\"ab\xF0\x80\x80\x80\"]", 4, "overlong" },
+        { "[\"ab\xF0\x8F\xBF\xBF\"]", 4, "overlong" },
+        { "[\"ab\xED\xA0\x80\"]", 4, "surrogate" },
+        { "[\"ab\xED\xBF\xBF\"]", 4, "surrogate" },
+        { "[\"ab\xED\xB0\x80\"]", 4, "surrogate" },
+        { "[\"ab\xF4\x90\x80\x80\"]", 4, "U+10FFFF" },
+        { "[\"ab\xF5\x80\x80\x80\"]", 4, "U+10FFFF" },
+        { "[\"ab\xF7\xBF\xBF\xBF\"]", 4, "U+10FFFF" },
+        { "[\"ab\xF8\x88\x80\x80\x80\"]", 4, "never valid" },
+        { "[\"ab\xFE\"]", 4, "never valid" },
+        { "[\"ab\xFF\"]", 4, "never valid" },
+        { "[\"ab\xE2\x82\"]", 4, "truncated" },
+        { "[\"ab\xC3" "a\"]", 4, "truncated" },
+        { "[\"ab\xF0\x9F\x98\"]", 4, "truncated" },
+        { "[\"ab\xE2\x82\xC3\xA9\"]", 4, "truncated" },
+        { "[\"ab\x80\"]", 4, "stray continuation" },
+        { "[\"ab\xBF" "cd\"]", 4, "stray continuation" },
+        { "[\"\xC3\xA9\xA9\"]", 4, "stray continuation" },
+        /* after an escape (the copying path) and in keys */
+        { "[\"\\n\xC0\x80\"]", 4, "overlong" },
+        { "[\"\\u00e9\xED\xA0\x80\"]", 8, "surrogate" },
+        { "{\"\xED\xA0\x80\":1}", 2, "surrogate" },
+        { "{\"k\\t\x80\":1}", 5, "stray continuation" },
+        { "[\"ok\",\"\xF4\x90\x80\x80\"]", 7, "U+10FFFF" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t n = strlen(bad[i].doc), off;
+        const char *why;
+        int refused = json_refused(bad[i].doc, n, &off, &why);
+        if (!refused) fprintf(stderr, "accepted malformed UTF-8, case %zu\n", i);
+        CHECK(refused);
+        if (!refused) continue;
+        if (off != bad[i].at || !why || !strstr(why, "UTF-8") || !strstr(why, bad[i].why))
+            fprintf(stderr, "case %zu: at %zu (%s), expected %zu (%s)\n", i, off, why ? why : "?", bad[i].at, bad[i].why);
+        CHECK(off == bad[i].at);
+        CHECK(why && strstr(why, "UTF-8") && strstr(why, bad[i].why));
+        /* the arena parser of the typed decoder says the same */
+        itd_error e;
+        memset(&e, 0, sizeof e);
+        CHECK(itd_decode(&itd_ApiError, bad[i].doc, n, NULL, &e) == NULL);
+        char want[64];
+        snprintf(want, sizeof want, "invalid JSON at byte %zu: invalid UTF-8", bad[i].at);
+        CHECK(strstr(e.message, want) != NULL);
+        itd_error_clear(&e);
+    }
+    /* the boundaries of each well-formed range are accepted and kept as is */
+    static const char *const good[] = {
+        "\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80", "\xE0\xBF\xBF", "\xE1\x80\x80", "\xEC\xBF\xBF",
+        "\xED\x80\x80", "\xED\x9F\xBF", "\xEE\x80\x80", "\xEF\xBF\xBF", "\xF0\x90\x80\x80",
+        "\xF0\xBF\xBF\xBF", "\xF1\x80\x80\x80", "\xF3\xBF\xBF\xBF", "\xF4\x80\x80\x80", "\xF4\x8F\xBF\xBF",
+        "a\xC3\xA9z\xE2\x82\xAC\xF0\x9F\x98\x80",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        for (int esc = 0; esc < 2; esc++) {
+            char doc[64];
+            snprintf(doc, sizeof doc, "[\"%s%s\"]", esc ? "\\t" : "", good[i]);
+            size_t off;
+            const char *why;
+            cJSON *t = itd_json_parse(doc, strlen(doc), &off, &why);
+            if (!t) fprintf(stderr, "refused well-formed UTF-8, case %zu: %s at %zu\n", i, why, off);
+            CHECK(t != NULL);
+            if (t) {
+                const char *v = cJSON_GetArrayItem(t, 0)->valuestring;
+                CHECK(strcmp(v + (esc ? 1 : 0), good[i]) == 0);
+                CHECK(!esc || v[0] == '\t');
+            }
+            cJSON_Delete(t);
+        }
+    }
+    /* \u escapes: pairs decode; lone surrogates are refused at the escape */
+    static const struct { const char *doc; size_t at; } lone[] = {
+        { "[\"\\uD800\"]", 2 }, { "[\"x\\uDBFF\"]", 3 }, { "[\"\\uD83Dx\"]", 2 },
+        { "[\"\\uD800\\u0041\"]", 2 }, { "[\"\\uD800\\uD800\"]", 2 }, { "[\"\\uDC00\"]", 2 },
+        { "[\"ab\\uDFFF\\uD800\"]", 4 }, { "[\"\\uD83D\\n\"]", 2 },
+    };
+    for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++) {
+        size_t off;
+        const char *why;
+        CHECK(json_refused(lone[i].doc, strlen(lone[i].doc), &off, &why));
+        if (off != lone[i].at) fprintf(stderr, "lone surrogate case %zu: at %zu\n", i, off);
+        CHECK(off == lone[i].at && why && strstr(why, "surrogate"));
+    }
+    cJSON *t = itd_json_parse("[\"\\uD83D\\uDE00\\u00e9\"]", 22, NULL, NULL);
+    CHECK(t && strcmp(cJSON_GetArrayItem(t, 0)->valuestring, "\xF0\x9F\x98\x80\xC3\xA9") == 0);
+    cJSON_Delete(t);
+    /* outside strings a byte >= 0x80 is just an unexpected character */
+    size_t off;
+    const char *why;
+    CHECK(json_refused("[1,\xC3\xA9]", 6, &off, &why) && off == 3);
+}
+
+/* format_time / parse_time: years 0001-9999 only, never an unfilled struct tm */
+static void test_datetime_range(void)
+{
+    char b[40];
+    static const double out[] = { NAN, INFINITY, -INFINITY, 1e300, -1e300, 1e17, -1e17, 253402300800.0,
+                                  -62135596800.5, -62135596801.0, 9.3e18, -9.3e18 };
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) {
+        memcpy(b, "sentinel", 9);
+        const char *r = itd_datetime_format(out[i], b, sizeof b);
+        if (r) fprintf(stderr, "formatted %g as \"%s\"\n", out[i], r);
+        CHECK(r == NULL && b[0] == 0);
+    }
+    static const struct { double t; const char *s; } in[] = {
+        { 0, "1970-01-01T00:00:00.000Z" },
+        { -62135596800.0, "0001-01-01T00:00:00.000Z" },
+        { 253402300799.0, "9999-12-31T23:59:59.000Z" },
+        { 253402300799.9996, "9999-12-31T23:59:59.999Z" }, /* not rounded into year 10000 */
+        { 951782400.0, "2000-02-29T00:00:00.000Z" },
+        { -1.5, "1969-12-31T23:59:58.500Z" },
+        { -0.0004, "1970-01-01T00:00:00.000Z" },
+        { 1748779199.9996, "2025-06-01T12:00:00.000Z" },
+        { -11676096000.0, "1600-01-01T00:00:00.000Z" },
+        { 4107542400.0, "2100-03-01T00:00:00.000Z" },
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        const char *r = itd_datetime_format(in[i].t, b, sizeof b);
+        CHECK_STR(r, in[i].s);
+    }
+    CHECK(itd_datetime_format(0, b, 24) == NULL); /* too small a buffer */
+    /* agrees with parsing at every day of a few 400-year cycles' edges */
+    for (double t = -62135596800.0; t < 253402300800.0; t += 86400.0 * 97 + 3601.5) {
+        double back = 0;
+        const char *r = itd_datetime_format(t, b, sizeof b);
+        if (!r || itd_datetime_parse(r, &back) != 0 || back != t) {
+            fprintf(stderr, "round trip of %.3f: %s -> %.3f\n", t, r ? r : "(null)", back);
+            CHECK(0);
+            break;
+        }
+    }
+    double t = 0;
+    CHECK(itd_datetime_parse("0001-01-01T00:00:00Z", &t) == 0 && t == -62135596800.0);
+    CHECK(itd_datetime_parse("9999-12-31T23:59:59.999Z", &t) == 0);
+    CHECK(itd_datetime_parse("0000-06-01T00:00:00Z", &t) == -2);
+    CHECK(itd_datetime_parse("0001-01-01T00:00:00+00:01", &t) == -2);
+    CHECK(itd_datetime_parse("9999-12-31T23:30:00-01:00", &t) == -2);
+    CHECK(itd_datetime_parse("9999-12-31T23:59:60Z", &t) == -2);
+    CHECK(itd_datetime_parse("10000-01-01T00:00:00Z", &t) == -1);
+}
+
 int main(void)
 {
+    test_json_truncation_offsets();
+    test_json_utf8();
+    test_datetime_range();
     roundtrip("job-webhook-paused.json", &itd_Job);
     roundtrip("job-s3-active.json", &itd_Job);
     roundtrip("jobs-list.json", &itd_JobList);

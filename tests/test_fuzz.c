@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     size_t decoded = 0, refused = 0;
     for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
         char path[512];
-        snprintf(path, sizeof path, "%s/spec/examples/%s", ITD_SHARED_DIR, files[fi]);
+        snprintf(path, sizeof path, "%s/examples/%s", ITD_FIXTURES_DIR, files[fi]);
         size_t len;
         char *src = t_slurp(path, &len);
         CHECK(src != NULL);
@@ -66,7 +66,9 @@ int main(int argc, char **argv)
                     cJSON_Delete(itd_json_parse(buf, n, NULL, &why));
                     int known = why && (strstr(why, "control character") || strstr(why, "\\u0000") ||
                                         strstr(why, "surrogate") || strstr(why, "out of range") || strstr(why, "escape") ||
-                                        strstr(why, "bad number"));
+                                        strstr(why, "bad number") ||
+                                        /* cJSON copies any byte >= 0x80; we want well-formed UTF-8 */
+                                        strstr(why, "UTF-8"));
                     /* cJSON also skips any byte <= 32 as white space; JSON allows only 4 */
                     for (size_t k = 0; k < n && !known; k++)
                         if ((unsigned char)buf[k] < 0x20 && buf[k] != '\t' && buf[k] != '\n' && buf[k] != '\r') known = 1;

@@ -297,7 +297,7 @@ static void test_responses(void)
     /* typed bodies: message, details, data kept */
     size_t n;
     char path[512];
-    snprintf(path, sizeof path, "%s/spec/examples/error-400.json", ITD_SHARED_DIR);
+    snprintf(path, sizeof path, "%s/examples/error-400.json", ITD_FIXTURES_DIR);
     char *b400 = t_slurp(path, &n);
     CHECK(b400 != NULL);
     if (b400) {
@@ -439,6 +439,96 @@ static void test_retry(void)
     CHECK(itd_retry_decide(&big, ITD_OP_JOBS_GET, 3, &e429ra, 1, 0.3, &d) && d == 2);
 }
 
+/* Retry-After is bounded: parsed without overflow and clamped to 2^31-1
+ * seconds, and not waited for past max(max_delay, 120 s) (literals here,
+ * not the macros, so the test also builds against older headers). */
+static void test_retry_after_limits(void)
+{
+    const double CLAMP = 2147483647.0;
+    double now = 1748779200.0; /* 2025-06-01T12:00:00Z */
+    CHECK(itd_retry_after_seconds("99999999", now) == 99999999.0);
+    CHECK(itd_retry_after_seconds("123456789012345678901234567890123456789012345678901234567890", now) == CLAMP);
+    CHECK(itd_retry_after_seconds("0000000000000000000000000000000000000000000000000000000000000000", now) == 0);
+    CHECK(itd_retry_after_seconds("9999999999999999999999999999999999999999999999999999999999999999", now) == CLAMP);
+    CHECK(itd_retry_after_seconds("99999999999999999999999999999999999999999999999999999999999999999", now) == -1); /* 65 chars */
+    CHECK(itd_retry_after_seconds("2147483648", now) == CLAMP);
+    CHECK(itd_retry_after_seconds("2147483646.5", now) == 2147483646.5);
+    CHECK(itd_retry_after_seconds("99999999999999999999.5", now) == CLAMP);
+    CHECK(itd_retry_after_seconds(" 5", now) == 5);
+    CHECK(itd_retry_after_seconds("5 ", now) == 5);
+    CHECK(fabs(itd_retry_after_seconds("2.5", now) - 2.5) < 1e-12);
+    CHECK(fabs(itd_retry_after_seconds("0.001", now) - 0.001) < 1e-12);
+    const char *junk[] = { "1e400", "1e3", "-5", "-0", "5abc", "5 5", "0x10", "inf", "nan", "1..5", ".", "+1", NULL };
+    for (const char **j = junk; *j; j++) {
+        if (itd_retry_after_seconds(*j, now) != -1) fprintf(stderr, "accepted junk Retry-After \"%s\"\n", *j);
+        CHECK(itd_retry_after_seconds(*j, now) == -1);
+    }
+    /* HTTP dates: year 9999 (in every form that has four digits) is clamped; past ones are 0 */
+    CHECK(itd_retry_after_seconds("Fri, 31 Dec 9999 23:59:59 GMT", now) == CLAMP);
+    CHECK(itd_retry_after_seconds("Fri Dec 31 23:59:59 9999", now) == CLAMP);
+    CHECK(itd_retry_after_seconds("Mon, 01 Jan 0001 00:00:00 GMT", now) == 0);
+    CHECK(itd_retry_after_seconds("Thu, 01 Jan 1970 00:00:00 GMT", now) == 0);
+    CHECK(itd_retry_after_seconds("Sat, 31 May 2025 12:00:00 GMT", now) == 0);
+    CHECK(itd_retry_after_seconds("Sunday, 01-Jun-25 12:00:10 GMT", now) == 10);
+    CHECK(itd_retry_after_seconds("Sun, 01 Jun 2025 12:02:00 GMT", now) == 120);
+    CHECK(itd_retry_after_seconds("Sun, 01 Jun 20250 12:02:00 GMT", now) == -1);
+
+    /* retry_decide: a Retry-After over the ceiling ends the retries */
+    itd_retry_policy p;
+    itd_retry_policy_default(&p);     /* max_delay 30: the ceiling is 120 s */
+    double d = -1;
+    itd_error e = mkerr(ITD_ERR_RATE_LIMITED, 429, 1, 99999999.0);
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d) && d == 0);
+    e.retry_after = CLAMP;
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    e.retry_after = 1e300;
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    e.retry_after = INFINITY;
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    e.retry_after = 120.5;
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    e.retry_after = 120;
+    CHECK(itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d) && d == 120);
+    e.retry_after = NAN;              /* from the binding: treated as absent */
+    CHECK(itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0, &d) && fabs(d - 0.25) < 1e-9);
+    itd_error e503 = mkerr(ITD_ERR_SERVER, 503, 1, 99999999.0);
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_CREATE, 1, &e503, 1, 0.5, &d));
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_LIST, 1, &e503, 1, 0.5, &d));
+    /* a small max_delay does not lower the ceiling; a larger one raises it */
+    itd_retry_policy small = p;
+    small.max_delay = 0.2;
+    e.retry_after = 1;
+    CHECK(itd_retry_decide(&small, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d) && d == 1);
+    e.retry_after = 99999999.0;
+    CHECK(!itd_retry_decide(&small, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    itd_retry_policy big = p;
+    big.max_delay = 600;
+    e.retry_after = 500;
+    CHECK(itd_retry_decide(&big, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d) && d == 500);
+    e.retry_after = 601;
+    CHECK(!itd_retry_decide(&big, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    /* a huge max_delay: the delay stays castable to time_t */
+    big.max_delay = 1e300;
+    big.initial_delay = 1e300;
+    big.jitter = 0;
+    itd_error e502 = mkerr(ITD_ERR_SERVER, 502, 1, -1);
+    CHECK(itd_retry_decide(&big, ITD_OP_JOBS_GET, 1, &e502, 1, 0.5, &d) && d <= CLAMP);
+
+    /* end to end through response parsing */
+    itd_response r = { 429, "application/json", "99999999", "{}", 2 };
+    itd_result res;
+    memset(&e, 0, sizeof e);
+    CHECK(itd_response_parse(ITD_OP_JOBS_GET, &r, &res, &e) == -1);
+    CHECK(e.kind == ITD_ERR_RATE_LIMITED && e.retry_after == 99999999.0);
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    itd_error_clear(&e);
+    r.retry_after = "Fri, 31 Dec 9999 23:59:59 GMT";
+    CHECK(itd_response_parse(ITD_OP_JOBS_GET, &r, &res, &e) == -1);
+    CHECK(e.retry_after == CLAMP);
+    CHECK(!itd_retry_decide(&p, ITD_OP_JOBS_GET, 1, &e, 1, 0.5, &d));
+    itd_error_clear(&e);
+}
+
 static itd_job *job_from(const char *json)
 {
     itd_error e;
@@ -528,7 +618,7 @@ static void test_reconcile(void)
 static void test_conformance(void)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/conformance", ITD_SHARED_DIR);
+    snprintf(dir, sizeof dir, "%s/conformance", ITD_FIXTURES_DIR);
     DIR *d = opendir(dir);
     CHECK(d != NULL);
     if (!d) return;
@@ -624,6 +714,7 @@ int main(void)
     test_responses();
     test_retry_after();
     test_retry();
+    test_retry_after_limits();
     test_reconcile();
     test_conformance();
     return T_DONE();

@@ -19,7 +19,7 @@
 
 /* ------------------------------------------------------------ the server */
 
-enum { A_REPLY, A_DROP, A_DELAY };
+enum { A_REPLY, A_DROP, A_DELAY, A_RAW /* send `body` as the whole response, close */ };
 
 typedef struct step {
     int action;
@@ -150,10 +150,15 @@ static void *conn_main(void *arg)
         pthread_mutex_unlock(&S.mu);
         if (!from_script && dd) sleep_ms(dd);
         if (st.action == A_DELAY) sleep_ms(st.delay_ms);
-        if (st.action == A_DROP) {
+        if (st.action == A_DROP || st.action == A_RAW) {
             pthread_mutex_lock(&S.mu);
             S.inflight--;
             pthread_mutex_unlock(&S.mu);
+            if (st.action == A_RAW && st.body) {
+                send(fd, st.body, strlen(st.body), MSG_NOSIGNAL);
+                shutdown(fd, SHUT_WR);
+                sleep_ms(50); /* let the client read it before the close */
+            }
             break;
         }
         int status = st.status;
@@ -658,6 +663,118 @@ static void test_batch(void)
     itd_client_free(c);
 }
 
+/* What a broken server answers is CONNECTION or DECODE and says the request
+ * may have been sent: never VALIDATION ("nothing was sent", so a create
+ * would look safe to repeat) nor NOMEM. */
+static void test_hostile_responses(void)
+{
+    itd_result r;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_client *c = client(5000, 0, 4);
+    static const char *const garbled[] = {
+        "HTXP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "HTTP/9.7 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "HTTP/1.1 2x1 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "garbage\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof garbled / sizeof garbled[0]; i++) {
+        reset_server();
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+        if (e.kind != ITD_ERR_CONNECTION) fprintf(stderr, "garbled %zu: %s: %s\n", i, itd_err_kind_name(e.kind), e.message);
+        CHECK(e.kind == ITD_ERR_CONNECTION);
+        CHECK(e.path[0] == 0);
+        CHECK(strstr(e.message, "may have been sent") != NULL);
+        CHECK(e.attempts == 1 && nlog() == 1);   /* create: not repeated */
+        /* an idempotent call is retried, and succeeds once the server recovers */
+        reset_server();
+        script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+        CHECK(nlog() == 2);
+        itd_result_free(&r);
+    }
+    /* a 200 KB header line, and 300 headers of 1 KB */
+    size_t big = 200 * 1024;
+    char *one = malloc(big + 256), *many = malloc(320 * 1100 + 256);
+    int n = sprintf(one, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Big: ");
+    memset(one + n, 'a', big);
+    sprintf(one + n + big, "\r\nContent-Length: 2\r\n\r\n{}");
+    n = sprintf(many, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n");
+    for (int i = 0; i < 300; i++) {
+        n += sprintf(many + n, "X-H%d: ", i);
+        memset(many + n, 'b', 1024);
+        n += 1024;
+        n += sprintf(many + n, "\r\n");
+    }
+    sprintf(many + n, "Content-Length: 2\r\n\r\n{}");
+    const char *huge[] = { one, many };
+    for (int i = 0; i < 2; i++) {
+        reset_server();
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+        if (e.kind != ITD_ERR_DECODE) fprintf(stderr, "huge %d: %s: %s\n", i, itd_err_kind_name(e.kind), e.message);
+        CHECK(e.kind == ITD_ERR_DECODE);
+        CHECK(strstr(e.message, "header too large") != NULL && strstr(e.message, "may have been sent") != NULL);
+        CHECK(e.attempts == 1 && nlog() == 1);
+        reset_server();
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0 });
+        CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+        CHECK(e.kind == ITD_ERR_DECODE && e.attempts == 1); /* the same answer would come again */
+    }
+    free(one);
+    free(many);
+    itd_error_clear(&e);
+    itd_client_free(c);
+
+    /* an unsupported scheme is still VALIDATION: nothing was sent */
+    itd_client_opts o;
+    itd_client_opts_default(&o);
+    o.cfg.server_url = "ftp2://127.0.0.1:1/api/";
+    o.cfg.workspace_id = "w";
+    o.cfg.api_key = "k";
+    c = itd_client_new(&o, &e);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
+        CHECK(e.kind == ITD_ERR_VALIDATION && strcmp(e.path, "server_url") == 0 && e.attempts == 1);
+        itd_client_free(c);
+    }
+    itd_error_clear(&e);
+}
+
+/* Retry-After past the ceiling, with no deadline: the call ends at once */
+static void test_retry_after_ceiling(void)
+{
+    itd_result r;
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_client *c = client(5000, 0, 4); /* deadline 0: none */
+    alarm(60); /* a regression would sleep for years: end the test instead */
+    static const char *const ras[] = { "99999999", "123456789012345678901234567890123456789012345678901234567890",
+                                      "Fri, 31 Dec 9999 23:59:59 GMT" };
+    for (size_t i = 0; i < sizeof ras / sizeof ras[0]; i++) {
+        reset_server();
+        script((step){ A_REPLY, 429, "application/json", "{}", ras[i], 0 });
+        double t0 = now_s();
+        CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
+        CHECK(now_s() - t0 < 5);
+        CHECK(e.kind == ITD_ERR_RATE_LIMITED && e.attempts == 1 && e.retry_after >= 99999999.0);
+        CHECK(e.retry_after <= 2147483647.0);
+        CHECK(nlog() == 1);
+    }
+    /* within the ceiling (max_delay 0.05 here) it is still a floor */
+    reset_server();
+    script((step){ A_REPLY, 503, "application/json", "{}", "0.3", 0 });
+    double t0 = now_s();
+    CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
+    CHECK(now_s() - t0 >= 0.29);
+    alarm(0);
+    itd_result_free(&r);
+    itd_error_clear(&e);
+    itd_client_free(c);
+}
+
 int main(void)
 {
     (void)t_slurp;
@@ -677,6 +794,8 @@ int main(void)
     test_connect_failures();
     test_timeouts();
     test_batch();
+    test_hostile_responses();
+    test_retry_after_ceiling();
     itd_job_input_free(INPUT);
     return T_DONE();
 }

@@ -8,8 +8,8 @@ PKGS=(
   libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
   lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
   luajit2 libluajit2-5.1-dev
-  luarocks lua-busted lua-cjson lua-check
-  nginx libnginx-mod-http-lua wrk valgrind
+  luarocks lua-busted lua-cjson lua-check lua-ldoc
+  nginx libnginx-mod-http-lua wrk valgrind clang libclang-rt-14-dev
 )
 
 missing=()
@@ -23,6 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# nginx's package may start the system service on install; the tests run their own
-# nginx on free loopback ports, so it is not needed (and port 80 is left alone).
-if [ -s /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
+# The tests start their own nginx on free loopback ports and never touch a
+# process they did not start (a system nginx, if the package started one, is
+# left alone).

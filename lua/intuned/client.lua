@@ -38,6 +38,16 @@
 -- request/response/retry events), transport ("auto" | "curl" | "ngx"), and
 -- for nginx keepalive_timeout, pool_size, backlog (see intuned/ngx.lua).
 -- callopts of a call: { retry = ... } replaces the client's policy.
+
+--- The Jobs API client object, made by @{intuned.client}
+-- (`require("intuned").client(opts)`; this module's @{new} is the same).
+-- Every method returns its result or `nil, err` (an @{intuned.Error}), and
+-- takes an optional last argument (`opts` here), `{ retry = policy }`, that
+-- replaces the client's retry policy (see `opts.retry` of @{intuned.client})
+-- for that call. Misuse (a wrong argument type, calling a method with `.`
+-- instead of `:`, a closed client) raises. The transport is picked at each
+-- call, so one client works in plain Lua and inside nginx.
+-- @module intuned.client
 local core = require "intuned.core"
 
 local M = {}
@@ -88,6 +98,12 @@ end
 -- Error objects for failures decided here (not by the C core): same
 -- metatable as the core's, so intuned.is_error and tostring work on them.
 local new_error = core.new_error
+--- The same function as @{intuned.new_error}.
+-- @tparam string kind
+-- @tparam string message
+-- @tparam[opt] table fields
+-- @treturn intuned.Error
+-- @function new_error
 M.new_error = new_error
 
 local function in_nginx()
@@ -167,6 +183,19 @@ local function callopts_of(o)
   return { retry = o.retry }
 end
 
+--- `client.jobs`: the job operations.
+-- @type Jobs
+
+--- `client.jobs.runs`, the run operations (@{Runs}).
+-- @field runs
+
+--- List the jobs of a project.
+-- @tparam string project the project name
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn {intuned.Job,...} an array of `Job`
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @usage for _, j in ipairs(assert(client.jobs:list("my-project"))) do print(j.id, j.state.status) end
 function Jobs:list(project, opts)
   local c = owner(self, "list", "jobs")
   check_string(1, "list", project)
@@ -174,6 +203,19 @@ function Jobs:list(project, opts)
   return call(c, "jobs:list", { project = project }, callopts_of(opts))
 end
 
+--- Create a job. Not retried when the request may have reached the server
+-- (except on 429 and on 503 with `Retry-After`); a retried create answered
+-- 409 is reported as a success when the stored job is the one sent.
+-- @tparam string project the project name
+-- @tparam table|intuned.JobInput input the job (a table is checked as a
+-- `JobInput`; nothing is sent when it does not validate)
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.CreateJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error kind `validation` for a bad input, or the
+-- server's
+-- @usage local created, err = client.jobs:create("my-project", { id = "nightly",
+--   payload = { { apiName = "scrape" } }, configuration = { runMode = "Order-Irrelevant" } })
 function Jobs:create(project, input, opts)
   local c = owner(self, "create", "jobs")
   check_string(1, "create", project)
@@ -192,13 +234,71 @@ local function job_op(fname, op)
     return call(c, op, { project = project, job_id = job_id }, callopts_of(opts))
   end
 end
+
+--- Get a job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.Job
+-- @return[2] nil
+-- @treturn[2] intuned.Error such as kind `not_found` (404)
+-- @function Jobs:get
 job_op("get", "jobs:get")
+
+--- Delete a job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:delete
 job_op("delete", "jobs:delete")
+
+--- Pause a job (its schedule stops starting runs).
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.PauseJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:pause
 job_op("pause", "jobs:pause")
+
+--- Resume a paused job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.ResumeJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:resume
 job_op("resume", "jobs:resume")
+
+--- Start a run of a job now. Retried like @{Jobs:create}: never when the
+-- request may have started a run.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.TriggerJob its `jobRunId` names the run (newer API)
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:trigger
 job_op("trigger", "jobs:trigger")
 
 -- Newer API (HEAD): PUT the whole definition without id.
+
+--- Replace a job's definition (newer API: the whole definition, without
+-- id). `job:to_update()` gives one from a `Job`.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam table|intuned.JobUpdateInput update the new definition (a table
+-- is checked as a `JobUpdateInput`)
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.UpdateJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @usage assert(client.jobs:update("p", "nightly", job:to_update{ configuration = { maxConcurrentRequests = 2 } }))
 function Jobs:update(project, job_id, update, opts)
   local c = owner(self, "update", "jobs")
   check_string(1, "update", project)
@@ -209,6 +309,19 @@ function Jobs:update(project, job_id, update, opts)
 end
 
 -- opts: { page_number=, page_size=, sort_by= } (newer API query) and retry.
+
+--- `client.jobs.runs`: the run operations.
+-- @type Runs
+
+--- List the runs of a job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `page_number`, `page_size`, `sort_by` (the newer
+-- API's query; strings or numbers) and `retry`
+-- @treturn {intuned.JobRun,...} an array of `JobRun`, plus `totalCount` (an
+-- integer) when the newer API sends one
+-- @return[2] nil
+-- @treturn[2] intuned.Error
 function Runs:list(project, job_id, opts)
   local c = owner(self, "list", "jobs.runs")
   check_string(1, "list", project)
@@ -237,11 +350,43 @@ local function run_op(fname, op)
     return call(c, op, { project = project, job_id = job_id, run_id = run_id }, callopts_of(opts))
   end
 end
+
+--- Get a run and where its results are (newer API).
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam string run_id the run id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.JobRunDetail
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Runs:get
 run_op("get", "jobs.runs:get") -- newer API (HEAD)
+
+--- Stop a run.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam string run_id the run id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.TerminateJobRun
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Runs:terminate
 run_op("terminate", "jobs.runs:terminate")
 
 -- --------------------------------------------------------------- client
 
+--- The client object that @{intuned.client} returns. `tostring(client)`
+-- shows the server, workspace and transport, never the key.
+-- @type Client
+
+--- `client.jobs`, the job operations (@{Jobs}).
+-- @field jobs
+
+--- The server URL in use.
+-- @field server_url
+
+--- The workspace in use.
+-- @field workspace_id
 local Client = {}
 Client.__index = Client
 Client.__name = "intuned.Client"
@@ -260,6 +405,18 @@ local ARG_FIELDS = { "project", "job_id", "run_id", "page_number", "page_size", 
 -- Each entry of the result is the call's result (a typed object, an array
 -- for lists, true for delete) or an error object: tell them apart with
 -- intuned.is_error(entry).
+-- Concurrent: libcurl's multi interface outside nginx, light threads on
+-- cosockets inside it. A call that fails (or, inside nginx, raises) gives
+-- its own error entry; the others keep their results.
+-- @tparam table calls an array of calls; `op` is one of
+-- @{intuned.operations}, and the arguments are those of the method
+-- @tparam[opt] table opts `{ max_in_flight = 32 }`, calls in flight at once
+-- @treturn table one entry per call, in order: its result or an
+-- @{intuned.Error}
+-- @raise on a malformed call (an unknown `op`, an argument of the wrong type)
+-- @usage local out = client:batch{ { op = "jobs:trigger", project = "p", job_id = "a" },
+--                        { op = "jobs:get", project = "p", job_id = "b" } }
+-- for i, r in ipairs(out) do if intuned.is_error(r) then print(i, r) end end
 function Client:batch(calls, opts)
   local st = type(self) == "table" and state_of[self]
   if not st then error("bad self to 'batch' (call it as client:batch(...))", 2) end
@@ -311,6 +468,8 @@ function Client:batch(calls, opts)
 end
 
 --- Release the libcurl handles (the client is unusable afterwards).
+-- Further calls raise. A hook may call it: the call in progress still
+-- returns its result and delivers its remaining events.
 function Client:close()
   local st = state_of[self]
   if st.curl then st.curl:close() end
@@ -406,7 +565,14 @@ local function normalize(opts)
   return o
 end
 
+--- Making a client.
+-- @section new
+
 --- intuned.client(opts): see the README's "Client" section for every option.
+-- The options are those of @{intuned.client}, which calls this.
+-- @tparam[opt] table opts
+-- @treturn Client
+-- @raise on a bad option, or no API key or workspace id
 function M.new(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then

@@ -2,12 +2,70 @@
 -- The typed model, codec and protocol live in C (intuned.core); this module
 -- re-exports them and adds the client, whose transport is picked at call time
 -- (libcurl from plain Lua, cosockets inside nginx).
+
+--- Lua client for the Intuned Jobs API.
+-- `local intuned = require "intuned"` gives the typed model (a type table
+-- for every model of the API reference, see "Model types"), JSON and time
+-- helpers, error objects, and @{client}, which makes the Jobs API client
+-- (module @{intuned.client}). The C module `intuned.core` implements all but
+-- `client`; this module re-exports every name of it. Failures of data,
+-- server or network return `nil, err` (an @{Error}); misuse raises.
+-- README.md describes the behaviour in full.
+-- @module intuned
 local core = require "intuned.core"
 
 local M = {}
 for k, v in pairs(core) do M[k] = v end
 
---- Create a client: see README "Client".
+-- Conversions between job definitions (Job -> create or update body); the
+-- objects' job:to_input() / job:to_update() call the same functions.
+local convert = require "intuned.convert"
+M.JobInput.from = convert.to_input
+M.JobUpdateInput.from = convert.to_update
+
+--- The client.
+-- @section client
+
+--- Create a Jobs API client (an @{intuned.client.Client}). The transport
+-- is picked at each call: cosockets (module @{intuned.ngx}) inside nginx,
+-- libcurl elsewhere. The API key lives in the client's private state, never
+-- on the object, in `tostring`, a hook event or an error.
+-- @tparam[opt] table opts options (all optional but the key and the
+-- workspace, which fall back to the environment)
+-- @tparam[opt] string opts.api_key the API key (default `INTUNED_API_KEY`;
+-- none raises)
+-- @tparam[opt] string opts.workspace_id the workspace (default
+-- `INTUNED_WORKSPACE_ID`; none raises)
+-- @tparam[opt] string opts.server_url an http(s) URL (default
+-- `INTUNED_SERVER_URL`, then `https://app.intuned.io/api/v1/workspace`)
+-- @tparam[opt=10] number|false opts.connect_timeout seconds (false: none)
+-- @tparam[opt=30] number|false opts.timeout seconds per attempt (false: none)
+-- @tparam[opt=120] number|false opts.deadline seconds for the whole call,
+-- retries included (false: none)
+-- @tparam[opt] table|boolean opts.retry the retry policy `{ max_attempts = 4,
+-- initial_delay = 0.5, max_delay = 30, multiplier = 2, jitter = 0.5 }` (the
+-- defaults); false turns retries off
+-- @tparam[opt] table opts.headers extra request headers, name to value (they
+-- may not override `x-api-key` or `Content-Type`)
+-- @tparam[opt] string opts.user_agent default `lua-intuned/VERSION`
+-- @tparam[opt] string opts.ca_file CA bundle for TLS (default the system
+-- store; libcurl only: nginx uses `lua_ssl_trusted_certificate`)
+-- @tparam[opt=false] boolean opts.insecure turn TLS verification off
+-- @tparam[opt] function opts.hook called with each @{HookEvent} (request,
+-- response, retry; secrets already redacted); it may call `client:close()`
+-- @tparam[opt="auto"] string opts.transport `"auto"`, `"curl"` or `"ngx"`
+-- @tparam[opt=4] number opts.keepalive_timeout nginx: seconds a pooled
+-- connection may stay idle
+-- @tparam[opt=64] number opts.pool_size nginx: connections per worker and
+-- server (further calls queue)
+-- @tparam[opt=4096] number opts.backlog nginx: calls that may queue for a
+-- pooled connection
+-- @treturn intuned.client.Client
+-- @raise on a bad option, or no API key or workspace id
+-- @usage local intuned = require "intuned"
+-- local client = assert(intuned.client{ api_key = os.getenv("INTUNED_API_KEY") })
+-- local job, err = client.jobs:get("my-project", "nightly")
+-- if not job then error(tostring(err)) end
 function M.client(opts)
   return require("intuned.client").new(opts)
 end

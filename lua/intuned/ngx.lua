@@ -26,6 +26,12 @@
 --    the input; the same job means the first attempt created it.
 --  * hooks see redacted headers (x-api-key "***") and a redacted body; they
 --    are called as the call goes (request, response, retry), not after it.
+--  * `timeout` bounds the attempt, not the silence between two bytes: every
+--    read is armed with the time left (see new_reader), and a response head
+--    is capped as libcurl caps it (100 KiB a line, 300 KiB in all), a body
+--    at 32 MiB;
+--  * a malformed or hostile response is nil, err, never a raise; a call of
+--    a batch that raises anyway becomes that call's error.
 -- Differences, on purpose:
 --  * create and trigger use kept-alive connections too.  libcurl may re-send
 --    a request by itself on a dead kept-alive connection, so the libcurl
@@ -36,6 +42,33 @@
 --    is both safe and much cheaper (no new TCP/TLS handshake per trigger).
 --  * ca_file does not apply: cosockets check certificates against nginx's
 --    lua_ssl_trusted_certificate.  insecure = true turns the check off.
+
+--- The nginx transport: what @{intuned.client} uses inside nginx
+-- (ngx_http_lua_module), an HTTP/1.1 client on cosockets that yields to
+-- nginx's event loop, so a slow call never blocks the worker's other
+-- requests. Programs do not call it: `client.jobs:...` and `client:batch`
+-- pick it by themselves in the rewrite, access, content and timer phases
+-- (in other phases a call returns an error of kind `usage`: call from
+-- `ngx.timer.at(0, fn)`).
+--
+-- What to configure in nginx.conf: `lua_package_path` and
+-- `lua_package_cpath` reaching the rock (installed for LuaJIT with
+-- `--lua-version 5.1`); an `env` line for each variable the client reads
+-- (`INTUNED_API_KEY`, `INTUNED_WORKSPACE_ID`, `INTUNED_SERVER_URL`: nginx
+-- clears its workers' environment); `lua_ssl_trusted_certificate` (the CA
+-- bundle; the client's `ca_file` does not apply here) and
+-- `lua_ssl_verify_depth`; and a `resolver` (cosockets do not read
+-- /etc/resolv.conf). examples/nginx/nginx.conf is a complete configuration.
+--
+-- Client options that apply here: `keepalive_timeout` (4 s), `pool_size`
+-- (64 connections per worker and server) and `backlog` (4096), besides the
+-- timeouts, deadline, retry, headers, user_agent, insecure and hook of
+-- @{intuned.client}. Semantics match the libcurl transport: the same
+-- request building, response classification, retry decisions and secret
+-- scrubbing, by the functions of the "Low-level / protocol" section of
+-- @{intuned}; responses over libcurl's header limits or 32 MiB fail with an
+-- error, never a raise.
+-- @module intuned.ngx
 local core = require "intuned.core"
 local ngx = ngx
 
@@ -55,6 +88,12 @@ local DEFAULTS = {
 }
 local MAX_BODY = 32 * 1024 * 1024 -- as the libcurl transport
 local MAX_HEADERS = 200
+-- Response head caps, as libcurl's: one line (CURL_MAX_HTTP_HEADER) and all
+-- header lines of a response.
+local MAX_HEADER_LINE = 100 * 1024
+local MAX_HEAD = 300 * 1024
+local PIECE = 65536 -- bytes asked of the socket per read
+local MAX_RETRY_SLEEP = 86400 -- longest wait before a retry (seconds): a day
 local MAX_TIMEOUT_MS = 2147483647 -- cosocket timeouts are 32-bit
 
 local new_error = core.new_error
@@ -135,21 +174,108 @@ local function arm(sock, until_t, connect_cap)
   return true
 end
 
+-- The response is read through a small buffer in pieces of at most PIECE
+-- bytes.  receiveany returns as soon as any data is there, and the timeout
+-- is re-armed with the time left before every read: a cosocket's receive()
+-- restarts its timeout with every byte that arrives, so a server that
+-- trickles bytes would otherwise keep an attempt alive past its timeout and
+-- the deadline.  Lines are capped (receive("*l") buffers a line of any
+-- length), so a hostile server cannot make the worker buffer gigabytes.
+local function new_reader(sock, until_t)
+  return { sock = sock, until_t = until_t, buf = "", pos = 1 }
+end
+
+-- Fill the buffer, which the caller has used up.  true or nil, err.
+local function refill(r, max)
+  if not arm(r.sock, r.until_t) then return nil, "timeout" end
+  local data, err = r.sock:receiveany(max or PIECE)
+  if not data then return nil, err end
+  r.buf, r.pos = data, 1
+  return true
+end
+
+-- Up to max bytes (at least one), buffered ones first.  data or nil, err.
+local function take(r, max)
+  local avail = #r.buf - r.pos + 1
+  if avail <= 0 then
+    local ok, err = refill(r, math.min(max, PIECE))
+    if not ok then return nil, err end
+    avail = #r.buf
+  end
+  local n = math.min(avail, max)
+  local s = (r.pos == 1 and n == #r.buf) and r.buf or r.buf:sub(r.pos, r.pos + n - 1)
+  r.pos = r.pos + n
+  return s
+end
+
+-- Exactly n bytes.  data or nil, err.
+local function read_exact(r, n)
+  local parts, got = {}, 0
+  while got < n do
+    local data, err = take(r, n - got)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  return table.concat(parts)
+end
+
+-- One line without its CRLF (a bare LF ends one too) of at most max bytes:
+-- line, or nil, "too long" (having buffered at most max + PIECE bytes) or
+-- nil, a socket error.
+local function read_line(r, max)
+  local parts, len = nil, 0
+  while true do
+    local buf, pos = r.buf, r.pos
+    local nl = buf:find("\n", pos, true)
+    local stop = nl and nl - 1 or #buf
+    if len + (stop - pos + 1) > max + 1 then return nil, "too long" end -- + 1: the CR
+    if nl then
+      r.pos = nl + 1
+      local line = buf:sub(pos, stop)
+      if parts then
+        parts[#parts + 1] = line
+        line = table.concat(parts)
+      end
+      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      if #line > max then return nil, "too long" end
+      return line
+    end
+    if stop >= pos then
+      parts = parts or {}
+      parts[#parts + 1] = pos == 1 and buf or buf:sub(pos)
+      len = len + (stop - pos + 1)
+    end
+    local ok, err = refill(r)
+    if not ok then return nil, err end
+  end
+end
+
 -- Read the status line and headers.  status, headers (lower-case names,
--- last value wins; retry-after kept), or nil, err.
-local function read_head(sock, until_t)
+-- last value wins; retry-after kept), or nil, err.  At most MAX_HEADER_LINE
+-- bytes per line and MAX_HEAD bytes in all (1xx answers included).
+local function read_head(r)
+  local total = 0
+  local function line()
+    local l, err = read_line(r, MAX_HEADER_LINE)
+    if not l then
+      if err == "too long" then return nil, ("response header line longer than %d bytes"):format(MAX_HEADER_LINE) end
+      return nil, err
+    end
+    total = total + #l + 2
+    if total > MAX_HEAD then return nil, ("response headers larger than %d bytes"):format(MAX_HEAD) end
+    return l
+  end
   local status, version
   repeat
-    if not arm(sock, until_t) then return nil, "timeout" end
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
-    version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+    local l, err = line()
+    if not l then return nil, err end
+    version, status = l:match("^HTTP/(%d%.%d) (%d%d%d)")
     if not status then return nil, "malformed status line" end
     status = tonumber(status)
     local headers, n = {}, 0
     while true do
-      if not arm(sock, until_t) then return nil, "timeout" end
-      local h, herr = sock:receive("*l")
+      local h, herr = line()
       if not h then return nil, herr end
       if h == "" then break end
       n = n + 1
@@ -169,37 +295,59 @@ local function read_head(sock, until_t)
   until false
 end
 
+-- A protocol line quoted in an error: short, printable.
+local function quote_line(s)
+  return '"' .. s:sub(1, 32):gsub("[^%w%p ]", "?") .. (#s > 32 and '..."' or '"')
+end
+
+-- The chunks of a chunked body.  body or nil, err ("too big" when larger
+-- than MAX_BODY).
+local function read_chunked(r)
+  local parts, total, trailer = {}, 0, 0
+  while true do
+    local line, err = read_line(r, MAX_HEADER_LINE)
+    if not line then
+      if err == "too long" then return nil, ("chunk size line longer than %d bytes"):format(MAX_HEADER_LINE) end
+      return nil, err
+    end
+    local hex, ext = line:match("^%s*(%x+)%s*(.-)$")
+    if not hex or (ext ~= "" and ext:sub(1, 1) ~= ";") then
+      return nil, "malformed chunk size line " .. quote_line(line)
+    end
+    local size = tonumber(hex, 16)
+    if size == 0 then
+      repeat -- trailers, counted like headers
+        local t, terr = read_line(r, MAX_HEADER_LINE)
+        if not t then
+          if terr == "too long" then return nil, ("trailer line longer than %d bytes"):format(MAX_HEADER_LINE) end
+          return nil, terr
+        end
+        trailer = trailer + #t + 2
+        if trailer > MAX_HEAD then return nil, ("trailers larger than %d bytes"):format(MAX_HEAD) end
+      until t == ""
+      return table.concat(parts)
+    end
+    total = total + size
+    if total > MAX_BODY then return nil, "too big" end
+    local data, derr = read_exact(r, size)
+    if not data then return nil, derr end
+    parts[#parts + 1] = data
+    local crlf, cerr = read_line(r, 0)
+    if not crlf then
+      if cerr == "too long" then return nil, "chunk data longer than its size line says" end
+      return nil, cerr
+    end
+  end
+end
+
 -- Read the body as the headers describe it.  body, keepalive_ok or nil, err.
-local function read_body(sock, until_t, method, status, headers)
+local function read_body(r, method, status, headers)
   if method == "HEAD" or status == 204 or status == 304 then return "", true end
   local te = headers["transfer-encoding"]
   if te and te:lower():find("chunked", 1, true) then
-    local parts, total = {}, 0
-    while true do
-      if not arm(sock, until_t) then return nil, "timeout" end
-      local line, err = sock:receive("*l")
-      if not line then return nil, err end
-      local size = tonumber(line:match("^%s*(%x+)"), 16)
-      if not size then return nil, "malformed chunk size" end
-      if size == 0 then
-        repeat -- trailers
-          if not arm(sock, until_t) then return nil, "timeout" end
-          local t, terr = sock:receive("*l")
-          if not t then return nil, terr end
-        until t == ""
-        break
-      end
-      total = total + size
-      if total > MAX_BODY then return nil, "too big" end
-      if not arm(sock, until_t) then return nil, "timeout" end
-      local data, derr = sock:receive(size)
-      if not data then return nil, derr end
-      parts[#parts + 1] = data
-      if not arm(sock, until_t) then return nil, "timeout" end
-      local crlf, cerr = sock:receive(2)
-      if not crlf then return nil, cerr end
-    end
-    return table.concat(parts), true
+    local body, err = read_chunked(r)
+    if not body then return nil, err end
+    return body, true
   end
   local cl = headers["content-length"]
   if cl then
@@ -207,26 +355,21 @@ local function read_body(sock, until_t, method, status, headers)
     if not n then return nil, "malformed Content-Length" end
     if n > MAX_BODY then return nil, "too big" end
     if n == 0 then return "", true end
-    if not arm(sock, until_t) then return nil, "timeout" end
-    local data, err = sock:receive(n)
+    local data, err = read_exact(r, n)
     if not data then return nil, err end
     return data, true
   end
   -- no length: the body ends when the server closes the connection
   local parts, total = {}, 0
   while true do
-    if not arm(sock, until_t) then return nil, "timeout" end
-    local data, err, partial = sock:receive(65536)
-    local chunk = data or partial
-    if chunk and #chunk > 0 then
-      total = total + #chunk
-      if total > MAX_BODY then return nil, "too big" end
-      parts[#parts + 1] = chunk
-    end
-    if not data then
+    local chunk, err = take(r, PIECE)
+    if not chunk then
       if err == "closed" then break end
       return nil, err
     end
+    total = total + #chunk
+    if total > MAX_BODY then return nil, "too big" end
+    parts[#parts + 1] = chunk
   end
   return table.concat(parts), false
 end
@@ -306,13 +449,14 @@ local function exchange(cfg, req, u, until_t, deadline)
     local e, s = net_error("send" .. what, werr, false, deadline_hit(), cfg)
     return nil, e, s
   end
-  local status, headers, version = read_head(sock, until_t)
+  local r = new_reader(sock, until_t)
+  local status, headers, version = read_head(r)
   if not status then
     sock:close()
     local e, s = net_error("receive" .. what, headers, true, deadline_hit(), cfg)
     return nil, e, s
   end
-  local body, keep = read_body(sock, until_t, req.method, status, headers)
+  local body, keep = read_body(r, req.method, status, headers)
   if not body then
     sock:close()
     if keep == "too big" then
@@ -324,6 +468,7 @@ local function exchange(cfg, req, u, until_t, deadline)
   end
   local conn = headers["connection"] and headers["connection"]:lower() or ""
   if version == "1.0" and not conn:find("keep-alive", 1, true) then keep = false end
+  if r.pos <= #r.buf then keep = false end -- bytes past the body: not a clean connection
   if keep and not conn:find("close", 1, true) then
     sock:setkeepalive(math.floor(opt(cfg, "keepalive_timeout") * 1000), opt(cfg, "pool_size"))
   else
@@ -334,26 +479,19 @@ end
 
 -- ----------------------------------------------------------------- hooks
 
--- The request as hooks may see it: secret headers "***", and for create /
--- update a body without the S3 secret key and sink header values.
-local function redacted_event(cfg, req, u)
+-- The request as hooks may see it: secret headers "***", for create /
+-- update a body without the S3 secret key and sink header values (the
+-- core's by-key rule), and none of the call's secrets anywhere (`secrets`:
+-- core.call_secrets; the same C code as the libcurl transport's).
+local function redacted_event(cfg, req, u, secrets)
   local h = {}
   for _, line in ipairs(request_headers(cfg, req, u)) do
     local k, v = line:match("^([^:]+): (.*)$")
     h[k:lower()] = v
   end
   local ev = { method = req.method, url = req.url, path = req.path, headers = core.redact_headers(h) }
-  if req.body then
-    local doc = core.decode_json(req.body)
-    if type(doc) == "table" and type(doc.sink) == "table" then
-      if doc.sink.secretAccessKey ~= nil then doc.sink.secretAccessKey = "***" end
-      if type(doc.sink.headers) == "table" then
-        for k in pairs(doc.sink.headers) do doc.sink.headers[k] = "***" end
-      end
-    end
-    ev.body = doc and core.encode_json(doc) or nil
-  end
-  return ev
+  if req.body then ev.body = core.redact_json(req.body) end
+  return core.scrub(secrets, ev)
 end
 
 local function fire(cfg, base, event, fields)
@@ -365,21 +503,11 @@ local function fire(cfg, base, event, fields)
   cfg.hook(e)
 end
 
--- Defence in depth: the API key never appears in an error (a server
--- echoing request headers into its body, say).
-local function scrub(err, key)
-  if #key < 4 then return err end
-  local function s(v)
-    if type(v) ~= "string" then return v end
-    local i = v:find(key, 1, true)
-    while i do
-      v = v:sub(1, i - 1) .. "***" .. v:sub(i + #key)
-      i = v:find(key, 1, true)
-    end
-    return v
-  end
-  err.message, err.text, err.body = s(err.message), s(err.text), s(err.body)
-  return err
+-- Defence in depth: no secret of the call appears in an error (a server
+-- echoing request headers or the body into its answer, say): message,
+-- text, body, details and data, keys and values (core.scrub, scrub.c).
+local function scrub(err, secrets)
+  return core.scrub(secrets, err)
 end
 
 -- -------------------------------------------------------------- one call
@@ -390,7 +518,26 @@ local function policy(cfg, callopts)
   return cfg.retry
 end
 
+-- A retry delay ngx.sleep can take: a finite number of seconds within
+-- [0, MAX_RETRY_SLEEP], else nil (no retry: the call returns its error).  A
+-- Retry-After far in the future (or a bad value from anywhere) then ends
+-- the call instead of raising in ngx.sleep or holding the request for days
+-- when there is no deadline to give up at.
+local function sane_delay(d)
+  if type(d) ~= "number" or not (d >= 0 and d <= MAX_RETRY_SLEEP) then return nil end
+  return d
+end
+
 --- One operation with retries.  cfg: the client's normalized options.
+-- Internal (exported for intuned.client): what a client method runs inside
+-- nginx.
+-- @tparam table cfg the client's normalized options
+-- @tparam string op an operation name (@{intuned.operations})
+-- @tparam table args `project`, `job_id`, `run_id`, `input`, `update`, ...
+-- @tparam[opt] table callopts `{ retry = policy }`
+-- @return the result (as @{intuned.parse_response})
+-- @return[2] nil
+-- @treturn[2] intuned.Error
 function M.call(cfg, op, args, callopts)
   local t0 = now()
   local dl = opt(cfg, "deadline")
@@ -399,6 +546,7 @@ function M.call(cfg, op, args, callopts)
   local wire_op = op
   local req, err = core.build_request(cfg, op, args)
   if not req then return nil, err end
+  local secrets = core.call_secrets(cfg, op, args)
   local input = args.input
   local reconciling, conflict = false, nil
   local attempt, total, sent_before = 0, 0, false
@@ -418,7 +566,7 @@ function M.call(cfg, op, args, callopts)
     local until_t = (per and per > 0) and start + per or math.huge
     if deadline and deadline < until_t then until_t = deadline end
     attempt, total = attempt + 1, total + 1
-    local base = cfg.hook and redacted_event(cfg, req, u)
+    local base = cfg.hook and redacted_event(cfg, req, u, secrets)
     if base then fire(cfg, base, "request", {}) end
     local status, ct, ra, body = exchange(cfg, req, u, until_t, deadline)
     local res, sent
@@ -428,6 +576,8 @@ function M.call(cfg, op, args, callopts)
     else
       err, sent = ct, ra
     end
+    -- scrubbed before anyone sees it, the hook's response event included
+    if not res then err = scrub(err, secrets) end
     if base then
       fire(cfg, base, "response", { status = status, elapsed = now() - start, error = not res and err or nil })
     end
@@ -437,7 +587,7 @@ function M.call(cfg, op, args, callopts)
         return core.CreateJob.new{ id = input.id, message = "created" }
       end
       conflict.attempts = total
-      return nil, scrub(conflict, cfg.api_key)
+      return nil, scrub(conflict, secrets)
     end
     if op == "jobs:create" and not reconciling and err.kind == "conflict" and sent_before then
       -- did our earlier attempt create it?  Fetch and compare.
@@ -445,13 +595,13 @@ function M.call(cfg, op, args, callopts)
       local greq = core.build_request(cfg, "jobs:get", { project = args.project, job_id = input.id })
       if not greq then
         err.attempts = total
-        return nil, scrub(err, cfg.api_key)
+        return nil, scrub(err, secrets)
       end
       req, wire_op, reconciling, attempt = greq, "jobs:get", true, 0
       u = parse_url(req.url)
     else
       if sent then sent_before = true end
-      local delay = core.retry_decide(pol, wire_op, attempt, err, sent)
+      local delay = sane_delay(core.retry_decide(pol, wire_op, attempt, err, sent))
       local t = now()
       if delay and (not deadline or t + delay < deadline) then
         if base then fire(cfg, base, "retry", { status = status, delay = delay, error = err }) end
@@ -463,7 +613,7 @@ function M.call(cfg, op, args, callopts)
           err = conflict
         end
         err.attempts = total
-        return nil, scrub(err, cfg.api_key)
+        return nil, scrub(err, secrets)
       end
     end
   end
@@ -472,6 +622,13 @@ end
 --- Many calls concurrently: at most max_in_flight light threads, each
 -- taking the next call; results in order (result or error object).
 -- calls[i] = { op, args, callopts }.
+-- Internal (exported for intuned.client): what `client:batch` runs inside
+-- nginx.
+-- @tparam table cfg the client's normalized options
+-- @tparam table calls `{ {op, args, callopts}, ... }`
+-- @tparam number max_in_flight light threads at most
+-- @treturn table one entry per call, in order: the result or an
+-- @{intuned.Error}
 function M.batch(cfg, calls, max_in_flight)
   local n = #calls
   local results = {}
@@ -482,8 +639,20 @@ function M.batch(cfg, calls, max_in_flight)
       local i = next_i
       if i > n then return end
       local c = calls[i]
-      local res, err = M.call(cfg, c[1], c[2], c[3])
-      if res == nil then res = err end
+      -- A call that raises (a bug, a hook that throws) becomes that call's
+      -- error instead of taking every other call's result with it.
+      local ok, res, err = pcall(M.call, cfg, c[1], c[2], c[3])
+      if not ok then
+        local what = "the call raised inside the nginx transport"
+        local e = new_error("connection", what .. ": " .. tostring(res))
+        -- what it raised may quote a secret of the call: scrubbed as M.call's errors are
+        local sok, secrets = pcall(core.call_secrets, cfg, c[1], c[2])
+        if sok then sok, e = pcall(core.scrub, secrets, e) end
+        if not (sok and e) then e = new_error("connection", what) end -- cannot scrub it: leave it out
+        res = e
+      elseif res == nil then
+        res = err
+      end
       results[i] = res
     end
   end

@@ -86,7 +86,11 @@ function M.tmpdir()
   return capture("mktemp -d")
 end
 
+-- A zombie (exited, not yet reaped: the emulator is started in the
+-- background, so init reaps it, sometimes a second late) counts as gone.
 local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat then return not stat:match("^%d+ %b() Z") end
   return capture("kill -0 " .. pid .. " 2>/dev/null && echo yes") == "yes"
 end
 

@@ -3,7 +3,9 @@ local cjson = require "cjson"
 
 local M = {}
 
-M.shared = os.getenv("ITD_SHARED_DIR") or "../shared"
+-- The fixtures live in the repository (specs run from its root): copies of the
+-- reference's example documents and of the calls recorded from the official SDK.
+M.fixtures = "spec/fixtures"
 
 function M.read(path)
   local f = assert(io.open(path, "rb"))
@@ -13,7 +15,7 @@ function M.read(path)
 end
 
 function M.example(name)
-  return M.read(M.shared .. "/spec/examples/" .. name)
+  return M.read(M.fixtures .. "/examples/" .. name)
 end
 
 -- Deep equality of decoded JSON values (numbers by value, tables by content).

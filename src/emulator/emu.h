@@ -42,6 +42,9 @@ typedef struct emu_opts {
     double api_latency_ms;     /* duration of one simulated API call */
     size_t max_body;           /* request bodies above this get 413 */
     unsigned conn_timeout;     /* seconds of idleness before a connection is closed */
+    double request_timeout;    /* seconds to receive a whole request (headers and body); 0: none */
+    size_t receiver_max_bytes; /* /_receiver/: bytes kept across all names */
+    unsigned receiver_max_names; /* /_receiver/: names kept */
     unsigned max_conns;
     int verbose;
     const char **fail_apis;    /* apiNames that always fail (argv strings) */
@@ -97,6 +100,7 @@ typedef struct emu_pstate {
     int attempts;        /* simulated calls made */
     double ready_at;     /* Unix seconds: not before (retry back-off) */
     int delivery;        /* 0 pending, 1 delivered, 2 failed, 3 skipped, 4 none (no sink) */
+    const char *delivery_error; /* why it failed (a static text), or NULL; not persisted */
     char *result;        /* JobSinkResultPayload JSON of the final outcome, owned */
 } emu_pstate;
 
@@ -117,6 +121,7 @@ typedef struct emu_run {
     struct emu_run *hnext;   /* id hash chain */
     struct emu_run *anext;   /* list of runs with work left (runner) */
     int active;              /* on that list */
+    struct run_disk *disk;   /* store.c: what the run's file holds (--data-dir), owned */
 } emu_run;
 
 /* Deferred disk writes, collected under g_lock and flushed after unlocking. */
@@ -124,6 +129,7 @@ typedef struct emu_write {
     char *name;          /* path relative to the data dir */
     char *content;       /* NULL: unlink */
     uint64_t version;
+    int mode;            /* store.c's EW_*: replace, append a journal record, journal snapshot */
     struct emu_write *next;
 } emu_write;
 typedef struct emu_writes { emu_write *head; } emu_writes;
@@ -165,9 +171,11 @@ void runner_pause_job(const char *project, const char *job_id, emu_writes *w);
 void runner_resume_job(const char *project, const char *job_id, emu_writes *w);
 void runner_terminate(emu_run *r, emu_writes *w);
 void runner_finish_if_done(emu_run *r);
+/* 1 when a webhook URL targets the emulator's own API or control endpoints. */
+int runner_webhook_is_self(const char *url);
 
 /* ------------------------------------------------------------- faults */
-typedef enum { FK_NONE = 0, FK_DROP, FK_MALFORMED, FK_TRUNCATED, FK_CONTENT_TYPE } emu_fault_kind;
+typedef enum { FK_NONE = 0, FK_DROP, FK_MALFORMED, FK_TRUNCATED, FK_CONTENT_TYPE, FK_DRIP } emu_fault_kind;
 typedef struct emu_fault {
     int status;              /* 0: none */
     double rate;             /* probability per matching request when count < 0 */
@@ -175,6 +183,11 @@ typedef struct emu_fault {
     char retry_after[32];    /* Retry-After value, "" for none */
     double latency_ms;
     emu_fault_kind kind;
+    /* drip: the answer's body goes out drip_bytes at a time, drip_ms apart
+     * (pauses capped at 200 ms per answer), chunked or with Content-Length */
+    double drip_ms;
+    int drip_bytes;
+    int drip_chunked;
     char match[256];         /* substring of the request path, "" = any */
     char method[16];         /* "" = any */
 } emu_fault;
@@ -190,6 +203,9 @@ const char *faults_kind_name(emu_fault_kind k);
 /* ------------------------------------------------------------- schedule */
 /* Next run strictly after `now` (Unix seconds) of a schedule, or -1. */
 double sched_next(const itd_schedule *s, double now);
+/* The emulator's checks of a schedule on input (value ranges, interval floor,
+ * sizes); 0, or -1 with err's path naming the field ("schedule.calendars[1].second"). */
+int sched_validate(const itd_schedule *s, itd_error *err);
 
 /* ------------------------------------------------------------- stats */
 void stats_connection(void);

@@ -6,14 +6,19 @@
  * `count` matching requests, or with probability `rate` drawn from a PRNG
  * seeded by --seed, so a run of the same requests is reproducible.  The
  * decision is taken before the operation touches any state, so a faulted
- * request changes nothing.  The first rule that fires wins.
+ * request changes nothing; only a rule of latency or of kind "drip" alone
+ * lets the request be served, late or slowly (drip: the real answer, its
+ * body sent a few bytes at a time; with a status, that error dripped).
+ * The first rule that fires wins.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include "emu.h"
 
 #define MAX_RULES 64
+#define FAULT_COUNT_MAX 1000000000
 
 static pthread_mutex_t f_lock = PTHREAD_MUTEX_INITIALIZER;
 static emu_fault f_rules[MAX_RULES];
@@ -21,7 +26,7 @@ static size_t f_n;
 static emu_rng f_rng;
 static int f_rng_ready;
 
-static const char *const kind_names[] = { "none", "drop", "malformed", "truncated", "content_type" };
+static const char *const kind_names[] = { "none", "drop", "malformed", "truncated", "content_type", "drip" };
 
 const char *faults_kind_name(emu_fault_kind k)
 {
@@ -32,6 +37,8 @@ int faults_parse(const cJSON *o, emu_fault *f, char *msg, size_t len)
 {
     memset(f, 0, sizeof *f);
     f->rate = 1.0;
+    f->drip_ms = 2;
+    f->drip_bytes = 8;
     f->count = -1;
     if (!cJSON_IsObject(o)) { snprintf(msg, len, "a fault rule is a JSON object"); return -1; }
     for (const cJSON *it = o->child; it; it = it->next) {
@@ -47,7 +54,11 @@ int faults_parse(const cJSON *o, emu_fault *f, char *msg, size_t len)
             }
             f->rate = it->valuedouble;
         } else if (strcmp(k, "count") == 0) {
-            if (!cJSON_IsNumber(it) || it->valuedouble < 0) { snprintf(msg, len, "count: expected a number >= 0"); return -1; }
+            /* an integer in range: (long)1e300 is undefined and came out as a permanent fault */
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= FAULT_COUNT_MAX)
+                || it->valuedouble != floor(it->valuedouble)) {
+                snprintf(msg, len, "count: expected an integer 0..%d", FAULT_COUNT_MAX); return -1;
+            }
             f->count = (long)it->valuedouble;
         } else if (strcmp(k, "retry_after") == 0) {
             if (cJSON_IsString(it)) snprintf(f->retry_after, sizeof f->retry_after, "%s", it->valuestring);
@@ -59,12 +70,25 @@ int faults_parse(const cJSON *o, emu_fault *f, char *msg, size_t len)
                 snprintf(msg, len, "latency_ms: expected a number 0..600000"); return -1;
             }
             f->latency_ms = it->valuedouble;
+        } else if (strcmp(k, "drip_ms") == 0) {
+            if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 200) {
+                snprintf(msg, len, "drip_ms: expected a number 0..200"); return -1;
+            }
+            f->drip_ms = it->valuedouble;
+        } else if (strcmp(k, "drip_bytes") == 0) {
+            if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 65536) {
+                snprintf(msg, len, "drip_bytes: expected a number 1..65536"); return -1;
+            }
+            f->drip_bytes = (int)it->valuedouble;
+        } else if (strcmp(k, "chunked") == 0) {
+            if (!cJSON_IsBool(it)) { snprintf(msg, len, "chunked: expected true or false"); return -1; }
+            f->drip_chunked = cJSON_IsTrue(it);
         } else if (strcmp(k, "kind") == 0) {
             size_t i;
             for (i = 1; i < sizeof kind_names / sizeof kind_names[0]; i++)
                 if (cJSON_IsString(it) && strcmp(it->valuestring, kind_names[i]) == 0) break;
             if (i == sizeof kind_names / sizeof kind_names[0]) {
-                snprintf(msg, len, "kind: expected drop, malformed, truncated or content_type"); return -1;
+                snprintf(msg, len, "kind: expected drop, malformed, truncated, content_type or drip"); return -1;
             }
             f->kind = (emu_fault_kind)i;
         } else if (strcmp(k, "match") == 0) {
@@ -78,7 +102,7 @@ int faults_parse(const cJSON *o, emu_fault *f, char *msg, size_t len)
             }
             snprintf(f->method, sizeof f->method, "%s", it->valuestring);
         } else {
-            snprintf(msg, len, "unknown key \"%.40s\" (status, rate, count, retry_after, latency_ms, kind, match, method)", k);
+            snprintf(msg, len, "unknown key \"%.40s\" (status, rate, count, retry_after, latency_ms, kind, drip_ms, drip_bytes, chunked, match, method)", k);
             return -1;
         }
     }
@@ -120,6 +144,11 @@ cJSON *faults_list(void)
         if (f->retry_after[0]) cJSON_AddStringToObject(o, "retry_after", f->retry_after);
         if (f->latency_ms > 0) cJSON_AddNumberToObject(o, "latency_ms", f->latency_ms);
         if (f->kind) cJSON_AddStringToObject(o, "kind", faults_kind_name(f->kind));
+        if (f->kind == FK_DRIP) {
+            cJSON_AddNumberToObject(o, "drip_ms", f->drip_ms);
+            cJSON_AddNumberToObject(o, "drip_bytes", f->drip_bytes);
+            cJSON_AddBoolToObject(o, "chunked", f->drip_chunked);
+        }
         if (f->match[0]) cJSON_AddStringToObject(o, "match", f->match);
         if (f->method[0]) cJSON_AddStringToObject(o, "method", f->method);
         cJSON_AddItemToArray(a, o);

@@ -19,13 +19,16 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "emu.h"
 
 static struct MHD_Daemon *g_daemon;
@@ -66,8 +69,11 @@ void stats_request(const char *method, const char *op)
     pthread_mutex_unlock(&st_lock);
 }
 
+static unsigned long stats_cut(void);
+
 cJSON *stats_json(void)
 {
+    unsigned long cut = stats_cut();
     cJSON *o = cJSON_CreateObject();
     pthread_mutex_lock(&st_lock);
     cJSON_AddNumberToObject(o, "connections", (double)st_conns);
@@ -76,6 +82,7 @@ cJSON *stats_json(void)
     cJSON_AddNumberToObject(o, "requests", (double)st_requests);
     cJSON_AddNumberToObject(o, "creates", (double)st_creates);
     cJSON_AddNumberToObject(o, "faults", (double)st_faults);
+    cJSON_AddNumberToObject(o, "requests_timed_out", (double)cut);   /* cut by --request-timeout */
     cJSON *by = cJSON_AddObjectToObject(o, "by_route");
     cJSON *bm = cJSON_AddObjectToObject(o, "by_method");
     for (size_t i = 0; i < st_nkeys; i++) {
@@ -93,40 +100,121 @@ cJSON *stats_json(void)
 
 /* ------------------------------------------------------------ receiver */
 
+/* Records are bounded in all: --receiver-max-bytes across every name (the
+ * oldest record of any name goes first) and --receiver-max-names names (the
+ * least recently used name goes first), besides MAX_RECORDS per name.  What
+ * was dropped is counted, and a GET tells (X-Receiver-Dropped for the name,
+ * X-Receiver-Dropped-Total for all). */
+typedef struct rrec {
+    cJSON *rec;
+    size_t bytes;          /* estimated memory of rec */
+    uint64_t seq;          /* arrival order across all names */
+    struct rrec *next;
+} rrec;
 typedef struct receiver {
     char *name;
-    cJSON *records;        /* array */
+    rrec *head, *tail;     /* oldest first */
+    size_t n;
+    unsigned long dropped; /* records of this name dropped for room */
+    uint64_t used;         /* last use, in g_rc_seq ticks */
     int status;            /* answer this status ... */
     long count;            /* ... for the next `count` requests */
     struct receiver *next;
 } receiver;
 static pthread_mutex_t rc_lock = PTHREAD_MUTEX_INITIALIZER;
 static receiver *g_receivers;
+static unsigned g_rc_names;
+static size_t g_rc_bytes;
+static unsigned long g_rc_dropped;   /* in all, evicted names included */
+static uint64_t g_rc_seq;
 #define MAX_RECORDS 10000
+
+/* Frees a name and its records; counts them as dropped when `dropped`. */
+static void receiver_remove(receiver *r, int dropped)
+{
+    for (receiver **pp = &g_receivers; *pp; pp = &(*pp)->next)
+        if (*pp == r) { *pp = r->next; break; }
+    for (rrec *x = r->head, *n; x; x = n) {
+        n = x->next;
+        g_rc_bytes -= x->bytes;
+        cJSON_Delete(x->rec);
+        free(x);
+    }
+    if (dropped) g_rc_dropped += (unsigned long)r->n;
+    g_rc_names--;
+    free(r->name);
+    free(r);
+}
+
+static void receiver_drop_oldest(receiver *r)
+{
+    rrec *x = r->head;
+    if (!x) return;
+    r->head = x->next;
+    if (!r->head) r->tail = NULL;
+    r->n--;
+    r->dropped++;
+    g_rc_dropped++;
+    g_rc_bytes -= x->bytes;
+    cJSON_Delete(x->rec);
+    free(x);
+}
 
 static receiver *receiver_get(const char *name, int create)
 {
     for (receiver *r = g_receivers; r; r = r->next)
-        if (strcmp(r->name, name) == 0) return r;
+        if (strcmp(r->name, name) == 0) {
+            if (create) r->used = ++g_rc_seq;
+            return r;
+        }
     if (!create) return NULL;
+    unsigned max = g_opts.receiver_max_names ? g_opts.receiver_max_names : 1;
+    while (g_rc_names >= max && g_receivers) {
+        receiver *lru = g_receivers;
+        for (receiver *r = g_receivers; r; r = r->next) if (r->used < lru->used) lru = r;
+        receiver_remove(lru, 1);
+    }
     receiver *r = emu_xcalloc(1, sizeof *r);
     r->name = emu_strdup(name);
-    r->records = cJSON_CreateArray();
+    r->used = ++g_rc_seq;
     r->next = g_receivers;
     g_receivers = r;
+    g_rc_names++;
     return r;
+}
+
+/* Keeps rec (taken) in r, dropping the oldest records of any name for room. */
+static void receiver_add(receiver *r, cJSON *rec, size_t bytes)
+{
+    if (bytes > g_opts.receiver_max_bytes) {   /* never fits: counted, not kept */
+        cJSON_Delete(rec);
+        r->dropped++;
+        g_rc_dropped++;
+        return;
+    }
+    if (r->n >= MAX_RECORDS) receiver_drop_oldest(r);
+    while (g_rc_bytes + bytes > g_opts.receiver_max_bytes) {
+        receiver *oldest = NULL;
+        for (receiver *x = g_receivers; x; x = x->next)
+            if (x->head && (!oldest || x->head->seq < oldest->head->seq)) oldest = x;
+        if (!oldest) break;
+        receiver_drop_oldest(oldest);
+    }
+    rrec *x = emu_xcalloc(1, sizeof *x);
+    x->rec = rec;
+    x->bytes = bytes;
+    x->seq = ++g_rc_seq;
+    if (r->tail) r->tail->next = x;
+    else r->head = x;
+    r->tail = x;
+    r->n++;
+    g_rc_bytes += bytes;
 }
 
 static void receivers_free(void)
 {
     pthread_mutex_lock(&rc_lock);
-    for (receiver *r = g_receivers, *n; r; r = n) {
-        n = r->next;
-        free(r->name);
-        cJSON_Delete(r->records);
-        free(r);
-    }
-    g_receivers = NULL;
+    while (g_receivers) receiver_remove(g_receivers, 0);
     pthread_mutex_unlock(&rc_lock);
 }
 
@@ -152,13 +240,59 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* ------------------------------------------------------------ responses */
 
+/* The drip fault of the request this thread is answering (one thread per
+ * connection), or NULL: set around the operation, read by new_response. */
+static __thread const emu_fault *tl_drip;
+#define DRIP_MAX_PAUSE_MS 200.0   /* pauses of one dripped answer, in all */
+
+typedef struct drip_body { char *body; size_t len, piece; double pause_ms, slept_ms; } drip_body;
+
+static ssize_t drip_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    drip_body *d = cls;
+    if (pos >= d->len) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (pos > 0 && d->slept_ms + d->pause_ms <= DRIP_MAX_PAUSE_MS) {
+        emu_sleep_ms(d->pause_ms);
+        d->slept_ms += d->pause_ms;
+    }
+    size_t n = d->len - (size_t)pos;
+    if (n > d->piece) n = d->piece;
+    if (n > max) n = max;
+    memcpy(buf, d->body + pos, n);
+    return (ssize_t)n;
+}
+
+static void drip_free(void *cls)
+{
+    drip_body *d = cls;
+    free(d->body);
+    free(d);
+}
+
+/* MHD_create_response_from_buffer, or under a drip fault a response whose
+ * body comes from drip_reader (MUST_FREE: the response takes buf). */
+static struct MHD_Response *new_response(size_t len, void *buf, enum MHD_ResponseMemoryMode mode)
+{
+    if (!tl_drip || len == 0) return MHD_create_response_from_buffer(len, buf, mode);
+    drip_body *d = emu_xcalloc(1, sizeof *d);
+    if (mode == MHD_RESPMEM_MUST_FREE) d->body = buf;
+    else { d->body = emu_xmalloc(len); memcpy(d->body, buf, len); }
+    d->len = len;
+    d->piece = tl_drip->drip_bytes > 0 ? (size_t)tl_drip->drip_bytes : 8;
+    d->pause_ms = tl_drip->drip_ms;
+    struct MHD_Response *r = MHD_create_response_from_callback(tl_drip->drip_chunked ? MHD_SIZE_UNKNOWN : len, 1024,
+                                                               drip_reader, d, drip_free);
+    if (!r) drip_free(d);
+    return r;
+}
+
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len,
                                  const char *h1, const char *v1)
 {
     /* body is malloc'd (or NULL): the response takes it */
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (char *)"",
-                                                             body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) { free(body); return MHD_NO; }
+    struct MHD_Response *r = new_response(len, body ? body : (char *)"",
+                                          body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) { if (!tl_drip || !len) free(body); return MHD_NO; }
     if (ctype) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (h1 && v1) MHD_add_response_header(r, h1, v1);
     enum MHD_Result rc = MHD_queue_response(c, status, r);
@@ -476,31 +610,173 @@ static const char *query_arg(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* HEAD's paged runs list, when the client asked with pageNumber/pageSize/sortBy. */
-static cJSON *page_runs(struct MHD_Connection *c, cJSON *all)
+/* ---- HEAD's paged runs list (pageNumber, pageSize, sortBy)
+ *
+ * The reference (jobs-api.md §8.1) gives only the SDK's example
+ * (pageNumber=0, pageSize=10, sortBy=start_time,desc/status,asc) and says
+ * neither where pages start nor any bound.  Ours: pages count from 0 (the
+ * example's 0), pageSize 1..PAGE_SIZE_MAX (default 10), pageNumber
+ * 0..PAGE_NUMBER_MAX; anything else is a 400 naming the argument, so a
+ * product of the two can never overflow. */
+#define PAGE_SIZE_MAX 1000L
+#define PAGE_NUMBER_MAX 1000000L
+#define SORT_KEYS_MAX 4
+
+typedef struct page_args {
+    long page, size;
+    int nkeys;
+    const char *key[SORT_KEYS_MAX];   /* JobRun keys (static strings) */
+    int desc[SORT_KEYS_MAX];
+} page_args;
+
+/* What sortBy may name: the JobRun keys that hold a string (or null). */
+static const char *const sort_fields[] = { "start_time", "end_time", "created_at", "updated_at", "status", "type", "id" };
+
+static enum MHD_Result send_bad_arg(struct MHD_Connection *c, const char *field, const char *issue)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "Invalid query parameter %s: %s", field, issue);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "field", field);
+    cJSON_AddStringToObject(d, "issue", issue);
+    return send_json(c, 400, error_json(400, msg, d));
+}
+
+/* A whole number lo..hi written with digits only; 0, or -1 with `issue` set. */
+static int page_number_arg(const char *raw, long lo, long hi, long *out, char *issue, size_t len)
+{
+    char *v = pct_decode(raw, strlen(raw), 1);
+    int rc = -1;
+    size_t n = v ? strlen(v) : 0, i;
+    for (i = 0; i < n && isdigit((unsigned char)v[i]); i++) {}
+    if (!v || n == 0 || i != n) snprintf(issue, len, "must be a whole number written with digits only");
+    else if (n > 9 || strtol(v, NULL, 10) > hi || strtol(v, NULL, 10) < lo)
+        snprintf(issue, len, "must be between %ld and %ld", lo, hi);
+    else { *out = strtol(v, NULL, 10); rc = 0; }
+    free(v);
+    return rc;
+}
+
+/* sortBy: up to SORT_KEYS_MAX parts joined by '/', each "field[,asc|,desc]"
+ * (a space may stand for the comma: "status asc"). */
+static int sort_arg(const char *raw, page_args *a, char *issue, size_t len)
+{
+    char *v = pct_decode(raw, strlen(raw), 1);
+    if (!v || !v[0] || strlen(v) > 200) {
+        snprintf(issue, len, "expected field[,asc|desc] parts joined by '/', e.g. start_time,desc");
+        free(v);
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(v, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+        size_t fl = strcspn(part, ", ");
+        const char *dir = part[fl] ? part + fl + 1 : "asc";
+        size_t k;
+        for (k = 0; k < sizeof sort_fields / sizeof sort_fields[0]; k++)
+            if (strlen(sort_fields[k]) == fl && strncmp(sort_fields[k], part, fl) == 0) break;
+        if (a->nkeys == SORT_KEYS_MAX) { snprintf(issue, len, "at most %d sort keys", SORT_KEYS_MAX); rc = -1; break; }
+        if (k == sizeof sort_fields / sizeof sort_fields[0]) {
+            snprintf(issue, len, "unknown sort field \"%.*s\" (known: start_time, end_time, created_at, updated_at, "
+                     "status, type, id)", (int)(fl > 40 ? 40 : fl), part);
+            rc = -1;
+            break;
+        }
+        if (strcasecmp(dir, "asc") != 0 && strcasecmp(dir, "desc") != 0) {
+            snprintf(issue, len, "the direction of %s must be asc or desc", sort_fields[k]);
+            rc = -1;
+            break;
+        }
+        a->key[a->nkeys] = sort_fields[k];
+        a->desc[a->nkeys] = strcasecmp(dir, "desc") == 0;
+        a->nkeys++;
+    }
+    if (rc == 0 && a->nkeys == 0) { snprintf(issue, len, "names no sort field"); rc = -1; }
+    free(v);
+    return rc;
+}
+
+/* Reads and checks the paging arguments; 0, or -1 with the argument's name in *field. */
+static int page_args_parse(struct MHD_Connection *c, page_args *a, const char **field, char *issue, size_t len)
 {
     const char *pn = query_arg(c, "pageNumber"), *ps = query_arg(c, "pageSize"), *sb = query_arg(c, "sortBy");
-    char *sort = sb ? pct_decode(sb, strlen(sb), 1) : NULL;
-    long page = pn ? strtol(pn, NULL, 10) : 0, size = ps ? strtol(ps, NULL, 10) : 10;
-    if (page < 0) page = 0;
-    if (size <= 0) size = 10;
-    int n = cJSON_GetArraySize(all);
-    if (sort && strstr(sort, "start_time,asc")) {   /* the list is newest first */
-        cJSON *rev = cJSON_CreateArray();
-        while (all->child) cJSON_AddItemToArray(rev, cJSON_DetachItemFromArray(all, n - 1 - cJSON_GetArraySize(rev)));
-        cJSON_Delete(all);
-        all = rev;
+    memset(a, 0, sizeof *a);
+    a->size = 10;
+    if (pn && page_number_arg(pn, 0, PAGE_NUMBER_MAX, &a->page, issue, len)) { *field = "pageNumber"; return -1; }
+    if (ps && page_number_arg(ps, 1, PAGE_SIZE_MAX, &a->size, issue, len)) { *field = "pageSize"; return -1; }
+    if (sb && sort_arg(sb, a, issue, len)) { *field = "sortBy"; return -1; }
+    return 0;
+}
+
+typedef struct sort_item { cJSON *doc; int idx; const page_args *a; } sort_item;
+
+static const char *doc_str(const cJSON *doc, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* By the keys in turn (times are fixed-width UTC strings, so they compare as
+ * text; null, e.g. the end_time of a running run, sorts after any value),
+ * then by creation order in the first key's direction: a stable order. */
+static int cmp_sort_item(const void *pa, const void *pb)
+{
+    const sort_item *x = pa, *y = pb;
+    for (int k = 0; k < x->a->nkeys; k++) {
+        const char *s = doc_str(x->doc, x->a->key[k]), *t = doc_str(y->doc, x->a->key[k]);
+        int d = s && t ? strcmp(s, t) : s ? -1 : t ? 1 : 0;
+        if (d) return x->a->desc[k] ? -d : d;
     }
-    free(sort);
-    /* pages count from 0, as the SDK's example (pageNumber=0) suggests */
+    return x->a->desc[0] ? x->idx - y->idx : y->idx - x->idx;   /* idx: newest first */
+}
+
+static cJSON *page_runs(const page_args *a, cJSON *all)
+{
+    int n = cJSON_GetArraySize(all);
+    sort_item *v = emu_xcalloc((size_t)(n ? n : 1), sizeof *v);
+    int k = 0;
+    for (cJSON *it = all->child; it && k < n; it = it->next, k++) { v[k].doc = it; v[k].idx = k; v[k].a = a; }
+    if (a->nkeys) qsort(v, (size_t)k, sizeof *v, cmp_sort_item);
     cJSON *items = cJSON_CreateArray();
-    for (long i = page * size; i < (long)n && i < (page + 1) * size; i++)
-        cJSON_AddItemToArray(items, cJSON_Duplicate(cJSON_GetArrayItem(all, (int)i), 1));
+    /* both factors are bounded (page_args_parse), so this does not overflow */
+    long from = a->page * a->size;
+    for (long i = from; i < (long)k && i < from + a->size; i++)
+        cJSON_AddItemToArray(items, cJSON_Duplicate(v[i].doc, 1));
+    free(v);
     cJSON_Delete(all);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "jobRuns", items);
     cJSON_AddNumberToObject(o, "totalCount", n);
     return o;
+}
+
+/* A webhook sink aimed at the emulator's own API or control endpoints would
+ * make each delivery trigger (or change) jobs again, without end; refused
+ * now, and again at delivery (runner.c) for jobs that came another way. */
+static int sink_is_self(const itd_sink *s)
+{
+    return s && s->kind == ITD_SINK_WEBHOOK && s->url && runner_webhook_is_self(s->url);
+}
+
+static enum MHD_Result refuse_self_sink(struct MHD_Connection *c, const char *what)
+{
+    const char *issue = "a webhook sink must not target the emulator's own API or control endpoints "
+                        "(on its own port only /_receiver/NAME)";
+    char msg[400];
+    snprintf(msg, sizeof msg, "Invalid %s: sink.url: %s", what, issue);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "field", "sink.url");
+    cJSON_AddStringToObject(d, "issue", issue);
+    return send_json(c, 400, error_json(400, msg, d));
+}
+
+/* The client passes any number (the reference sets no bound); the emulator
+ * runs at least one payload at a time, so it refuses less, saying why. */
+static int check_concurrency(const itd_configuration *cfg, itd_error *err)
+{
+    if (!cfg || !cfg->has_maxConcurrentRequests || cfg->maxConcurrentRequests >= 1) return 0;
+    return itd_error_set(err, ITD_ERR_VALIDATION, "configuration.maxConcurrentRequests",
+                         "the emulator requires at least 1 (the reference gives no bound)");
 }
 
 static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
@@ -520,6 +796,13 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
     case ITD_OP_JOBS_CREATE: {
         itd_job_input *in = itd_decode(&itd_JobInput, q->body ? q->body : "", q->len, NULL, &err);
         if (!in) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); return rc; }
+        if (sink_is_self(in->sink)) { itd_free(&itd_JobInput, in); return refuse_self_sink(c, "job input"); }
+        if (check_concurrency(in->configuration, &err) || sched_validate(in->schedule, &err)) {   /* before g_lock: the checks bound the schedule search */
+            rc = send_invalid(c, "job input", &err);
+            itd_error_clear(&err);
+            itd_free(&itd_JobInput, in);
+            return rc;
+        }
         pthread_mutex_lock(&g_lock);
         if (store_job_get(r->project, in->id)) {
             pthread_mutex_unlock(&g_lock);
@@ -543,7 +826,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
         if (!j) { pthread_mutex_unlock(&g_lock); return not_found_job(c, r); }
-        struct MHD_Response *resp = MHD_create_response_from_buffer(j->json_len, j->json, MHD_RESPMEM_MUST_COPY);
+        struct MHD_Response *resp = new_response(j->json_len, j->json, MHD_RESPMEM_MUST_COPY);
         pthread_mutex_unlock(&g_lock);
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -554,6 +837,13 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
     case ITD_OP_JOBS_UPDATE: {
         itd_job_update_input *up = itd_decode(&itd_JobUpdateInput, q->body ? q->body : "", q->len, NULL, &err);
         if (!up) { rc = send_invalid(c, "job update", &err); itd_error_clear(&err); return rc; }
+        if (sink_is_self(up->sink)) { itd_free(&itd_JobUpdateInput, up); return refuse_self_sink(c, "job update"); }
+        if (check_concurrency(up->configuration, &err) || sched_validate(up->schedule, &err)) {
+            rc = send_invalid(c, "job update", &err);
+            itd_error_clear(&err);
+            itd_free(&itd_JobUpdateInput, up);
+            return rc;
+        }
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
         int bad = j ? store_job_update(j, up, &w, &err) : 0;
@@ -608,13 +898,17 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         return send_action(c, 200, &itd_TriggerJob, r->job, run_id, "Triggered");
     }
     case ITD_OP_RUNS_LIST: {
+        int paged = query_arg(c, "pageNumber") || query_arg(c, "pageSize") || query_arg(c, "sortBy");
+        page_args pa;
+        const char *field = NULL;
+        char issue[200];
+        if (paged && page_args_parse(c, &pa, &field, issue, sizeof issue)) return send_bad_arg(c, field, issue);
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
-        int paged = query_arg(c, "pageNumber") || query_arg(c, "pageSize") || query_arg(c, "sortBy");
         cJSON *a = j ? store_runs_array(r->project, r->job, paged) : NULL;
         pthread_mutex_unlock(&g_lock);
         if (!j) return not_found_job(c, r);
-        return send_model(c, &itd_JobRunList, paged ? page_runs(c, a) : a);
+        return send_model(c, &itd_JobRunList, paged ? page_runs(&pa, a) : a);
     }
     case ITD_OP_RUNS_GET: {
         pthread_mutex_lock(&g_lock);
@@ -685,13 +979,21 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
     }
     stats_request(method, itd_op_name((itd_op)r.op));
 
-    /* faults are decided first: a faulted request never reaches the store */
+    /* faults are decided first: a faulted request never reaches the store
+     * (a rule of latency or drip alone: served, late or slowly) */
     emu_fault f;
     if (faults_pick(method, path, &f)) {
         emu_log("fault on %s %s: status %d kind %s latency %g ms", method, itd_op_name((itd_op)r.op), f.status,
                 faults_kind_name(f.kind), f.latency_ms);
         if (f.latency_ms > 0) emu_sleep_ms(f.latency_ms);
-        if (f.status || f.kind) { rc = apply_fault(c, &f, success_status(r.op)); segs_free(&s); return rc; }
+        if (f.kind == FK_DRIP) tl_drip = &f;   /* whatever answer follows drips */
+        if (f.status || (f.kind && f.kind != FK_DRIP)) {
+            rc = apply_fault(c, &f, success_status(r.op));
+            tl_drip = NULL;
+            segs_free(&s);
+            return rc;
+        }
+        if (f.kind == FK_DRIP) stats_fault();
     }
     if (q->too_big) {
         char msg[128];
@@ -709,12 +1011,17 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
             rc = do_op(c, &r, q);
         }
     }
+    tl_drip = NULL;
     segs_free(&s);
     return rc;
 }
 
 /* ------------------------------------------------------------ control, receiver */
 
+/* The receiver records what webhooks send, secret headers included, so
+ * reading (GET) and clearing (DELETE) it take the API key like the API
+ * does; recording (POST, what a sink does) does not, and is bounded in
+ * memory (see receiver_add). */
 static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *method, const char *path, req *q)
 {
     segs s;
@@ -725,14 +1032,41 @@ static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *met
     const char *name = s.v[0];
     enum MHD_Result rc;
     stats_request(method, "receiver");
+    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
+    if (get || del) {
+        const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+        if (!key || strcmp(key, g_opts.api_key) != 0) {
+            segs_free(&s);
+            return send_error(c, 401, "Reading or clearing a receiver takes the API key (x-api-key)");
+        }
+    } else if (q->too_big) {
+        segs_free(&s);
+        return send_error(c, 413, "Request body too large");
+    }
     pthread_mutex_lock(&rc_lock);
-    receiver *rv = receiver_get(name, strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0);
-    if (strcmp(method, "GET") == 0) {
-        cJSON *copy = rv ? cJSON_Duplicate(rv->records, 1) : cJSON_CreateArray();
+    receiver *rv = receiver_get(name, !get && !del);
+    if (get) {
+        cJSON *copy = cJSON_CreateArray();
+        for (rrec *x = rv ? rv->head : NULL; x; x = x->next) cJSON_AddItemToArray(copy, cJSON_Duplicate(x->rec, 1));
+        char dropped[32], total[32];
+        snprintf(dropped, sizeof dropped, "%lu", rv ? rv->dropped : 0UL);
+        snprintf(total, sizeof total, "%lu", g_rc_dropped);
         pthread_mutex_unlock(&rc_lock);
-        rc = send_cjson(c, 200, copy);
-    } else if (strcmp(method, "DELETE") == 0) {
-        if (rv) { cJSON_Delete(rv->records); rv->records = cJSON_CreateArray(); rv->status = 0; rv->count = 0; }
+        char *json = cJSON_PrintUnformatted(copy);
+        cJSON_Delete(copy);
+        struct MHD_Response *resp = json ? MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!resp) {
+            free(json);
+            rc = MHD_NO;
+        } else {
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(resp, "X-Receiver-Dropped", dropped);
+            MHD_add_response_header(resp, "X-Receiver-Dropped-Total", total);
+            rc = MHD_queue_response(c, 200, resp);
+            MHD_destroy_response(resp);
+        }
+    } else if (del) {
+        if (rv) receiver_remove(rv, 0);
         pthread_mutex_unlock(&rc_lock);
         rc = send_body(c, 204, NULL, NULL, 0, NULL, NULL);
     } else {
@@ -750,8 +1084,11 @@ static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *met
         free(body);
         cJSON_AddNumberToObject(rec, "status", status);
         cJSON_AddNumberToObject(rec, "time", emu_now());
-        if (cJSON_GetArraySize(rv->records) >= MAX_RECORDS) cJSON_DeleteItemFromArray(rv->records, 0);
-        cJSON_AddItemToArray(rv->records, rec);
+        /* memory of the record, roughly: strings plus cJSON nodes */
+        size_t bytes = 512 + q->len + strlen(path) + strlen(method);
+        for (const cJSON *it = h->child; it; it = it->next)
+            bytes += 128 + strlen(it->string) + (it->valuestring ? strlen(it->valuestring) : 0);
+        receiver_add(rv, rec, bytes);
         pthread_mutex_unlock(&rc_lock);
         char *out = status < 300 ? emu_strdup("{\"received\":true}") : error_json(status, "Receiver configured to fail", NULL);
         rc = send_json(c, status, out);
@@ -816,7 +1153,8 @@ static enum MHD_Result handle_control(struct MHD_Connection *c, const char *meth
         pthread_mutex_lock(&rc_lock);
         receiver *rv = receiver_get(name, 1);
         rv->status = (int)st->valuedouble;
-        rv->count = cJSON_IsNumber(cnt) && cnt->valuedouble >= 0 ? (long)cnt->valuedouble : 1;
+        /* clamped before the cast: (long)1e300 is undefined */
+        rv->count = cJSON_IsNumber(cnt) && cnt->valuedouble >= 0 ? (long)fmin(cnt->valuedouble, 1e9) : 1;
         pthread_mutex_unlock(&rc_lock);
         free(name);
         cJSON_Delete(t);
@@ -842,6 +1180,141 @@ static enum MHD_Result handle_control(struct MHD_Connection *c, const char *meth
                               "/_emulator/receivers/{name}, /_emulator/runs/{runId}/results");
 }
 
+/* ------------------------------------------------------------ request deadline */
+
+/* --conn-timeout closes idle connections only: a client that drips header
+ * bytes is never idle and holds its slot (and thread) for good, and enough
+ * such clients lock everyone out.  So every request must arrive whole
+ * (headers and body) within --request-timeout seconds of its first byte: a
+ * reaper thread shuts the socket of a late one down, and libmicrohttpd then
+ * closes it.  Between requests a connection is idle and only --conn-timeout
+ * applies; TCP_INFO tells when the next request's bytes began to arrive
+ * (without it the deadline counts from the previous answer).  A new
+ * connection's deadline counts from its accept. */
+enum { CS_RECV = 0, CS_BUSY, CS_IDLE, CS_CUT };
+typedef struct conn_slot {
+    int fd;
+    int state;             /* CS_*, guarded by cs_lock */
+    double since;          /* CS_RECV: the request began; CS_IDLE: the answer was queued */
+    struct conn_slot *prev, *next;
+} conn_slot;
+static pthread_mutex_t cs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cs_cv = PTHREAD_COND_INITIALIZER;
+static conn_slot *g_slots;
+static pthread_t g_reaper;
+static int g_reaper_on, g_reaper_stop;
+static unsigned long st_cut;   /* connections cut for a late request, under cs_lock */
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void slot_open(struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn_slot *s = calloc(1, sizeof *s);
+    if (!s || !ci) { free(s); return; }   /* untracked: only the idle timeout applies */
+    s->fd = ci->connect_fd;
+    s->state = CS_RECV;
+    s->since = mono_now();
+    pthread_mutex_lock(&cs_lock);
+    s->next = g_slots;
+    if (g_slots) g_slots->prev = s;
+    g_slots = s;
+    pthread_mutex_unlock(&cs_lock);
+    *socket_context = s;
+}
+
+/* libmicrohttpd reports the close before it closes the socket, so the
+ * reaper never shuts down a descriptor that was reused meanwhile. */
+static void slot_close(void **socket_context)
+{
+    conn_slot *s = *socket_context;
+    if (!s) return;
+    pthread_mutex_lock(&cs_lock);
+    if (s->prev) s->prev->next = s->next;
+    else g_slots = s->next;
+    if (s->next) s->next->prev = s->prev;
+    pthread_mutex_unlock(&cs_lock);
+    free(s);
+    *socket_context = NULL;
+}
+
+/* state: CS_BUSY (the request is whole), CS_IDLE (answered), or CS_RECV
+ * (headers of a request whose start the reaper did not see: from now). */
+static void slot_mark(struct MHD_Connection *c, int state)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_slot *s = ci ? ci->socket_context : NULL;
+    if (!s) return;
+    pthread_mutex_lock(&cs_lock);
+    if (s->state != CS_CUT && (state != CS_RECV || s->state == CS_IDLE)) {
+        s->state = state;
+        s->since = mono_now();
+    }
+    pthread_mutex_unlock(&cs_lock);
+}
+
+/* Seconds since the socket last received data, or -1 when unknown. */
+static double idle_for(int fd)
+{
+#ifdef TCP_INFO
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= sizeof ti)
+        return ti.tcpi_last_data_recv / 1000.0;
+#else
+    (void)fd;
+#endif
+    return -1;
+}
+
+static void *reaper(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&cs_lock);
+    while (!g_reaper_stop) {
+        double now = mono_now(), limit = g_opts.request_timeout;
+        for (conn_slot *s = g_slots; s; s = s->next) {
+            if (s->state == CS_IDLE) {
+                double idle = idle_for(s->fd);
+                /* bytes after the answer (50 ms of slack for the clock's grain): a request began */
+                if (idle < 0) s->state = CS_RECV;
+                else if (now - idle > s->since + 0.05) { s->state = CS_RECV; s->since = now - idle; }
+            }
+            if (s->state == CS_RECV && now - s->since > limit) {
+                shutdown(s->fd, SHUT_RDWR);
+                s->state = CS_CUT;
+                st_cut++;
+                emu_log("connection closed: no whole request within %g s", limit);
+            }
+        }
+        /* a tenth of the deadline, within 20..200 ms */
+        double step = limit / 10;
+        if (step < 0.02) step = 0.02;
+        if (step > 0.2) step = 0.2;
+        double until = emu_now() + step;
+        struct timespec ts;
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+        pthread_cond_timedwait(&cs_cv, &cs_lock, &ts);
+    }
+    pthread_mutex_unlock(&cs_lock);
+    return NULL;
+}
+
+static unsigned long stats_cut(void)
+{
+    pthread_mutex_lock(&cs_lock);
+    unsigned long n = st_cut;
+    pthread_mutex_unlock(&cs_lock);
+    return n;
+}
+
 /* ------------------------------------------------------------ libmicrohttpd glue */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -858,11 +1331,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             char msg[128];
             snprintf(msg, sizeof msg, "Request body exceeds %zu bytes", g_opts.max_body);
             stats_request(method, "too-large");
+            slot_mark(c, CS_BUSY);
             return send_error(c, 413, msg);
         }
         q = calloc(1, sizeof *q);
         if (!q) return MHD_NO;
         *con_cls = q;
+        slot_mark(c, CS_RECV);   /* a request whose first bytes the reaper did not see */
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -888,6 +1363,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         q->body[q->len] = 0;
         return MHD_YES;
     }
+    slot_mark(c, CS_BUSY);   /* whole: the deadline is met */
     emu_log("%s %s", method, url);
     size_t blen = strlen(EMU_BASE_PATH);
     if (strncmp(url, EMU_BASE_PATH, blen) == 0 && url[blen] == '/') return handle_api(c, method, url + blen + 1, q);
@@ -900,20 +1376,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     (void)toe;
     req *q = *con_cls;
     if (q) { free(q->body); free(q); }
     *con_cls = NULL;
+    slot_mark(c, CS_IDLE);
 }
 
 static void notify(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code)
 {
     (void)cls;
-    (void)c;
-    (void)socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) stats_connection();
-    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) stats_connection_closed();
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) { stats_connection(); slot_open(c, socket_context); }
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) { stats_connection_closed(); slot_close(socket_context); }
 }
 
 /* Paths and query values reach us undecoded; see the top of the file. */
@@ -952,11 +1426,26 @@ int http_start(void)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(g_daemon, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? di->port : g_opts.port;
     snprintf(g_origin, sizeof g_origin, "http://%s:%d", g_opts.host, port);
+    if (g_opts.request_timeout > 0) {
+        if (pthread_create(&g_reaper, NULL, reaper, NULL) != 0) {
+            fprintf(stderr, "intuned-emulator: cannot start the request deadline thread\n");
+            return -1;
+        }
+        g_reaper_on = 1;
+    }
     return 0;
 }
 
 void http_stop(void)
 {
+    if (g_reaper_on) {
+        pthread_mutex_lock(&cs_lock);
+        g_reaper_stop = 1;
+        pthread_cond_broadcast(&cs_cv);
+        pthread_mutex_unlock(&cs_lock);
+        pthread_join(g_reaper, NULL);
+        g_reaper_on = 0;
+    }
     if (g_daemon) MHD_stop_daemon(g_daemon);
     g_daemon = NULL;
     receivers_free();

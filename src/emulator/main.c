@@ -33,7 +33,8 @@ void emu_log(const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     char ts[40];
-    fprintf(stderr, "%s intuned-emulator: %s\n", itd_datetime_format(emu_now(), ts, sizeof ts), line);
+    if (!itd_datetime_format(emu_now(), ts, sizeof ts)) snprintf(ts, sizeof ts, "-");
+    fprintf(stderr, "%s intuned-emulator: %s\n", ts, line);
 }
 
 double emu_now(void)
@@ -122,6 +123,10 @@ static void usage(FILE *f)
 "  --data-dir DIR         keep jobs and runs in DIR across restarts (default: memory only)\n"
 "  --max-body BYTES       larger request bodies get 413 (default 1048576)\n"
 "  --conn-timeout SEC     close connections idle this long (default 30)\n"
+"  --request-timeout SEC  close a connection whose request (headers and body) has\n"
+"                         not arrived whole SEC after its first byte, so clients\n"
+"                         that drip bytes cannot hold every connection (default\n"
+"                         10; fractions allowed; 0: no limit)\n"
 "  --max-connections N    concurrent connections (default 1024)\n"
 "  --verbose              log requests, runs and deliveries to stderr (never secrets)\n"
 "\n"
@@ -138,11 +143,14 @@ static void usage(FILE *f)
 "                         <apiRunId>.json (default DATA-DIR/s3, else a new temp dir,\n"
 "                         removed at exit if nothing was written; see /_emulator/stats)\n"
 "  --no-scheduler         schedules set next_run_time but start no runs\n"
+"                         (schedules run on the wall clock, not scaled by --time-scale;\n"
+"                         an interval `every` below 1s, or a calendar value out of\n"
+"                         range, e.g. second 61, is refused with 400)\n"
 "  --seed N               seed of the fault PRNG and of run ids (default 1)\n"
 "\n"
 "Faults (one rule from the command line; more at run time, see below)\n"
 "  --fault-status CODE    answer CODE (429, 500, 502, 503, ...) instead of running\n"
-"  --fault-kind K         drop | malformed | truncated | content_type\n"
+"  --fault-kind K         drop | malformed | truncated | content_type | drip\n"
 "  --fault-rate R         probability 0..1 per matching request (default 1)\n"
 "  --fault-count N        fault only the next N matching requests\n"
 "  --fault-retry-after S  Retry-After value (429 gets \"1\" by default)\n"
@@ -160,7 +168,14 @@ static void usage(FILE *f)
 "  POST   /_emulator/receivers/NAME  {\"status\":500,\"count\":2}: next answers of NAME\n"
 "  GET    /_emulator/runs/RUNID/results  a run's sink result payloads\n"
 "Webhook receiver (for examples and tests)\n"
-"  POST /_receiver/NAME records method, path, headers, body; GET lists; DELETE clears\n"
+"  POST /_receiver/NAME records method, path, headers, body (no key needed);\n"
+"  GET lists and DELETE clears, both with the x-api-key (records hold secret\n"
+"  headers).  GET answers X-Receiver-Dropped (this name) and\n"
+"  X-Receiver-Dropped-Total: records dropped, oldest first, to stay within\n"
+"  --receiver-max-bytes BYTES  memory for records of all names (default 33554432)\n"
+"  --receiver-max-names N      names kept; the least recently used goes (default 256)\n"
+"  Webhook sinks reach loopback literals only (127.x.y.z, localhost, [::1]) and\n"
+"  on the emulator's own port only /_receiver/ (not its API: no self-triggering)\n"
 "\n"
 "Choices where the reference is silent: a duplicate job id and a trigger of a\n"
 "paused job get 409; a finished run's terminate gets 409; projects exist\n"
@@ -203,6 +218,9 @@ static int parse_args(int argc, char **argv, cJSON *fault)
     g_opts.api_latency_ms = 20;
     g_opts.max_body = 1048576;
     g_opts.conn_timeout = 30;
+    g_opts.request_timeout = 10;
+    g_opts.receiver_max_bytes = 33554432;
+    g_opts.receiver_max_names = 256;
     g_opts.max_conns = 1024;
     g_opts.delivery_attempts = 5;
     g_opts.workers = 16;
@@ -234,6 +252,9 @@ static int parse_args(int argc, char **argv, cJSON *fault)
         else if (strcmp(o, "--api-latency-ms") == 0) { if (parse_num(o, v, 0, 600000, &d)) return -1; g_opts.api_latency_ms = d; }
         else if (strcmp(o, "--max-body") == 0) { if (parse_num(o, v, 1, 1e9, &d)) return -1; g_opts.max_body = (size_t)d; }
         else if (strcmp(o, "--conn-timeout") == 0) { if (parse_num(o, v, 0, 86400, &d)) return -1; g_opts.conn_timeout = (unsigned)d; }
+        else if (strcmp(o, "--request-timeout") == 0) { if (parse_num(o, v, 0, 86400, &d)) return -1; g_opts.request_timeout = d; }
+        else if (strcmp(o, "--receiver-max-bytes") == 0) { if (parse_num(o, v, 1024, 1e12, &d)) return -1; g_opts.receiver_max_bytes = (size_t)d; }
+        else if (strcmp(o, "--receiver-max-names") == 0) { if (parse_num(o, v, 1, 100000, &d)) return -1; g_opts.receiver_max_names = (unsigned)d; }
         else if (strcmp(o, "--max-connections") == 0) { if (parse_num(o, v, 1, 100000, &d)) return -1; g_opts.max_conns = (unsigned)d; }
         else if (strcmp(o, "--workers") == 0) { if (parse_num(o, v, 1, 1024, &d)) return -1; g_opts.workers = (int)d; }
         else if (strcmp(o, "--delivery-attempts") == 0) { if (parse_num(o, v, 1, 100, &d)) return -1; g_opts.delivery_attempts = (int)d; }
@@ -294,7 +315,9 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     int rc = 1;
-    if (store_init() == 0 && runner_start() == 0 && http_start() == 0) {
+    /* http first: g_origin (the own port, for the webhook guard) is set
+     * before any worker delivers; requests meanwhile only queue work */
+    if (store_init() == 0 && http_start() == 0 && runner_start() == 0) {
         printf("listening %s%s\n", g_origin, EMU_BASE_PATH);
         fflush(stdout);
         emu_log("workspace %s, data %s, s3 %s", g_opts.workspace, g_opts.data_dir ? g_opts.data_dir : "(memory)", g_opts.s3_dir);

@@ -1,0 +1,173 @@
+/* fuzz_response: itd_response_parse with the retry decision and the
+ * Retry-After parser, fed a fuzzed operation, status, content type,
+ * Retry-After and body.
+ * Input layout (11 header bytes, then text fields):
+ *   [0] operation (modulo ITD_OP__COUNT)   [1..2] status, big-endian, modulo 1000
+ *   [3] flags: 0x80 sent, 0x40 no Content-Type, 0x20 no Retry-After,
+ *       0x10 fuzzed retry policy (bytes 6..10), 0x08 also try a
+ *       CONNECTION (0x04: TIMEOUT) error, 0x02 marked retryable
+ *   [4] rnd * 256   [5] attempt - 1 (modulo 8)   [6..10] retry policy
+ *   then: Content-Type '\n' Retry-After '\n' body (the rest). */
+#include <math.h>
+#include <time.h>
+#include "intuned.h"
+#include "fuzz.h"
+
+static int expect_status(itd_op op)
+{
+    return op == ITD_OP_JOBS_CREATE ? 201 : op == ITD_OP_JOBS_DELETE ? 204 : 200;
+}
+
+static void check_retry_after(const char *v)
+{
+    double r = itd_retry_after_seconds(v, 0);
+    FUZZ_CHECK(r == -1 || (isfinite(r) && r >= 0), "Retry-After \"%s\" gave %g", v, r);
+    /* the surrounding white space the parser trims changes nothing */
+    size_t n = strlen(v);
+    char *padded = malloc(n + 5);
+    if (!padded) abort();
+    snprintf(padded, n + 5, " \t%s \r", v);
+    double r2 = itd_retry_after_seconds(padded, 0);
+    FUZZ_CHECK(r2 == r, "Retry-After \"%s\" gave %g, padded %g", v, r, r2);
+    free(padded);
+    size_t i = 0;
+    while (v[i] == ' ' || v[i] == '\t') i++;
+    int digits_only = v[i] != 0;
+    size_t k = i;
+    for (; v[k] && v[k] != ' ' && v[k] != '\t' && v[k] != '\r' && v[k] != '\n'; k++)
+        if (v[k] < '0' || v[k] > '9') digits_only = 0;
+    for (size_t j = k; v[j]; j++)
+        if (v[j] != ' ' && v[j] != '\t' && v[j] != '\r' && v[j] != '\n') digits_only = 0;
+    double clamp = HUGE_VAL;
+#ifdef ITD_RETRY_AFTER_CLAMP
+    clamp = ITD_RETRY_AFTER_CLAMP;
+#endif
+    if (digits_only && k > i && k - i <= 64) {
+        double want = strtod(v + i, NULL);
+        if (want > clamp) want = clamp;
+        FUZZ_CHECK(r == want, "delta-seconds \"%s\" gave %g", v, r);
+    }
+    if (r > 0 && r < clamp && !digits_only && !strchr(v, '.')) {
+        /* an HTTP date: later `now` gives the rest of the wait, and the
+         * date re-written as an IMF-fixdate means the same instant */
+        double r3 = itd_retry_after_seconds(v, 1e6);
+        FUZZ_CHECK(r3 == (r > 1e6 ? r - 1e6 : 0), "\"%s\": %g at 0, %g at 1e6", v, r, r3);
+        if (r < 253402300800.0) {
+            time_t t = (time_t)r;
+            struct tm tm;
+            char buf[64];
+            if (gmtime_r(&t, &tm) && strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+                double r4 = itd_retry_after_seconds(buf, 0);
+                FUZZ_CHECK(r4 == r, "\"%s\" = %g but its IMF-fixdate \"%s\" = %g", v, r, buf, r4);
+            }
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 11 || size > (1u << 20)) return 0;
+    fz_cursor cur = { data, size };
+    itd_op op = (itd_op)(fz_byte(&cur) % ITD_OP__COUNT);
+    unsigned hi = fz_byte(&cur), lo = fz_byte(&cur);
+    long status = (long)((hi << 8 | lo) % 1000);
+    unsigned flags = fz_byte(&cur);
+    double rnd = fz_byte(&cur) / 256.0;
+    int attempt = 1 + fz_byte(&cur) % 8;
+    uint8_t pb[5];
+    for (int i = 0; i < 5; i++) pb[i] = fz_byte(&cur);
+    int sent = (flags & 0x80) != 0;
+
+    itd_retry_policy pol;
+    itd_retry_policy_default(&pol);
+    if (flags & 0x10) {
+        pol.enabled = pb[0] & 1;
+        pol.max_attempts = pb[0] >> 4;
+        pol.initial_delay = pb[1] / 16.0 - 1;   /* negatives too: they must fall back to the default */
+        pol.max_delay = pb[2] / 4.0 - 2;
+        pol.multiplier = pb[3] / 32.0;
+        pol.jitter = pb[4] / 128.0 - 0.5;
+    }
+
+    char *ct = fz_field(&cur, '\n', NULL);
+    char *ra = fz_field(&cur, '\n', NULL);
+    size_t blen;
+    char *body = fz_rest(&cur, &blen);
+
+    itd_response resp = { status, (flags & 0x40) ? NULL : ct, (flags & 0x20) ? NULL : ra, body, blen };
+    itd_result res;
+    itd_error err = { 0 };
+    int rc = itd_response_parse(op, &resp, &res, &err);
+    if (rc == 0) {
+        FUZZ_CHECK(err.kind == ITD_ERR_NONE, "success with error kind %s", itd_err_kind_name(err.kind));
+        FUZZ_CHECK(status == expect_status(op), "success for status %ld of %s", status, itd_op_name(op));
+        FUZZ_CHECK(res.op == op, "result op");
+        if (op == ITD_OP_JOBS_DELETE) {
+            FUZZ_CHECK(!res.obj, "delete has a result object");
+        } else {
+            FUZZ_CHECK(res.obj && res.schema, "no result object");
+            char *e = itd_encode(res.schema, res.obj, NULL);
+            FUZZ_CHECK(e, "result does not encode");
+            free(e);
+        }
+    } else {
+        FUZZ_CHECK(rc == -1, "rc %d", rc);
+        FUZZ_CHECK(err.kind != ITD_ERR_NONE && err.message[0], "failure without kind/message");
+        FUZZ_CHECK(err.status == (int)status, "error status %d for %ld", err.status, status);
+        /* (not <= blen: a body with secrets is kept as its redacted rendering) */
+        FUZZ_CHECK(err.body_len <= ITD_ERROR_BODY_MAX, "kept %zu body bytes of %zu", err.body_len, blen);
+        /* not compared with the body: secrets in it are scrubbed (scrub.c) */
+        if (err.body_len) FUZZ_CHECK(err.body && err.body[err.body_len] == 0, "kept body not terminated");
+        if (err.retryable)
+            FUZZ_CHECK(status == 429 || status == 502 || status == 503 || status == 504, "retryable %ld", status);
+        if (status >= 300 && status <= 599 && status != expect_status(op)) {
+            /* error statuses: the message is one line (from the body or "HTTP n") */
+            for (const char *m = err.message; *m; m++)
+                FUZZ_CHECK((unsigned char)*m >= 0x20 && *m != 0x7f, "control character in \"%s\"", err.message);
+            if (!resp.retry_after) FUZZ_CHECK(err.retry_after == -1, "retry_after %g without the header", err.retry_after);
+            else FUZZ_CHECK(err.retry_after == -1 || (isfinite(err.retry_after) && err.retry_after >= 0),
+                            "retry_after %g", err.retry_after);
+        }
+        char line[1024];
+        itd_error_format(&err, line, sizeof line);
+        FUZZ_CHECK(line[0], "empty formatted error");
+    }
+
+    double delay = -1;
+    int again = itd_retry_decide(&pol, op, attempt, &err, sent, rnd, &delay);
+    if (rc == 0) FUZZ_CHECK(!again, "retry after success");
+    if (again) {
+        FUZZ_CHECK(pol.enabled && attempt < pol.max_attempts, "retry beyond the policy");
+        FUZZ_CHECK(err.kind == ITD_ERR_RATE_LIMITED || err.kind == ITD_ERR_SERVER, "retry of kind %s",
+                   itd_err_kind_name(err.kind));
+        FUZZ_CHECK(err.status != 500, "retry of a 500");
+        if (!itd_op_idempotent(op) && err.kind == ITD_ERR_SERVER)
+            FUZZ_CHECK(err.status == 503 && err.retry_after >= 0, "%s retried on %d", itd_op_name(op), err.status);
+        double maxd = pol.max_delay >= 0 && isfinite(pol.max_delay) ? pol.max_delay : 30;
+        double cap = err.retry_after > maxd ? err.retry_after : maxd;
+        FUZZ_CHECK(isfinite(delay) && delay >= 0 && delay <= cap * (1 + 1e-12), "delay %g (cap %g)", delay, cap);
+    } else {
+        FUZZ_CHECK(delay == 0, "no retry but delay %g", delay);
+    }
+
+    if (flags & 0x0c) {   /* the transport's own failures */
+        itd_error ce = { 0 };
+        ce.kind = (flags & 0x08) ? ITD_ERR_CONNECTION : ITD_ERR_TIMEOUT;
+        ce.retryable = (flags & 0x02) != 0;
+        ce.retry_after = -1;
+        int r2 = itd_retry_decide(&pol, op, attempt, &ce, sent, rnd, &delay);
+        if (r2) {
+            FUZZ_CHECK(ce.retryable, "retry of a failure marked final");
+            FUZZ_CHECK(!sent || itd_op_idempotent(op), "%s retried after it was sent", itd_op_name(op));
+            FUZZ_CHECK(isfinite(delay) && delay >= 0, "delay %g", delay);
+        }
+    }
+
+    check_retry_after(ra);
+    itd_result_free(&res);
+    itd_error_clear(&err);
+    free(ct);
+    free(ra);
+    free(body);
+    return 0;
+}
