@@ -6,7 +6,9 @@
  * prints (cJSON_PrintUnformatted) to text we parse back to an equal tree
  * (numbers within cJSON's print precision: it writes 15 significant digits
  * whenever they read back within its epsilon, so 0.30000000000000004
- * prints as 0.3). */
+ * prints as 0.3); our writer (itd_json_print) prints it to text we parse
+ * back to exactly the same tree, numbers included, and that text prints
+ * again the same. */
 #include <cjson/cJSON.h>
 #include "intuned.h"
 #include "json.h"
@@ -67,6 +69,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cJSON_Delete(again);
             free(printed);
         }
+        size_t n1 = 0;
+        char *ours = itd_json_print(a, &n1);
+        FUZZ_CHECK(ours && n1 == strlen(ours), "itd_json_print failed");
+        const char *why = NULL;
+        size_t off = 0;
+        cJSON *again = itd_json_parse(ours, n1, &off, &why);
+        FUZZ_CHECK(again, "our writer's text does not parse (%s at %zu): %.200s", why ? why : "?", off, ours);
+        FUZZ_CHECK(fz_tree_equal(a, again), "our writer's text parses to another tree: %.200s", ours);
+        char *twice = itd_json_print(again, NULL);
+        FUZZ_CHECK(twice && strcmp(ours, twice) == 0, "write o parse o write differs: %.200s", ours);
+        free(twice);
+        cJSON_Delete(again);
+        free(ours);
     }
     cJSON_Delete(a);
     cJSON_Delete(b);

@@ -82,6 +82,21 @@ describe("intuned-emulator limits", function()
     assert.are.equal("bad-request", e.code)
   end
 
+  it("answers 400 in valid JSON to a path that decodes to invalid UTF-8 (found by fuzz/)", function()
+    -- the 404 used to echo the raw byte 0x9B in its JSON message
+    for _, bad in ipairs{ "%9B", "%C0%AF", "%ED%A0%80", "ok%FF" } do
+      local r = emu.api("GET", P .. "/jobs/" .. bad)
+      assert.are.equal(400, r.status, bad .. ": " .. r.body)
+      local e = decode(r.body)
+      assert.is_table(e, r.body)
+      assert.truthy(e.message:find("UTF-8", 1, true), e.message)
+    end
+    -- well-formed UTF-8 is fine, and echoed in a valid 404
+    local r = emu.api("GET", P .. "/jobs/caf%C3%A9")
+    assert.are.equal(404, r.status, r.body)
+    assert.is_table(decode(r.body), r.body)
+  end)
+
   describe("paging of the runs list", function()
     local runs_path = P .. "/jobs/paging-job-1/runs"
 

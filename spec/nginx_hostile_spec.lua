@@ -233,23 +233,46 @@ describe("the nginx transport against a hostile server", function()
     end)
 
     it("a retry delay that is not a sane number of seconds is not slept on", function()
-      -- whatever the core's retry decision returns (it caps Retry-After
-      -- itself), the transport never hands ngx.sleep NaN, inf, < 0 or years
+      -- whatever the call machine asks for (it caps Retry-After itself),
+      -- the transport never hands ngx.sleep NaN, inf, < 0 or years: a
+      -- machine whose waits are `bad` ends the call with the error it would
+      -- have retried (the hook's retry event carries it), or, with no hook
+      -- (no events are made then), with an error saying so
       local r = run([[
         local core = require "intuned.core"
-        local orig = core.retry_decide
+        local orig = core.call_machine
         local out = {}
-        for i, bad in ipairs{ 0 / 0, math.huge, -1, 1e59, "5" } do
-          core.retry_decide = function() return bad end
-          local ok, o = pcall(call, "retryafter/1", { deadline = false })
-          out[i] = ok and o or { raised = tostring(o) }
+        local bads = { 0 / 0, math.huge, -1, 1e59, "5", 0 / 0 }
+        for i, bad in ipairs(bads) do
+          core.call_machine = function(...)
+            local m, e = orig(...)
+            if not m then return m, e end
+            return setmetatable({}, { __index = function(_, k)
+              return function(_, ...)
+                if k ~= "next" then return m[k](m, ...) end
+                local what, a, b, c = m:next(...)
+                if what == "wait" then a = bad end
+                return what, a, b, c
+              end
+            end })
+          end
+          local o = { deadline = false }
+          if i < #bads then o.hook = function() end end
+          local ok, res = pcall(call, "retryafter/1", o)
+          out[i] = ok and res or { raised = tostring(res) }
         end
-        core.retry_decide = orig
+        core.call_machine = orig
         return out
       ]], 30)
-      for i = 1, 5 do
+      for i = 1, 6 do
         assert.is_nil(r[i].raised, r[i].raised)
-        assert.same({ "server", 503 }, { r[i].err.kind, r[i].err.status }, "case " .. i)
+        assert.is_true(r[i].err.is_error, "case " .. i)
+        if i < 6 then
+          assert.same({ "server", 503, 1 }, { r[i].err.kind, r[i].err.status, r[i].err.attempts }, "case " .. i)
+        else
+          assert.equals("connection", r[i].err.kind)
+          assert.matches("the call machine asked for a wait of .* s: not retried", r[i].err.message)
+        end
         assert.is_true(r[i].t < 5, "case " .. i .. " took " .. r[i].t .. " s")
       end
     end)
@@ -286,19 +309,26 @@ describe("the nginx transport against a hostile server", function()
 
     it("a raise inside one call becomes that call's error (API key hidden), the others complete", function()
       local r = run([[
+        -- the second call's machine raises when fed its response
         local core = require "intuned.core"
-        local orig, n = core.parse_response, 0
-        core.parse_response = function(...)
+        local orig, n = core.call_machine, 0
+        core.call_machine = function(...)
+          local m, e = orig(...)
           n = n + 1
-          if n == 2 then error("boom with hostile-key-1234 inside") end
-          return orig(...)
+          if not m or n ~= 2 then return m, e end
+          return setmetatable({}, { __index = function(_, k)
+            return function(_, ...)
+              if k == "feed_response" then error("boom with hostile-key-1234 inside") end
+              return m[k](m, ...)
+            end
+          end })
         end
         local ok, res = pcall(function()
           return client(H .. "/api/v1/workspace", { retry = false }):batch({
             { op = "jobs:list", project = "ok" }, { op = "jobs:list", project = "ok" },
             { op = "jobs:list", project = "ok" } }, { max_in_flight = 1 })
         end)
-        core.parse_response = orig
+        core.call_machine = orig
         if not ok then return { raised = tostring(res) } end
         local out = {}
         for i = 1, 3 do out[i] = intuned.is_error(res[i]) and err_doc(res[i]) or { list = #res[i] } end

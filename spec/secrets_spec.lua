@@ -126,6 +126,19 @@ describe("secrets (libcurl transport)", function()
       end
       assert.same({ "request", "response", "retry", "request", "response" }, kinds)
       assert.truthy(events[2].error.message:find("rejected key ***", 1, true))
+      -- a response event carries what came back: status, headers and the
+      -- (bounded) body, redacted like the request (leak() above saw them)
+      for _, i in ipairs{ 2, 5 } do
+        local r = events[i].response
+        assert.is_table(r)
+        assert.equals(503, r.status)
+        assert.equals("application/json", r.headers["content-type"])
+        assert.equals("0", r.headers["retry-after"])
+        assert.truthy(r.body:find("***", 1, true))
+        assert.truthy(#r.body > 0 and #r.body <= 4096)
+      end
+      assert.is_nil(events[1].response)
+      assert.is_nil(events[3].response)
     end)
 
     it("S3 secretAccessKey and webhook header values echoed by a 400: scrubbed in errors and events", function()

@@ -927,9 +927,8 @@ char *itd_encode(const itd_schema *schema, const void *obj, size_t *len)
 {
     cJSON *t = itd_to_cjson(schema, obj);
     if (!t) return NULL;
-    char *s = cJSON_PrintUnformatted(t);
+    char *s = itd_json_print(t, len);
     cJSON_Delete(t);
-    if (s && len) *len = strlen(s);
     return s;
 }
 

@@ -85,6 +85,11 @@ int itd_error_set(itd_error *e, itd_err_kind kind, const char *path, const char 
 #endif
     ;
 
+/* Offset of the first byte of s[0..n) that is not well-formed UTF-8
+ * (RFC 3629: no overlongs, surrogates or code points past U+10FFFF), or n
+ * when all of it is.  What the JSON parser accepts in strings. */
+size_t itd_utf8_check(const char *s, size_t n);
+
 /* ---------------------------------------------------------------- warnings */
 
 /* Non-fatal remarks found while decoding (short job id, cron-style calendar
@@ -443,6 +448,12 @@ extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobRun,
  * refuses "\u0000" in strings and nesting beyond ITD_MAX_DEPTH).  NULL on
  * error, with the byte offset and a static message. */
 cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const char **err_msg);
+/* Compact JSON text of a cJSON tree (malloc'd, NUL-terminated; free() it),
+ * laid out as cJSON_PrintUnformatted lays it out, but numbers read back
+ * exactly (cJSON's printer rounds them to 15 digits when that reads back
+ * "close enough").  `len` may be NULL.  NULL on OOM or a node cJSON cannot
+ * print (cJSON_Invalid, a raw node without text). */
+char *itd_json_print(const cJSON *item, size_t *len);
 
 /* Decode JSON text into a new object of `schema`: parse, validate, apply
  * defaults.  Returns NULL and fills `err` (kind VALIDATION for input schemas,
@@ -669,7 +680,7 @@ void itd_retry_policy_default(itd_retry_policy *p);
  * should be retried for `op`.  `sent` is 1 when the request may have reached
  * the server.  Returns 1 and sets *delay (seconds, jitter applied with
  * `rnd` in [0,1)) when it should; 0 otherwise.
- * Rules (protocol.c has the reasoning): idempotent operations on 429, 502,
+ * Rules (call.c has the reasoning): idempotent operations on 429, 502,
  * 503, 504 and on CONNECTION/TIMEOUT errors marked `retryable`; create and
  * trigger only when !sent (CONNECTION/TIMEOUT), on 429, or on 503 with
  * Retry-After.  Never on 500.  Delay: min(max_delay, initial_delay *
@@ -682,12 +693,66 @@ void itd_retry_policy_default(itd_retry_policy *p);
 int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
                      const itd_error *err, int sent, double rnd, double *delay);
 
+/* ---------------------------------------------------------------- schedule */
+/* When a JobSchedule fires (schedule.c has the semantics): the union of its
+ * intervals (counted from the Unix epoch) and calendars (UTC; absent second,
+ * minute, hour = 0, other fields every value), between 1970 and the end of
+ * 9999.  Times are Unix seconds (intervals give whole milliseconds). */
+
+typedef struct itd_sched itd_sched;   /* a compiled schedule: read-only, may be shared by threads */
+
+typedef struct itd_sched_opts {
+    double min_interval_ms;           /* shorter periods count as this long (0: no floor) */
+    double max_interval_ms;           /* longer ones as this long (0: no ceiling) */
+} itd_sched_opts;
+
+/* Compile `s` (NULL: a schedule that never fires; `o` may be NULL).  Never
+ * fails on data: a value out of range matches nothing, an unreadable one makes
+ * its calendar never fire, an unusable interval never fires.  NULL on OOM. */
+itd_sched *itd_sched_new(const itd_schedule *s, const itd_sched_opts *o);
+void itd_sched_free(itd_sched *c);
+/* Up to n fire times strictly after `from`, ascending, into out; returns how
+ * many (fewer when the schedule fires no more before year 10000). */
+size_t itd_sched_next(const itd_sched *c, double from, double *out, size_t n);
+/* Up to n fire times strictly before `from`, descending. */
+size_t itd_sched_prev(const itd_sched *c, double from, double *out, size_t n);
+/* The fire times t with a <= t <= b, ascending, at most n of them; *more (may
+ * be NULL) is set to 1 when there are more than n. */
+size_t itd_sched_between(const itd_sched *c, double a, double b, double *out, size_t n, int *more);
+/* 1 when the schedule can never fire. */
+int itd_sched_never(const itd_sched *c);
+/* The schedule's jitter in ms (0 when none): each run may start up to this
+ * much after its time; the times above are the nominal ones. */
+double itd_sched_jitter_ms(const itd_sched *c);
+
+/* An interval's period in ms (number or duration string); 0, or -1 when it is
+ * not a positive one. */
+int itd_interval_ms(const itd_interval *iv, double *ms);
+/* The value checks of a schedule on input: calendar values in their field's
+ * range (second 0-59, minute 0-59, hour 0-23, dayOfMonth 1-31, month 1-12 or
+ * a name, dayOfWeek 0-6 or a name, year 1970-9999), whole numbers, non-empty
+ * ranges and lists, steps >= 1, readable cron-style strings, intervals of a
+ * positive period up to 100 years.  0, or -1 with err (kind VALIDATION, path
+ * such as "schedule.calendars[2].hour"; `prefix` defaults to "schedule"). */
+int itd_schedule_check(const itd_schedule *s, const char *prefix, itd_error *err);
+/* Remarks on a schedule as it is: every value the checks above would refuse,
+ * and every calendar that can never fire, with the reason.  0, or -1 on OOM. */
+int itd_schedule_warnings(const itd_schedule *s, const char *prefix, itd_warnings *w);
+/* The schedule in plain English ("every hour; and at 09:00, 11:00, ... 17:00
+ * UTC Monday to Friday"), malloc'd; NULL on OOM. */
+char *itd_schedule_describe(const itd_schedule *s);
+/* 1 for the statuses an idempotent call may retry (429, 502, 503, 504):
+ * what itd_response_parse sets `retryable` from.  call.c holds every rule. */
+int itd_status_retryable(long status);
+
 /* --------------------------------------------------------------- transport */
 
 typedef struct itd_client itd_client;
 
-typedef void (*itd_hook_fn)(void *ud, const char *event, const itd_request *redacted,
-                            long status, double elapsed, const itd_error *err);
+/* Called between attempts (never from inside libcurl) with each event of
+ * the call machine (call.h: request, response, retry; redacted). */
+struct itd_event;
+typedef void (*itd_hook_fn)(void *ud, const struct itd_event *ev);
 
 typedef struct itd_client_opts {
     itd_config cfg;
@@ -710,6 +775,12 @@ typedef struct itd_call {
     itd_op op;
     itd_call_args args;
     const itd_retry_policy *retry;  /* per-call override or NULL */
+    /* Per-call overrides of the client's options: 0 keeps the client's, a
+     * negative value turns the limit off. */
+    long timeout_ms, deadline_ms;
+    /* "Name: value", NULL-terminated, sent after the client's (a name given
+     * again replaces the client's header), or NULL. */
+    const char *const *extra_headers;
 } itd_call;
 
 /* One operation, retries included.  0 with `out` or -1 with `err`. */
@@ -722,4 +793,8 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
 #ifdef __cplusplus
 }
 #endif
+/* the call machine (call.h includes this header first: no cycle) */
+#include "call.h"
+/* the operation table (the same way) */
+#include "ops.h"
 #endif

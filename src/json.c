@@ -14,9 +14,11 @@
  * echoed back to a server or a caller.  A \u escape of a lone surrogate
  * (high without a low one after it, or a low one alone) is refused too: it
  * has no UTF-8 form.  Error offsets never pass the end of the input: a
- * document cut inside a string reports the end.
+ * document cut inside a string reports the end.  The other way, trees are
+ * written by json_write.c (itd_json_print), whose numbers read back exactly.
  */
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -183,6 +185,19 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end, const c
     return n;
 }
 
+size_t itd_utf8_check(const char *s, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)s, *p = b, *end = b + n;
+    while (p < end) {
+        if (*p < 0x80) { p++; continue; }
+        const char *why = NULL;
+        size_t k = utf8_seq(p, end, &why);
+        if (!k) return (size_t)(p - b);
+        p += k;
+    }
+    return n;
+}
+
 /* Parse a string starting after the opening quote; returns a copy (a key
  * from the arena if there is one, a value always malloc'd). */
 static char *parse_string(parser *ps, int is_key)
@@ -309,11 +324,19 @@ static int parse_number(parser *ps, cJSON *n)
         d = (double)v; /* exact */
         if (neg) d = -d;
     } else {
-        char buf[64], *tmp = buf;
-        size_t len = (size_t)(p - s);
-        if (len >= sizeof buf && !(tmp = malloc(len + 1))) return fail(ps, s, "out of memory");
-        memcpy(tmp, s, len);
-        tmp[len] = 0;
+        /* strtod reads the locale's decimal point (a program may have called
+         * setlocale): JSON's '.' is written as that point before calling it. */
+        const char *dp = localeconv()->decimal_point;
+        size_t dpn = dp && dp[0] ? strlen(dp) : 1;
+        if (dpn > 8) return fail(ps, s, "number: unusable locale decimal point");
+        char buf[96], *tmp = buf;
+        size_t len = (size_t)(p - s), need = len + dpn + 1, k = 0;
+        if (need > sizeof buf && !(tmp = malloc(need))) return fail(ps, s, "out of memory");
+        for (const char *q = s; q < p; q++) {
+            if (*q == '.' && dpn && dp && dp[0] && !(dp[0] == '.' && dpn == 1)) { memcpy(tmp + k, dp, dpn); k += dpn; }
+            else tmp[k++] = *q;
+        }
+        tmp[k] = 0;
         errno = 0;
         d = strtod(tmp, NULL);
         if (tmp != buf) free(tmp);

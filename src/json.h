@@ -17,4 +17,13 @@ typedef struct itd_arena { itd_arena_block *head; } itd_arena;
 cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a,
                             size_t *err_offset, const char **err_msg);
 void itd_json_release(cJSON *tree, itd_arena *a);
+
+/* The writer's number format (src/json_write.c), for itd_json_print and its
+ * tests: `d` as JSON into out (ITD_JSON_NUMBER_MAX bytes), its length
+ * returned; "null" for NaN and infinities. */
+#define ITD_JSON_NUMBER_MAX 32
+size_t itd_json_number(double d, char *out);
+/* A number printed under a locale whose decimal point is not '.' (',' or a
+ * multibyte one): that point made '.', in place; the new length. */
+size_t itd_json_dot(char *s, size_t n);
 #endif

@@ -42,13 +42,19 @@
 /* ------------------------------------------------------------- scratch */
 
 typedef struct ev {
-    char *event, *method, *url, *path, *body;
+    const char *event;         /* static */
+    char *method, *url, *path, *body;
     itd_header *hdr;
     size_t nh;
     long status;
     double elapsed;
     int has_err;
     itd_error err; /* shallow: kind, status, path, message, retryable, retry_after */
+    int has_resp;              /* a response arrived: status, headers, body */
+    itd_header *rhdr;
+    size_t nrh;
+    char *rbody;
+    size_t rblen;
 } ev;
 
 typedef struct scratch {
@@ -68,7 +74,8 @@ typedef struct scratch {
 
 static void ev_free(ev *e)
 {
-    free(e->event);
+    itd_headers_free(e->rhdr, e->nrh);
+    free(e->rbody);
     free(e->method);
     free(e->url);
     free(e->path);
@@ -95,7 +102,7 @@ static int scratch_gc(lua_State *L)
 }
 
 /* Push a new scratch for n calls. */
-static scratch *scratch_new(lua_State *L, size_t n)
+scratch *scratch_new(lua_State *L, size_t n)
 {
     scratch *s = lua_newuserdata(L, sizeof *s);
     memset(s, 0, sizeof *s);
@@ -157,7 +164,7 @@ static int push_error_clear(lua_State *L, itd_error *e)
     return n;
 }
 
-static int check_op(lua_State *L, int idx)
+int check_op(lua_State *L, int idx)
 {
     const char *name = luaL_checkstring(L, idx);
     int op = itd_op_from_name(name);
@@ -190,51 +197,47 @@ static const char *str_field(lua_State *L, int idx, int anchor, const char *cons
 
 /* Fill `a` from the args table at idx.  0, or -1 with `e` (data the request
  * cannot be built from).  Owned inputs go to the scratch. */
-static int read_args(lua_State *L, int idx, int anchor, itd_op op, scratch *s, itd_call_args *a, itd_error *e)
+int read_args(lua_State *L, int idx, int anchor, itd_op op, scratch *s, itd_call_args *a, itd_error *e)
 {
-    static const char *const k_project[] = { "project", "project_name", "projectName", NULL };
-    static const char *const k_job[] = { "job_id", "jobId", NULL };
-    static const char *const k_run[] = { "run_id", "runId", "jobRunId", "job_run_id", NULL };
-    static const char *const k_pn[] = { "page_number", "pageNumber", NULL };
-    static const char *const k_ps[] = { "page_size", "pageSize", NULL };
-    static const char *const k_sb[] = { "sort_by", "sortBy", NULL };
     memset(a, 0, sizeof *a);
     if (lua_isnoneornil(L, idx)) return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
+    /* every path and query argument of the operation table (ops.c), by any
+     * of its names, whatever the operation: a mistyped one raises */
     int nul = 0;
-    a->project = str_field(L, idx, anchor, k_project, 0, &nul);
-    a->job_id = str_field(L, idx, anchor, k_job, 0, &nul);
-    a->run_id = str_field(L, idx, anchor, k_run, 0, &nul);
-    a->page_number = str_field(L, idx, anchor, k_pn, 1, &nul);
-    a->page_size = str_field(L, idx, anchor, k_ps, 1, &nul);
-    a->sort_by = str_field(L, idx, anchor, k_sb, 0, &nul);
+    for (const itd_arg_def *d = itd_args; d->names; d++)
+        if (d->where != ITD_ARG_BODY) itd_arg_set_str(d, a, str_field(L, idx, anchor, d->names, d->numbers, &nul));
     if (nul) {
         seterr(e, ITD_ERR_VALIDATION, "", "a path or query parameter contains a NUL byte");
         return -1;
     }
-    if (op == ITD_OP_JOBS_CREATE || op == ITD_OP_JOBS_UPDATE) {
-        const itd_schema *sc = op == ITD_OP_JOBS_CREATE ? &itd_JobInput : &itd_JobUpdateInput;
-        lua_getfield(L, idx, op == ITD_OP_JOBS_CREATE ? "input" : "update");
-        if (lua_isnil(L, -1) && op == ITD_OP_JOBS_UPDATE) { lua_pop(L, 1); lua_getfield(L, idx, "input"); }
-        if (!lua_isnil(L, -1)) {
-            int vi = lua_gettop(L);
-            itd_error_clear(e);
-            void *obj = itdl_to_object(L, vi, sc, NULL, e);
-            if (!obj) {
-                lua_pop(L, 1);
-                if (e->kind == ITD_ERR_NONE) seterr(e, ITD_ERR_VALIDATION, "", "invalid input");
-                return -1;
-            }
-            if (scratch_own(s, sc, obj)) {
-                itd_free(sc, obj);
-                lua_pop(L, 1);
-                luaL_error(L, "intuned: out of memory");
-            }
-            if (op == ITD_OP_JOBS_CREATE) a->input = obj;
-            else a->update = obj;
-        }
-        lua_pop(L, 1);
+    /* the operation's body, by the first of its names present; none given:
+     * the request builder says what is missing */
+    const itd_op_def *od = itd_op_def_of(op);
+    const itd_arg_def *body = od && od->body ? itd_arg_find(od->body) : NULL;
+    if (!body) return 0;
+    const itd_schema *sc = od->request;
+    int top = lua_gettop(L);
+    for (const char *const *n = body->names; *n && lua_gettop(L) == top; n++) {
+        lua_getfield(L, idx, *n);
+        if (lua_isnil(L, -1)) lua_pop(L, 1);
     }
+    if (lua_gettop(L) == top) return 0;
+    int vi = lua_gettop(L);
+    itd_error_clear(e);
+    void *obj = itdl_to_object(L, vi, sc, NULL, e);
+    if (!obj) {
+        lua_pop(L, 1);
+        if (e->kind == ITD_ERR_NONE) seterr(e, ITD_ERR_VALIDATION, "", "invalid input");
+        return -1;
+    }
+    if (scratch_own(s, sc, obj)) {
+        itd_free(sc, obj);
+        lua_pop(L, 1);
+        luaL_error(L, "intuned: out of memory");
+    }
+    itd_arg_set_obj(body, a, obj);
+    lua_pop(L, 1);
     return 0;
 }
 
@@ -251,7 +254,7 @@ static double num_field(lua_State *L, int idx, const char *name, double dflt)
 }
 
 /* A retry policy from the value at idx: nil = `dflt`, false = off, table. */
-static void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p)
+void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p)
 {
     if (dflt) *p = *dflt;
     else itd_retry_policy_default(p);
@@ -288,7 +291,7 @@ static void push_lower(lua_State *L, const char *s)
     lua_pushstring(L, buf);
 }
 
-static void push_headers(lua_State *L, const itd_header *h, size_t n)
+void push_headers(lua_State *L, const itd_header *h, size_t n)
 {
     lua_createtable(L, 0, (int)n);
     for (size_t i = 0; i < n; i++) {
@@ -299,15 +302,16 @@ static void push_headers(lua_State *L, const itd_header *h, size_t n)
 }
 
 /* Push the typed result held in `r`, moving its object(s) out. */
-static void push_result(lua_State *L, itd_result *r)
+void push_result(lua_State *L, itd_result *r)
 {
-    if (r->op == ITD_OP_JOBS_DELETE || !r->obj) {
+    const itd_op_def *d = itd_op_def_of(r->op);
+    if (!r->obj || (d && !d->response)) { /* delete */
         lua_pushboolean(L, 1);
         return;
     }
-    if (r->schema == &itd_JobList || r->schema == &itd_JobRunList) {
-        itd_array *a = r->schema == &itd_JobList ? &((itd_job_list *)r->obj)->items : &((itd_run_list *)r->obj)->jobRuns;
-        const itd_schema *es = r->schema == &itd_JobList ? &itd_Job : &itd_JobRun;
+    if (d && d->list_of && r->schema == d->response) { /* a list: a plain array of its items */
+        itd_array *a = (itd_array *)((char *)r->obj + d->list_off);
+        const itd_schema *es = d->list_of;
         lua_createtable(L, (int)a->n, 1);
         for (size_t i = 0; i < a->n; i++) {
             void *it = a->items[i];
@@ -333,6 +337,55 @@ static void push_result(lua_State *L, itd_result *r)
     itdl_push_owned(L, s, obj, NULL);
 }
 
+/* The itd_config of the table at idx, its strings anchored at `anchor`; *nul
+ * set when one holds a NUL byte.  No environment fallback here: the
+ * client's options already have it. */
+void itdl_read_config(lua_State *L, int idx, int anchor, itd_config *cfg, int *nul)
+{
+    static const char *const k_srv[] = { "server_url", "serverURL", "server", NULL };
+    static const char *const k_ws[] = { "workspace_id", "workspaceId", NULL };
+    static const char *const k_key[] = { "api_key", "apiKey", NULL };
+    static const char *const k_ua[] = { "user_agent", "userAgent", NULL };
+    cfg->server_url = str_field(L, idx, anchor, k_srv, 0, nul);
+    cfg->workspace_id = str_field(L, idx, anchor, k_ws, 0, nul);
+    cfg->api_key = str_field(L, idx, anchor, k_key, 0, nul);
+    cfg->user_agent = str_field(L, idx, anchor, k_ua, 0, nul);
+}
+
+/* Extra headers from the table at idx (absolute) -- name -> value, or an
+ * array of "Name: value" -- as a NULL-terminated array of "Name: value"
+ * lines in a userdata pushed on the stack (freed by the GC), the lines
+ * anchored at `anchor`.  *nul set when one holds a NUL byte; raises on an
+ * entry of another shape. */
+const char **itdl_header_lines(lua_State *L, int idx, int anchor, int *nul)
+{
+    size_t nh = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { nh++; lua_pop(L, 1); }
+    const char **hv = lua_newuserdata(L, (nh + 1) * sizeof *hv);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                luaL_error(L, "intuned: header '%s' must have a string value", lua_tostring(L, -2));
+            lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+        } else if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -1);
+        } else {
+            luaL_error(L, "intuned: option 'headers' must map names to values");
+        }
+        size_t len;
+        const char *line = lua_tolstring(L, -1, &len);
+        if (strlen(line) != len) *nul = 1;
+        if (i < nh) hv[i++] = line;
+        lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+        lua_pop(L, 1);
+    }
+    hv[i] = NULL;
+    return hv;
+}
+
 /* ---------------------------------------------------------- build_request */
 
 static int l_build_request(lua_State *L)
@@ -343,16 +396,9 @@ static int l_build_request(lua_State *L)
     lua_settop(L, 3);
     lua_newtable(L); /* 4: anchor */
     scratch *s = scratch_new(L, 0); /* 5 */
-    static const char *const k_srv[] = { "server_url", "serverURL", "server", NULL };
-    static const char *const k_ws[] = { "workspace_id", "workspaceId", NULL };
-    static const char *const k_key[] = { "api_key", "apiKey", NULL };
-    static const char *const k_ua[] = { "user_agent", "userAgent", NULL };
     int nul = 0;
     itd_config cfg;
-    cfg.server_url = str_field(L, 1, 4, k_srv, 0, &nul);
-    cfg.workspace_id = str_field(L, 1, 4, k_ws, 0, &nul);
-    cfg.api_key = str_field(L, 1, 4, k_key, 0, &nul);
-    cfg.user_agent = str_field(L, 1, 4, k_ua, 0, &nul);
+    itdl_read_config(L, 1, 4, &cfg, &nul);
     itd_error e;
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
@@ -413,15 +459,13 @@ static itd_err_kind kind_from_name(const char *n)
     return ITD_ERR_API;
 }
 
-static uint64_t g_rng;
+static itd_rng g_rng;
+static int g_rng_seeded;
 
 static double lrand01(void)
 {
-    if (!g_rng) g_rng = (uint64_t)time(NULL) * 6364136223846793005ULL + 1442695040888963407ULL;
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return (double)((g_rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+    if (!g_rng_seeded) { itd_rng_seed(&g_rng, itd_rng_auto_seed()); g_rng_seeded = 1; }
+    return itd_rng_double(&g_rng);
 }
 
 static int l_retry_decide(lua_State *L)
@@ -449,7 +493,7 @@ static int l_retry_decide(lua_State *L)
     lua_getfield(L, 4, "retryable");
     /* a transport's own error table may not say: connection/timeout default retryable */
     e.retryable = lua_isnil(L, -1) ? (e.kind == ITD_ERR_CONNECTION || e.kind == ITD_ERR_TIMEOUT ||
-                                      e.status == 429 || e.status == 502 || e.status == 503 || e.status == 504)
+                                      itd_status_retryable(e.status))
                                    : lua_toboolean(L, -1);
     lua_pop(L, 1);
     double d;
@@ -655,7 +699,7 @@ static int l_redact_json(lua_State *L)
     cJSON *t = cJSON_ParseWithLength(text, len);
     if (!t) { lua_pushnil(L); return 1; }
     itd_redact_json(t);
-    char *out = cJSON_PrintUnformatted(t);
+    char *out = itd_json_print(t, NULL);
     cJSON_Delete(t);
     if (!out) return luaL_error(L, "intuned: out of memory");
     lua_pushstring(L, out);
@@ -672,12 +716,21 @@ typedef struct lclient {
     char desc[200];
 } lclient;
 
-static void collect(void *ud, const char *event, const itd_request *red, long status, double elapsed,
-                    const itd_error *err)
+/* Copy headers (already redacted by the call machine). */
+static int copy_headers(const itd_header *h, size_t n, itd_header **out, size_t *nout)
+{
+    itd_request r;
+    memset(&r, 0, sizeof r);
+    r.headers = (itd_header *)h;
+    r.nheaders = n;
+    return itd_request_redacted_headers(&r, out, nout);
+}
+
+static void collect(void *ud, const itd_event *x)
 {
     lclient *u = ud;
     scratch *s = u->sink;
-    if (!s) return;
+    if (!s || !x) return;
     if (s->nev == s->capev) {
         size_t cap = s->capev ? s->capev * 2 : 16;
         ev *n = realloc(s->evs, cap * sizeof *n);
@@ -687,27 +740,36 @@ static void collect(void *ud, const char *event, const itd_request *red, long st
     }
     ev *e = &s->evs[s->nev];
     memset(e, 0, sizeof *e);
-    e->event = strdup(event);
-    if (red) {
-        e->method = red->method ? strdup(red->method) : NULL;
-        e->url = red->url ? strdup(red->url) : NULL;
-        e->path = red->path ? strdup(red->path) : NULL;
-        e->body = red->body ? strdup(red->body) : NULL;
-        if (red->nheaders && itd_request_redacted_headers(red, &e->hdr, &e->nh)) { e->hdr = NULL; e->nh = 0; }
-    }
-    e->status = status;
-    e->elapsed = elapsed;
-    if (err) {
+    e->event = x->kind == ITD_EV_REQUEST ? "request" : x->kind == ITD_EV_RESPONSE ? "response" : "retry";
+    e->method = x->method ? strdup(x->method) : NULL;
+    e->url = x->url ? strdup(x->url) : NULL;
+    e->path = x->path ? strdup(x->path) : NULL;
+    e->body = x->body ? strdup(x->body) : NULL;
+    if (x->nheaders && copy_headers(x->headers, x->nheaders, &e->hdr, &e->nh)) { e->hdr = NULL; e->nh = 0; }
+    e->status = x->status;
+    e->elapsed = x->kind == ITD_EV_RETRY ? x->delay : x->elapsed;
+    if (x->error) {
         e->has_err = 1;
-        e->err.kind = err->kind;
-        e->err.status = err->status;
-        memcpy(e->err.path, err->path, sizeof e->err.path);
-        memcpy(e->err.message, err->message, sizeof e->err.message);
-        e->err.retryable = err->retryable;
-        e->err.retry_after = err->retry_after;
-        e->err.attempts = err->attempts;
+        e->err.kind = x->error->kind;
+        e->err.status = x->error->status;
+        memcpy(e->err.path, x->error->path, sizeof e->err.path);
+        memcpy(e->err.message, x->error->message, sizeof e->err.message);
+        e->err.retryable = x->error->retryable;
+        e->err.retry_after = x->error->retry_after;
+        e->err.attempts = x->error->attempts;
     }
-    if (!e->event) { ev_free(e); return; }
+    if (x->kind == ITD_EV_RESPONSE && x->resp_body) {
+        e->has_resp = 1;
+        if (x->n_resp_headers && copy_headers(x->resp_headers, x->n_resp_headers, &e->rhdr, &e->nrh)) {
+            e->rhdr = NULL;
+            e->nrh = 0;
+        }
+        if ((e->rbody = malloc(x->resp_body_len + 1)) != NULL) {
+            memcpy(e->rbody, x->resp_body, x->resp_body_len);
+            e->rbody[x->resp_body_len] = 0;
+            e->rblen = x->resp_body_len;
+        }
+    }
     s->nev++;
 }
 
@@ -748,7 +810,7 @@ static int client_tostring(lua_State *L)
     return 1;
 }
 
-static long ms_opt(lua_State *L, int idx, const char *name, long dflt)
+long ms_opt(lua_State *L, int idx, const char *name, long dflt)
 {
     lua_getfield(L, idx, name);
     long v = dflt;
@@ -774,18 +836,11 @@ static int l_curl_client(lua_State *L)
     u->hook_ref = LUA_NOREF;
     luaL_setmetatable(L, CLIENT_MT);
     lua_newtable(L); /* 3: anchor */
-    static const char *const k_srv[] = { "server_url", "serverURL", "server", NULL };
-    static const char *const k_ws[] = { "workspace_id", "workspaceId", NULL };
-    static const char *const k_key[] = { "api_key", "apiKey", NULL };
-    static const char *const k_ua[] = { "user_agent", "userAgent", NULL };
     static const char *const k_ca[] = { "ca_file", "cafile", NULL };
     int nul = 0;
     itd_client_opts o;
     itd_client_opts_default(&o);
-    o.cfg.server_url = str_field(L, 1, 3, k_srv, 0, &nul);
-    o.cfg.workspace_id = str_field(L, 1, 3, k_ws, 0, &nul);
-    o.cfg.api_key = str_field(L, 1, 3, k_key, 0, &nul);
-    o.cfg.user_agent = str_field(L, 1, 3, k_ua, 0, &nul);
+    itdl_read_config(L, 1, 3, &o.cfg, &nul);
     o.ca_file = str_field(L, 1, 3, k_ca, 0, &nul);
     if (!o.cfg.workspace_id) o.cfg.workspace_id = getenv("INTUNED_WORKSPACE_ID");
     if (!o.cfg.api_key) o.cfg.api_key = getenv("INTUNED_API_KEY");
@@ -800,34 +855,9 @@ static int l_curl_client(lua_State *L)
     lua_pop(L, 1);
     /* extra headers: a table name -> value, or an array of "Name: value" */
     lua_getfield(L, 1, "headers"); /* 4 */
-    size_t nh = 0;
-    const char **hv = NULL;
     if (!lua_isnil(L, 4)) {
         luaL_argcheck(L, lua_istable(L, 4), 1, "option 'headers' must be a table");
-        lua_pushnil(L);
-        while (lua_next(L, 4)) { nh++; lua_pop(L, 1); }
-        hv = lua_newuserdata(L, (nh + 1) * sizeof *hv); /* 5: freed by the GC */
-        size_t i = 0;
-        lua_pushnil(L);
-        while (lua_next(L, 4)) {
-            if (lua_type(L, -2) == LUA_TSTRING) {
-                if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-                    luaL_error(L, "intuned: header '%s' must have a string value", lua_tostring(L, -2));
-                lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-            } else if (lua_type(L, -1) == LUA_TSTRING) {
-                lua_pushvalue(L, -1);
-            } else {
-                luaL_error(L, "intuned: option 'headers' must map names to values");
-            }
-            size_t len;
-            const char *line = lua_tolstring(L, -1, &len);
-            if (strlen(line) != len) nul = 1;
-            hv[i++] = line;
-            lua_rawseti(L, 3, (int)lua_rawlen(L, 3) + 1);
-            lua_pop(L, 1);
-        }
-        hv[i] = NULL;
-        o.extra_headers = hv;
+        o.extra_headers = itdl_header_lines(L, 4, 3, &nul); /* 5 */
     }
     lua_getfield(L, 1, "hook");
     if (!lua_isnil(L, -1)) {
@@ -880,6 +910,16 @@ static void run_hooks(lua_State *L, lclient *u, scratch *s)
             itdl_push_error(L, &e->err); /* nil, err */
             lua_setfield(L, -3, "error");
             lua_pop(L, 1);
+        }
+        if (e->has_resp) {
+            lua_createtable(L, 0, 3);
+            lua_pushinteger(L, e->status);
+            lua_setfield(L, -2, "status");
+            push_headers(L, e->rhdr, e->nrh);
+            lua_setfield(L, -2, "headers");
+            lua_pushlstring(L, e->rbody ? e->rbody : "", e->rbody ? e->rblen : 0);
+            lua_setfield(L, -2, "body");
+            lua_setfield(L, -2, "response");
         }
         lua_call(L, 1, 0);
     }
@@ -1014,6 +1054,79 @@ static int client_batch(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------- the operation table */
+/* core.operations and core.arguments: the table of ops.c for the Lua side
+ * (client.lua makes the client's methods from it).  Each is an array of
+ * names, in the table's order, and also holds each name's row. */
+
+static void push_strings(lua_State *L, const char *const *v, size_t max)
+{
+    lua_newtable(L);
+    for (size_t i = 0; i < max && v[i]; i++) {
+        lua_pushstring(L, v[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    if (!v) return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_operations(lua_State *L)
+{
+    lua_createtable(L, ITD_OP__COUNT, ITD_OP__COUNT);
+    for (int i = 0; i < ITD_OP__COUNT; i++) {
+        const itd_op_def *d = &itd_ops[i];
+        lua_pushstring(L, d->name);
+        lua_rawseti(L, -2, i + 1);
+        lua_createtable(L, 0, 14);
+        set_str(L, "name", d->name);
+        set_str(L, "group", d->group);
+        set_str(L, "method_name", d->method_name);
+        set_str(L, "method", d->method);
+        set_str(L, "path", d->path);
+        lua_pushinteger(L, d->success);
+        lua_setfield(L, -2, "status");
+        lua_pushboolean(L, d->idempotent);
+        lua_setfield(L, -2, "idempotent");
+        set_str(L, "api", itd_api_name(d->api));
+        const char *pa[ITD_OP_ARGS_MAX];
+        size_t np = itd_op_path_args(d, pa, ITD_OP_ARGS_MAX);
+        push_strings(L, pa, np);
+        lua_setfield(L, -2, "args");
+        set_str(L, "body", d->body);
+        set_str(L, "body_type", d->request ? d->request->name : NULL);
+        set_str(L, "response_type", d->response ? d->response->name : NULL);
+        set_str(L, "list_of", d->list_of ? d->list_of->name : NULL);
+        push_strings(L, d->query, ITD_OP_QUERY_MAX);
+        lua_setfield(L, -2, "query");
+        lua_setfield(L, -2, d->name);
+    }
+}
+
+static void push_arguments(lua_State *L)
+{
+    static const char *const where[] = { "", "path", "query", "body" };
+    lua_newtable(L);
+    int i = 0;
+    for (const itd_arg_def *d = itd_args; d->names; d++) {
+        lua_pushstring(L, d->names[0]);
+        lua_rawseti(L, -2, ++i);
+        lua_createtable(L, 0, 5);
+        set_str(L, "name", d->names[0]);
+        push_strings(L, d->names + 1, SIZE_MAX);
+        lua_setfield(L, -2, "aliases");
+        set_str(L, "where", where[d->where]);
+        set_str(L, "wire", d->wire);
+        lua_pushboolean(L, d->numbers);
+        lua_setfield(L, -2, "numbers");
+        lua_setfield(L, -2, d->names[0]);
+    }
+}
+
 /* --------------------------------------------------------------- open */
 
 void itdl_open_client(lua_State *L)
@@ -1060,11 +1173,8 @@ void itdl_open_client(lua_State *L)
         { NULL, NULL },
     };
     luaL_setfuncs(L, funcs, 0);
-    /* operation names, for discovery */
-    lua_createtable(L, ITD_OP__COUNT, 0);
-    for (int i = 0; i < ITD_OP__COUNT; i++) {
-        lua_pushstring(L, itd_op_name((itd_op)i));
-        lua_rawseti(L, -2, i + 1);
-    }
+    push_operations(L);
     lua_setfield(L, -2, "operations");
+    push_arguments(L);
+    lua_setfield(L, -2, "arguments");
 }

@@ -1,6 +1,6 @@
 /* lua_intuned.h - internal interface between the Lua binding's files
  * (lua_model.c: model types and errors; lua_client.c: protocol and
- * transport) and Lua 5.1-5.4 / LuaJIT compatibility shims. */
+ * transport; lua_call.c: the call machine) and Lua 5.1-5.4 / LuaJIT compatibility shims. */
 #ifndef LUA_INTUNED_H
 #define LUA_INTUNED_H
 
@@ -48,5 +48,28 @@ int itdl_push_error(lua_State *L, const itd_error *e);
 /* Called by luaopen_intuned_core with the module table on top of the stack:
  * lua_client.c adds its functions there. */
 void itdl_open_client(lua_State *L);
+
+/* lua_client.c's readers and pushers, shared with lua_call.c (the call
+ * machine's userdata), so both read a call the same way. */
+struct scratch; /* owns what a call built from Lua values; freed by __gc */
+struct scratch *scratch_new(lua_State *L, size_t n); /* pushes it */
+int check_op(lua_State *L, int idx);
+int read_args(lua_State *L, int idx, int anchor, itd_op op, struct scratch *s, itd_call_args *a, itd_error *e);
+void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p);
+long ms_opt(lua_State *L, int idx, const char *name, long dflt);
+void itdl_read_config(lua_State *L, int idx, int anchor, itd_config *cfg, int *nul);
+const char **itdl_header_lines(lua_State *L, int idx, int anchor, int *nul);
+void push_headers(lua_State *L, const itd_header *h, size_t n);
+void push_result(lua_State *L, itd_result *r);
+
+/* Push a hook event of the call machine as the Lua table hooks get (lua_call.c). */
+void itdl_push_event(lua_State *L, const itd_event *ev);
+
+/* Called by luaopen_intuned_core: lua_call.c adds core.call_machine. */
+void itdl_open_call(lua_State *L);
+
+/* Called by luaopen_intuned_core: lua_schedule.c adds core.schedule and the
+ * methods of JobSchedule objects (the metatable's __by_schema.JobSchedule). */
+void itdl_open_schedule(lua_State *L);
 
 #endif

@@ -633,6 +633,15 @@ static int obj_index(lua_State *L)
         if (!lua_isnil(L, -1)) return 1;
         lua_pop(L, 2);
     }
+    lua_getfield(L, -3, "__by_schema"); /* methods of one type (lua_schedule.c: JobSchedule's) */
+    lua_getfield(L, -1, v->s->name);
+    if (lua_istable(L, -1)) {
+        lua_pushvalue(L, 2);
+        lua_rawget(L, -2);
+        if (!lua_isnil(L, -1)) return 1;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
     lua_pop(L, 3);
     if (!key)
         return luaL_error(L, "intuned.%s: field names are strings, got %s", v->s->name, luaL_typename(L, 2));
@@ -678,7 +687,7 @@ static int obj_tostring(lua_State *L)
 {
     view *v = check_view(L, 1);
     cJSON *t = itd_to_cjson_redacted(v->s, v->obj);
-    char *s = t ? cJSON_PrintUnformatted(t) : NULL;
+    char *s = t ? itd_json_print(t, NULL) : NULL;
     cJSON_Delete(t);
     if (!s) return luaL_error(L, "intuned: out of memory");
     size_t n = strlen(s);
@@ -918,7 +927,7 @@ static int l_encode_json(lua_State *L)
         itd_error_clear(&e);
         return n;
     }
-    char *s = cJSON_PrintUnformatted(t->tree->child);
+    char *s = itd_json_print(t->tree->child, NULL);
     return push_freed(L, s);
 }
 
@@ -1090,5 +1099,7 @@ int luaopen_intuned_core(lua_State *L)
         lua_setfield(L, -2, (*s)->name);
     }
     itdl_open_client(L);
+    itdl_open_call(L);
+    itdl_open_schedule(L);
     return 1;
 }

@@ -1,7 +1,7 @@
 /*
  * protocol.c - the Jobs API protocol without I/O: (operation, arguments) to an
  * HTTP request, (operation, status, headers, body) to a typed result or an
- * error, the retry policy and the reconciliation of a retried create.
+ * error, and the comparison a reconciled create needs.
  *
  * Decisions (reference §1, §2, §3, §7; issue 4):
  *  - Requests are refused with kind VALIDATION (nothing sent) for a missing or
@@ -13,32 +13,13 @@
  *    (redirects are not followed: the key would travel to the new host), is
  *    an API error.  Delete's 204 needs no Content-Type and its body is ignored.
  *  - Error statuses: 400 invalid_input, 401 unauthorized, 404 not_found,
- *    409 conflict, 429 rate_limited, 5xx server, anything else api.  The
+ *    409 conflict, rate_limited, 5xx server, anything else api.  The
  *    message is the body's `message` (JSON bodies of any content type are
- *    read leniently), else "HTTP <status>".  `retryable` is set for 429, 502,
- *    503 and 504 only: a 500 is an application failure that a retry is not
- *    expected to fix, and for a create/trigger it may have done its work.
- *  - Retries (itd_retry_decide): idempotent operations (list, get, update
- *    (PUT), delete, pause, resume, terminate, runs list/get) are retried on
- *    429/502/503/504, connection failures and timeouts.  Create and trigger
- *    are retried only when the server cannot have acted on them: the request
- *    provably never left (sent == 0: DNS or connect failure, connect timeout),
- *    a 429 (a rate limiter refuses before the request is processed), or a 503
- *    that carries Retry-After (deliberate load shedding / maintenance; a bare
- *    503 may come from a proxy whose upstream died mid-request).  Never on
- *    500/502/504 or a connection dropped after sending: those may have
- *    created the job or started the run.  A create that was retried and then
- *    meets 409 is reconciled by the transport with itd_job_matches_input.
- *  - Delay before retry n (n = attempt, 1-based):
- *    min(max_delay, initial_delay * multiplier^(n-1)) * (1 - jitter + jitter * rnd),
- *    then raised to Retry-After when the server sent one (Retry-After is a
- *    floor: retrying sooner than the server asked only meets another 429/503).
- *    Retry-After is honoured up to max(max_delay, ITD_RETRY_AFTER_MAX = 120 s);
- *    a longer one ends the retries at once and the error (with retry_after)
- *    goes to the caller, who can schedule the call later: without that
- *    ceiling `deadline = false` and "Retry-After: 99999999" slept for years.
- *    Parsed values are clamped to ITD_RETRY_AFTER_CLAMP seconds.  The
- *    transport gives up instead when the delay would pass the deadline.
+ *    read leniently), else "HTTP <status>".  `retryable` comes from
+ *    itd_status_retryable: call.c holds every retry rule, and the
+ *    reconciliation of a retried create.
+ *  - Retry-After (seconds, fractions, HTTP dates) is parsed here; values are
+ *    clamped to ITD_RETRY_AFTER_CLAMP seconds.
  */
 #include <ctype.h>
 #include <math.h>
@@ -50,57 +31,22 @@
 #include "intuned.h"
 
 /* ------------------------------------------------------------ operations */
+/* What each operation is (method, path, statuses, schemas) is the table of
+ * ops.c; here it is only read. */
 
-static const struct {
-    const char *name;
-    const char *method;
-    int expect;
-    int idempotent;
-} ops[ITD_OP__COUNT] = {
-    [ITD_OP_JOBS_LIST] = { "jobs:list", "GET", 200, 1 },
-    [ITD_OP_JOBS_CREATE] = { "jobs:create", "POST", 201, 0 },
-    [ITD_OP_JOBS_GET] = { "jobs:get", "GET", 200, 1 },
-    [ITD_OP_JOBS_UPDATE] = { "jobs:update", "PUT", 200, 1 },
-    [ITD_OP_JOBS_DELETE] = { "jobs:delete", "DELETE", 204, 1 },
-    [ITD_OP_JOBS_PAUSE] = { "jobs:pause", "POST", 200, 1 },
-    [ITD_OP_JOBS_RESUME] = { "jobs:resume", "POST", 200, 1 },
-    [ITD_OP_JOBS_TRIGGER] = { "jobs:trigger", "POST", 200, 0 },
-    [ITD_OP_RUNS_LIST] = { "jobs.runs:list", "GET", 200, 1 },
-    [ITD_OP_RUNS_GET] = { "jobs.runs:get", "GET", 200, 1 },
-    [ITD_OP_RUNS_TERMINATE] = { "jobs.runs:terminate", "POST", 200, 1 },
-};
+static int op_valid(itd_op op) { return itd_op_def_of(op) != NULL; }
 
-static int op_valid(itd_op op) { return (int)op >= 0 && op < ITD_OP__COUNT; }
-
-const char *itd_op_name(itd_op op) { return op_valid(op) ? ops[op].name : "unknown"; }
+const char *itd_op_name(itd_op op) { return op_valid(op) ? itd_ops[op].name : "unknown"; }
 
 int itd_op_from_name(const char *name)
 {
     if (!name) return -1;
     for (int i = 0; i < ITD_OP__COUNT; i++)
-        if (strcmp(ops[i].name, name) == 0) return i;
+        if (strcmp(itd_ops[i].name, name) == 0) return i;
     return -1;
 }
 
-int itd_op_idempotent(itd_op op) { return op_valid(op) ? ops[op].idempotent : 0; }
-
-static const itd_schema *op_schema(itd_op op)
-{
-    switch (op) {
-    case ITD_OP_JOBS_LIST: return &itd_JobList;
-    case ITD_OP_JOBS_CREATE: return &itd_CreateJob;
-    case ITD_OP_JOBS_GET: return &itd_Job;
-    case ITD_OP_JOBS_UPDATE: return &itd_UpdateJob;
-    case ITD_OP_JOBS_DELETE: return NULL;
-    case ITD_OP_JOBS_PAUSE: return &itd_PauseJob;
-    case ITD_OP_JOBS_RESUME: return &itd_ResumeJob;
-    case ITD_OP_JOBS_TRIGGER: return &itd_TriggerJob;
-    case ITD_OP_RUNS_LIST: return &itd_JobRunList;
-    case ITD_OP_RUNS_GET: return &itd_JobRunDetail;
-    case ITD_OP_RUNS_TERMINATE: return &itd_TerminateJobRun;
-    default: return NULL;
-    }
-}
+int itd_op_idempotent(itd_op op) { return op_valid(op) ? itd_ops[op].idempotent : 0; }
 
 /* ------------------------------------------------------------ small bufs */
 
@@ -235,52 +181,44 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
     if (memchr(base, ' ', blen) || strpbrk(base, "\r\n"))
         return itd_error_set(err, ITD_ERR_VALIDATION, "server_url", "contains a space or line break");
 
-    if (check_param("project", args->project, err)) return -1;
-    int needs_job = op != ITD_OP_JOBS_LIST && op != ITD_OP_JOBS_CREATE;
-    int needs_run = op == ITD_OP_RUNS_GET || op == ITD_OP_RUNS_TERMINATE;
-    if (needs_job && check_param("job_id", args->job_id, err)) return -1;
-    if (needs_run && check_param("run_id", args->run_id, err)) return -1;
-    if (op == ITD_OP_JOBS_CREATE && !args->input)
-        return itd_error_set(err, ITD_ERR_VALIDATION, "input", "create needs a JobInput");
-    if (op == ITD_OP_JOBS_UPDATE && !args->update)
-        return itd_error_set(err, ITD_ERR_VALIDATION, "update", "update needs a JobUpdateInput");
-
+    const itd_op_def *d = &itd_ops[op];
+    /* the path from the template: each placeholder checked (in order) and encoded */
     sbuf path = { 0 };
-    sb_puts(&path, "/");
-    sb_uri(&path, cfg->workspace_id);
-    sb_puts(&path, "/projects/");
-    sb_uri(&path, args->project);
-    sb_puts(&path, "/jobs");
-    if (needs_job) {
-        sb_puts(&path, "/");
-        sb_uri(&path, args->job_id);
-    }
-    switch (op) {
-    case ITD_OP_JOBS_PAUSE: sb_puts(&path, "/pause"); break;
-    case ITD_OP_JOBS_RESUME: sb_puts(&path, "/resume"); break;
-    case ITD_OP_JOBS_TRIGGER: sb_puts(&path, "/trigger"); break;
-    case ITD_OP_RUNS_LIST: sb_puts(&path, "/runs"); break;
-    case ITD_OP_RUNS_GET:
-    case ITD_OP_RUNS_TERMINATE:
-        sb_puts(&path, "/runs/");
-        sb_uri(&path, args->run_id);
-        if (op == ITD_OP_RUNS_TERMINATE) sb_puts(&path, "/terminate");
-        break;
-    default: break;
-    }
-    if (op == ITD_OP_RUNS_LIST) {
-        const struct { const char *k; const char *v; } q[] = {
-            { "pageNumber", args->page_number }, { "pageSize", args->page_size }, { "sortBy", args->sort_by },
-        };
-        int first = 1;
-        for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
-            if (!q[i].v) continue;
-            sb_puts(&path, first ? "?" : "&");
-            sb_puts(&path, q[i].k);
-            sb_puts(&path, "=");
-            sb_uri(&path, q[i].v);
-            first = 0;
+    for (const char *t = d->path; *t;) {
+        const char *open = strchr(t, '{');
+        if (!open) { sb_puts(&path, t); break; }
+        sb_put(&path, t, (size_t)(open - t));
+        const char *close = strchr(open, '}');
+        if (!close) { free(path.p); return itd_error_set(err, ITD_ERR_USAGE, "", "bad path template of %s", d->name); }
+        size_t n = (size_t)(close - open - 1);
+        const char *v;
+        if (n == strlen(ITD_PATH_WORKSPACE) && strncmp(open + 1, ITD_PATH_WORKSPACE, n) == 0) {
+            v = cfg->workspace_id; /* checked above */
+        } else {
+            const itd_arg_def *a = itd_arg_find_n(open + 1, n);
+            if (!a || a->where != ITD_ARG_PATH) { free(path.p); return itd_error_set(err, ITD_ERR_USAGE, "", "bad path template of %s", d->name); }
+            v = itd_arg_str(a, args);
+            if (check_param(a->names[0], v, err)) { free(path.p); return -1; }
         }
+        sb_uri(&path, v);
+        t = close + 1;
+    }
+    const itd_arg_def *body = d->body ? itd_arg_find(d->body) : NULL;
+    const void *body_obj = body ? itd_arg_obj(body, args) : NULL;
+    if (body && !body_obj) {
+        free(path.p);
+        return itd_error_set(err, ITD_ERR_VALIDATION, body->names[0], "%s needs a %s", d->method_name,
+                             d->request->name);
+    }
+    int first = 1;
+    for (size_t i = 0; i < ITD_OP_QUERY_MAX && d->query[i]; i++) {
+        const char *v = itd_arg_str(itd_arg_find(d->query[i]), args);
+        if (!v) continue;
+        sb_puts(&path, first ? "?" : "&");
+        sb_puts(&path, itd_arg_find(d->query[i])->wire);
+        sb_puts(&path, "=");
+        sb_uri(&path, v);
+        first = 0;
     }
     sbuf url = { 0 };
     sb_put(&url, base, blen);
@@ -289,14 +227,11 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
     out->path = path.p;
     out->url = url.p;
     path.p = url.p = NULL;
-    out->method = ops[op].method;
-    out->expect_status = ops[op].expect;
+    out->method = d->method;
+    out->expect_status = d->success;
 
-    if (op == ITD_OP_JOBS_CREATE) {
-        out->body = itd_encode(&itd_JobInput, args->input, &out->body_len);
-        if (!out->body) goto nomem;
-    } else if (op == ITD_OP_JOBS_UPDATE) {
-        out->body = itd_encode(&itd_JobUpdateInput, args->update, &out->body_len);
+    if (body_obj) {
+        out->body = itd_encode(d->request, body_obj, &out->body_len);
         if (!out->body) goto nomem;
     }
     if (add_header(out, "x-api-key", cfg->api_key) || add_header(out, "Accept", "application/json") ||
@@ -405,13 +340,14 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
     if (!op_valid(op)) return itd_error_set(err, ITD_ERR_USAGE, "", "unknown operation %d", (int)op);
     out->op = op;
     long st = resp->status;
-    int expect = ops[op].expect;
+    const itd_op_def *def = &itd_ops[op];
+    int expect = def->success;
     if (err) {
         err->status = (int)st;
         err->retry_after = resp->retry_after ? itd_retry_after_seconds(resp->retry_after, now_seconds()) : -1;
     }
     if (st == expect) {
-        if (op == ITD_OP_JOBS_DELETE) { /* 204: body ignored, no content type needed */
+        if (!def->response) { /* delete's 204: body ignored, no content type needed */
             err_reset(err);
             return 0;
         }
@@ -422,7 +358,7 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
             keep_body(err, resp);
             return -1;
         }
-        const itd_schema *s = op_schema(op);
+        const itd_schema *s = def->response;
         void *obj = itd_decode(s, resp->body ? resp->body : "", resp->body ? resp->body_len : 0, NULL, err);
         if (!obj) {
             if (err) {
@@ -439,7 +375,7 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
     }
     if (!err) return -1;
     if (st >= 200 && st <= 299) {
-        itd_error_set(err, ITD_ERR_API, "", "unexpected success status %ld (%s answers %d)", st, ops[op].name, expect);
+        itd_error_set(err, ITD_ERR_API, "", "unexpected success status %ld (%s answers %d)", st, def->name, expect);
         keep_body(err, resp);
         return -1;
     }
@@ -449,7 +385,7 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
         return -1;
     }
     err->kind = kind_for_status(st);
-    err->retryable = st == 429 || st == 502 || st == 503 || st == 504;
+    err->retryable = itd_status_retryable(st);
     keep_body(err, resp);
     /* Error body: read leniently whatever the content type says (§3, §8.2). */
     const char *msg = NULL;
@@ -573,63 +509,6 @@ double itd_retry_after_seconds(const char *v, double now)
     double d = when - now; /* years are 4 digits: no overflow in the date arithmetic */
     if (!(d > 0)) return 0;
     return d < ITD_RETRY_AFTER_CLAMP ? d : ITD_RETRY_AFTER_CLAMP;
-}
-
-/* ------------------------------------------------------------ retry policy */
-
-void itd_retry_policy_default(itd_retry_policy *p)
-{
-    if (!p) return;
-    p->enabled = 1;
-    p->max_attempts = 4;
-    p->initial_delay = 0.5;
-    p->max_delay = 30;
-    p->multiplier = 2;
-    p->jitter = 0.5;
-}
-
-int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
-                     const itd_error *err, int sent, double rnd, double *delay)
-{
-    if (delay) *delay = 0;
-    if (!p || !p->enabled || !err || !op_valid(op)) return 0;
-    if (attempt < 1 || attempt >= p->max_attempts) return 0;
-    int idem = ops[op].idempotent;
-    int ok = 0;
-    switch (err->kind) {
-    case ITD_ERR_CONNECTION:
-    case ITD_ERR_TIMEOUT:
-        /* `retryable` is cleared by the transport for failures a retry cannot
-         * fix (TLS verification, a malformed URL, the overall deadline). */
-        ok = err->retryable && (!sent || idem);
-        break;
-    case ITD_ERR_RATE_LIMITED:
-        ok = 1; /* refused before processing: safe for every operation */
-        break;
-    case ITD_ERR_SERVER:
-        if (err->status == 502 || err->status == 504) ok = idem;
-        else if (err->status == 503) ok = idem || err->retry_after >= 0;
-        break;
-    default:
-        ok = 0;
-    }
-    if (!ok) return 0;
-    double init = p->initial_delay >= 0 && isfinite(p->initial_delay) ? p->initial_delay : 0.5;
-    double maxd = p->max_delay >= 0 && isfinite(p->max_delay) ? p->max_delay : 30;
-    /* a server asking for longer than the ceiling is not waited for (the
-     * caller gets the error and its retry_after); NaN counts as absent */
-    if (err->retry_after >= 0 && !(err->retry_after <= (maxd > ITD_RETRY_AFTER_MAX ? maxd : ITD_RETRY_AFTER_MAX)))
-        return 0;
-    double mult = p->multiplier >= 1 && isfinite(p->multiplier) ? p->multiplier : 1;
-    double jit = p->jitter > 0 && isfinite(p->jitter) ? (p->jitter > 1 ? 1 : p->jitter) : 0;
-    if (!(rnd >= 0 && rnd < 1)) rnd = 0.5;
-    double d = init * pow(mult, attempt - 1);
-    if (!(d <= maxd)) d = maxd;
-    d *= 1 - jit + jit * rnd;
-    if (err->retry_after >= 0 && err->retry_after > d) d = err->retry_after;
-    if (d > ITD_RETRY_AFTER_CLAMP) d = ITD_RETRY_AFTER_CLAMP; /* a huge max_delay: keep the sleep castable */
-    if (delay) *delay = d;
-    return 1;
 }
 
 /* ---------------------------------------------------------- reconciliation */

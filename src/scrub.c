@@ -366,7 +366,7 @@ void itd_error_redact(itd_error *e)
     if (e->details) itd_redact_json(e->details);
     if (!e->data || !itd_redact_json(e->data) || !e->body) return;
     /* the raw body holds what was just redacted: show the redacted document */
-    char *t = cJSON_PrintUnformatted(e->data);
+    char *t = itd_json_print(e->data, NULL);
     size_t n = t ? strlen(t) : 0;
     if (n > ITD_ERROR_BODY_MAX) n = ITD_ERROR_BODY_MAX;
     memset(e->body, 0, e->body_len);

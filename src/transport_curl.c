@@ -1,25 +1,25 @@
 /*
- * transport_curl.c - the libcurl transport: moves the bytes of requests built
- * by protocol.c, with timeouts, a deadline, retries and reconciliation.
+ * transport_curl.c - the libcurl transport: moves the bytes of the requests
+ * the call machine (call.c) asks for and feeds it what came back.  Every
+ * rule of a call (attempts, deadline, backoff, Retry-After, never-duplicate,
+ * reconciliation, scrubbing, events) is the machine's; this file only maps
+ * libcurl's outcomes to a response or a failure.
  *
  *  - call(): one easy handle per client, reused (keep-alive connections).
  *  - batch(): a multi handle; easy handles from a pool of max_in_flight; all
  *    handles of a client share DNS, TLS sessions and connections (CURLSH).
- *  - Every attempt: CURLOPT_CONNECTTIMEOUT_MS and CURLOPT_TIMEOUT_MS bounded by
- *    what is left of the call's deadline; past the deadline the call fails
- *    with ITD_ERR_TIMEOUT.  Redirects are not followed (the key would travel).
- *  - create and trigger (not idempotent) always use a fresh connection:
- *    libcurl re-sends a request on its own when a reused connection dies
- *    before the answer starts, which would duplicate them.
+ *  - Every attempt: CURLOPT_TIMEOUT_MS from step.timeout (the per-attempt
+ *    timeout bounded by the deadline), CURLOPT_CONNECTTIMEOUT_MS the client's
+ *    bounded by it too.  Redirects are not followed (the key would travel).
+ *  - step.fresh (create, trigger): CURLOPT_FRESH_CONNECT, since libcurl
+ *    re-sends a request on its own when a reused connection dies before the
+ *    answer starts, which would duplicate them.
  *  - "sent" (the request may have reached the server) is 0 only for DNS and
  *    connect failures, TLS handshake failures and timeouts before any byte of
  *    the request was written (CURLINFO_REQUEST_SIZE == 0); otherwise 1.
- *  - A create that was retried after an attempt that reached the server and
- *    then meets 409 is reconciled: the job is fetched and compared with the
- *    input (itd_job_matches_input); equal means the first attempt created it
- *    and the call succeeds with {id, message = "created"}.
- *  - Callbacks never print, raise or call out; hooks are called between
- *    attempts (never from inside libcurl) and see redacted requests only.
+ *  - Callbacks never print, raise or call out; the machine's events go to the
+ *    hook between steps, never from inside libcurl.  Response headers are
+ *    collected only when there is a hook (the events show them).
  */
 #include <errno.h>
 #include <math.h>
@@ -30,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 #include <curl/curl.h>
 #include "intuned.h"
 
@@ -72,7 +71,14 @@ typedef struct slot {
     int have_ra;
     int in_head;               /* a status line was read, the header block not ended */
     int configured;            /* the options every attempt shares are set */
+    int want_headers;          /* collect every response header (for hook events) */
+    char *hbuf;                /* "name\0value\0" pairs of the last response */
+    size_t hlen, hcap, nh;
+    int hoom;
+    itd_header *hv;            /* views into hbuf, built when fed */
+    size_t hvcap;
     char errbuf[CURL_ERROR_SIZE];
+    char msg[CURL_ERROR_SIZE + 200];
 } slot;
 
 static slot *slot_new(void)
@@ -88,6 +94,8 @@ static void slot_free(slot *s)
     if (!s) return;
     if (s->easy) curl_easy_cleanup(s->easy);
     free(s->buf);
+    free(s->hbuf);
+    free(s->hv);
     free(s);
 }
 
@@ -96,7 +104,7 @@ struct itd_client {
     itd_config cfg;
     long connect_timeout_ms, timeout_ms, deadline_ms;
     itd_retry_policy retry;
-    char **extra;             /* "Name: value", validated */
+    char **extra;             /* "Name: value", validated, NULL-terminated */
     size_t nextra;
     int insecure;
     itd_hook_fn hook;
@@ -110,7 +118,7 @@ struct itd_client {
      * distinct header sets, so they are built once, not per call. */
     struct { char *sig; struct curl_slist *list; } hc[4];
     size_t nhc;
-    uint64_t rng;
+    itd_rng rng;
 };
 
 void itd_client_opts_default(itd_client_opts *o)
@@ -123,35 +131,7 @@ void itd_client_opts_default(itd_client_opts *o)
     itd_retry_policy_default(&o->retry);
 }
 
-static double rnd01(itd_client *c)
-{
-    uint64_t x = c->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    c->rng = x;
-    return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-}
-
 static char *dupn(const char *s) { return s ? strdup(s) : NULL; }
-
-static int header_name_ok(const char *h, size_t *namelen)
-{
-    const char *colon = strchr(h, ':');
-    if (!colon || colon == h) return 0;
-    for (const char *p = h; p < colon; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch <= 32 || ch >= 127 || strchr("\"(),/:;<=>?@[\\]{}", ch)) return 0;
-    }
-    if (strpbrk(h, "\r\n")) return 0;
-    *namelen = (size_t)(colon - h);
-    return 1;
-}
-
-static int name_is(const char *h, size_t n, const char *name)
-{
-    return strlen(name) == n && strncasecmp(h, name, n) == 0;
-}
 
 void itd_client_free(itd_client *c)
 {
@@ -221,33 +201,23 @@ itd_client *itd_client_new(const itd_client_opts *o, itd_error *err)
     c->insecure = o->insecure;
     c->hook = o->hook;
     c->hook_ud = o->hook_ud;
-    if (o->extra_headers) {
-        size_t n = 0;
-        while (o->extra_headers[n]) n++;
-        if (n) {
-            c->extra = calloc(n, sizeof *c->extra);
-            if (!c->extra) goto nomem;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const char *h = o->extra_headers[i];
-            size_t nl;
-            if (!header_name_ok(h, &nl)) {
-                itd_error_set(err, ITD_ERR_VALIDATION, "headers", "not a valid \"Name: value\" header line (#%zu)", i + 1);
-                itd_client_free(c);
-                return NULL;
+    size_t n = 0;
+    while (o->extra_headers && o->extra_headers[n]) n++;
+    if (!(c->extra = calloc(n + 1, sizeof *c->extra))) goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = o->extra_headers[i];
+        if (itd_header_line_check(h, err)) {
+            if (strncmp(err->message, "not a valid", 11) == 0) {
+                size_t ml = strlen(err->message);
+                snprintf(err->message + ml, sizeof err->message - ml, " (#%zu)", i + 1);
             }
-            if (name_is(h, nl, "x-api-key") || name_is(h, nl, "content-type") || name_is(h, nl, "content-length") ||
-                name_is(h, nl, "host") || name_is(h, nl, "transfer-encoding")) {
-                itd_error_set(err, ITD_ERR_VALIDATION, "headers", "header %.*s cannot be overridden", (int)nl, h);
-                itd_client_free(c);
-                return NULL;
-            }
-            if (!(c->extra[i] = strdup(h))) goto nomem;
-            c->nextra++;
+            itd_client_free(c);
+            return NULL;
         }
+        if (!(c->extra[i] = strdup(h))) goto nomem;
+        c->nextra++;
     }
-    c->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
-    if (!c->rng) c->rng = 1;
+    itd_rng_seed(&c->rng, itd_rng_auto_seed() ^ (uint64_t)(uintptr_t)c);
     c->share = curl_share_init();
     c->main = slot_new();
     if (!c->share || !c->main) goto nomem;
@@ -261,33 +231,7 @@ nomem:
     return NULL;
 }
 
-/* ------------------------------------------------------------------- xfer */
-
-enum { X_IDLE, X_RUNNING, X_WAITING, X_DONE };
-enum { R_DONE, R_RETRY, R_AGAIN };
-
-typedef struct xfer {
-    itd_client *c;
-    const itd_call *call;
-    const itd_retry_policy *pol;
-    itd_op op;                 /* the operation on the wire (GET while reconciling) */
-    int reconciling;
-    itd_request req;
-    itd_request red;           /* redacted copy for hooks (only with a hook) */
-    struct curl_slist *hdrs;
-    int own_hdrs;              /* hdrs is this transfer's (else the client's cache) */
-    int attempt;               /* attempts of the current phase */
-    int total;                 /* attempts of the whole call */
-    int sent_before;           /* an earlier attempt may have reached the server */
-    double t0, deadline, attempt_t0, wake;
-    int state;
-    int started;               /* t0 and deadline set */
-    slot *sl;                  /* while an attempt runs */
-    itd_error *conflict;       /* the 409 being reconciled (allocated then) */
-    itd_result *res;
-    itd_error *err;
-    itd_secrets sec;           /* what this call carried that must not come back out (borrowed) */
-} xfer;
+/* ------------------------------------------------------------- callbacks */
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -308,12 +252,46 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Keep one "Name: value" line as "name\0value\0" (events only). */
+static void keep_header(slot *x, const char *p, size_t n)
+{
+    const char *colon = memchr(p, ':', n);
+    if (!colon || x->hoom) return;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1;
+    size_t vl = n - nl - 1;
+    while (vl && (*v == ' ' || *v == '\t')) { v++; vl--; }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+    size_t need = x->hlen + nl + vl + 2;
+    if (need > x->hcap) {
+        size_t cap = x->hcap ? x->hcap : 1024;
+        while (cap < need) cap *= 2;
+        char *b = realloc(x->hbuf, cap);
+        if (!b) { x->hoom = 1; return; }
+        x->hbuf = b;
+        x->hcap = cap;
+    }
+    memcpy(x->hbuf + x->hlen, p, nl);
+    x->hbuf[x->hlen + nl] = 0;
+    memcpy(x->hbuf + x->hlen + nl + 1, v, vl);
+    x->hbuf[x->hlen + nl + 1 + vl] = 0;
+    x->hlen = need;
+    x->nh++;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     slot *x = ud;
     size_t n = size * nmemb;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { x->have_ra = 0; x->in_head = 1; return n; } /* a new response */
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response */
+        x->have_ra = 0;
+        x->in_head = 1;
+        x->hlen = x->nh = 0;
+        x->hoom = 0;
+        return n;
+    }
     if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) { x->in_head = 0; return n; }
+    if (x->want_headers) keep_header(x, p, n);
     static const char k[] = "retry-after:";
     if (n > sizeof k - 1 && strncasecmp(p, k, sizeof k - 1) == 0) {
         const char *v = p + sizeof k - 1;
@@ -328,26 +306,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static void hook(xfer *x, const char *event, long status, double elapsed, const itd_error *e)
-{
-    if (x->c->hook) x->c->hook(x->c->hook_ud, event, &x->red, status, elapsed, e);
-}
-
-static void xfer_release_request(xfer *x)
-{
-    itd_request_free(&x->req);
-    itd_request_free(&x->red);
-    if (x->own_hdrs) curl_slist_free_all(x->hdrs);
-    x->hdrs = NULL;
-    x->own_hdrs = 0;
-}
-
-static void xfer_cleanup(xfer *x)
-{
-    xfer_release_request(x);
-    if (x->conflict) { itd_error_clear(x->conflict); free(x->conflict); x->conflict = NULL; }
-    itd_secrets_free(&x->sec);
-}
+/* ------------------------------------------------------------- headers */
 
 static int slist_add(struct curl_slist **l, const char *s)
 {
@@ -376,46 +335,31 @@ static int sig_add(char **b, size_t *len, size_t *cap, char *stack, const char *
     return 0;
 }
 
-/* The curl header list for x->req: its lines, "\n"-separated, name the
- * list; a cached list with the same lines is shared (never freed before the
- * client), otherwise a new one is built and cached, or owned by the
- * transfer once the cache is full. */
-static int xfer_headers(xfer *x)
+/* The curl header list for request `q` (the machine merged the extra
+ * headers in): its lines, "\n"-separated, name the list; a cached list with
+ * the same lines is shared (never freed before the client), otherwise a new
+ * one is built and cached, or owned by the caller (*own = 1) once the cache
+ * is full.  NULL on OOM. */
+static struct curl_slist *headers_for(itd_client *c, const itd_request *q, int *own)
 {
-    itd_client *c = x->c;
     char stack[1024], *sig = stack;
     size_t len = 0, cap = sizeof stack;
-    int rc = -1;
+    struct curl_slist *out = NULL;
     stack[0] = 0;
-    for (size_t i = 0; i < x->req.nheaders; i++) {
-        const itd_header *h = &x->req.headers[i];
-        int overridden = 0;
-        if (strcasecmp(h->name, "x-api-key") != 0)
-            for (size_t j = 0; j < c->nextra; j++) {
-                size_t nl = strlen(h->name);
-                if (strncasecmp(c->extra[j], h->name, nl) == 0 && c->extra[j][nl] == ':') overridden = 1;
-            }
-        if (overridden) continue;
-        if (strchr(h->name, '\n') || strchr(h->value, '\n')) { rc = -2; goto out; } /* refused upstream too */
+    *own = 0;
+    for (size_t i = 0; i < q->nheaders; i++) {
+        const itd_header *h = &q->headers[i];
         if (sig_add(&sig, &len, &cap, stack, h->name, strlen(h->name)) ||
             sig_add(&sig, &len, &cap, stack, ": ", 2) ||
             sig_add(&sig, &len, &cap, stack, h->value, strlen(h->value)) ||
             sig_add(&sig, &len, &cap, stack, "\n", 1)) goto out;
     }
-    for (size_t j = 0; j < c->nextra; j++)
-        if (sig_add(&sig, &len, &cap, stack, c->extra[j], strlen(c->extra[j])) ||
-            sig_add(&sig, &len, &cap, stack, "\n", 1)) goto out;
     if (sig_add(&sig, &len, &cap, stack, "Expect:\n", 8)) goto out;
     /* a body-less POST: no libcurl default form content type (§1.4) */
-    if (!x->req.body && strcmp(x->req.method, "POST") == 0 && sig_add(&sig, &len, &cap, stack, "Content-Type:\n", 14))
+    if (!q->body && strcmp(q->method, "POST") == 0 && sig_add(&sig, &len, &cap, stack, "Content-Type:\n", 14))
         goto out;
     for (size_t i = 0; i < c->nhc; i++)
-        if (strcmp(c->hc[i].sig, sig) == 0) {
-            x->hdrs = c->hc[i].list;
-            x->own_hdrs = 0;
-            rc = 0;
-            goto out;
-        }
+        if (strcmp(c->hc[i].sig, sig) == 0) { out = c->hc[i].list; goto out; }
     struct curl_slist *l = NULL;
     for (char *p = sig, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
         *nl = 0;
@@ -428,91 +372,105 @@ static int xfer_headers(xfer *x)
         c->hc[c->nhc].sig = keep;
         c->hc[c->nhc].list = l;
         c->nhc++;
-        x->own_hdrs = 0;
     } else {
-        x->own_hdrs = 1;
+        *own = 1;
     }
-    x->hdrs = l;
-    rc = 0;
+    out = l;
 out:
     memset(sig, 0, cap); /* it holds the key */
     if (sig != stack) free(sig);
-    return rc;
+    return out;
 }
 
-/* Build x->req (and its curl header list and redacted copy) for x->op. */
-static int xfer_prepare(xfer *x, const itd_call_args *args, itd_error *e)
+/* ------------------------------------------------------------------- xfer */
+
+/* One call: its machine and, while an attempt runs, its easy handle. */
+typedef struct xfer {
+    itd_client *c;
+    itd_call_m *m;
+    slot *sl;
+    struct curl_slist *hdrs;
+    int own_hdrs;
+    double wake;
+    itd_result *res;
+    itd_error *err;
+} xfer;
+
+static void xfer_drop_headers(xfer *x)
+{
+    if (x->own_hdrs) {
+        for (struct curl_slist *l = x->hdrs; l; l = l->next) memset(l->data, 0, strlen(l->data));
+        curl_slist_free_all(x->hdrs);
+    }
+    x->hdrs = NULL;
+    x->own_hdrs = 0;
+}
+
+static void hooks(xfer *x)
+{
+    const itd_event *ev;
+    while ((ev = itd_call_event(x->m)) != NULL)
+        if (x->c->hook) x->c->hook(x->c->hook_ud, ev);
+}
+
+static double ms_to_s(long ms, long client_ms)
+{
+    long v = ms > 0 ? ms : ms < 0 ? 0 : client_ms;
+    return v / 1000.0;
+}
+
+/* Create the machine of `call`.  0, or -1 with *x->err set (nothing sent). */
+static int xfer_begin(itd_client *c, xfer *x, const itd_call *call, itd_result *res, itd_error *err)
+{
+    memset(x, 0, sizeof *x);
+    x->c = c;
+    x->res = res;
+    x->err = err;
+    itd_call_policy pol;
+    memset(&pol, 0, sizeof pol);
+    pol.timeout = ms_to_s(call->timeout_ms, c->timeout_ms);
+    pol.deadline = ms_to_s(call->deadline_ms, c->deadline_ms);
+    pol.retry = call->retry ? *call->retry : c->retry;
+    pol.quiet = c->hook == NULL;
+    const char **merged = NULL;
+    pol.extra_headers = (const char *const *)c->extra;
+    if (call->extra_headers && call->extra_headers[0]) {
+        size_t n = 0;
+        while (call->extra_headers[n]) n++;
+        if (!(merged = malloc((c->nextra + n + 1) * sizeof *merged)))
+            return itd_error_set(err, ITD_ERR_NOMEM, "", "out of memory");
+        memcpy(merged, c->extra, c->nextra * sizeof *merged);
+        memcpy(merged + c->nextra, call->extra_headers, (n + 1) * sizeof *merged);
+        pol.extra_headers = merged;
+    }
+    x->m = itd_call_new(&c->cfg, call->op, &call->args, &pol, itd_rng_next(&c->rng), mono_now(), err);
+    free(merged);
+    return x->m ? 0 : -1;
+}
+
+/* Configure `sl` for the SEND step `st`. */
+static int xfer_setup(xfer *x, slot *sl, const itd_step *st)
 {
     itd_client *c = x->c;
-    if (itd_request_build(&c->cfg, x->op, args, &x->req, e)) return -1;
-    int hr = xfer_headers(x);
-    if (hr == -2) {
-        xfer_release_request(x);
-        itd_error_clear(e);
-        return itd_error_set(e, ITD_ERR_VALIDATION, "headers", "a header contains a line break");
+    const itd_request *q = st->request;
+    xfer_drop_headers(x);
+    if (!(x->hdrs = headers_for(c, q, &x->own_hdrs))) return -1;
+    long to = 0;
+    if (st->timeout > 0) {
+        to = (long)(st->timeout * 1000.0);
+        if (to < 1) to = 1;
     }
-    if (hr) goto nomem;
-    if (c->hook) {
-        itd_request *r = &x->red;
-        r->method = x->req.method;
-        r->expect_status = x->req.expect_status;
-        r->url = strdup(x->req.url);
-        r->path = strdup(x->req.path);
-        if (!r->url || !r->path || itd_request_redacted_headers(&x->req, &r->headers, &r->nheaders)) goto nomem;
-        if (x->op == ITD_OP_JOBS_CREATE || x->op == ITD_OP_JOBS_UPDATE) {
-            const itd_schema *s = x->op == ITD_OP_JOBS_CREATE ? &itd_JobInput : &itd_JobUpdateInput;
-            const void *o = x->op == ITD_OP_JOBS_CREATE ? (const void *)args->input : (const void *)args->update;
-            cJSON *t = itd_to_cjson_redacted(s, o);
-            r->body = t ? cJSON_PrintUnformatted(t) : NULL;
-            cJSON_Delete(t);
-            if (!r->body) goto nomem;
-            r->body_len = strlen(r->body);
-        }
-        /* the event shows none of the call's secrets, wherever a user put them */
-        itd_scrub(r->url, strlen(r->url), &x->sec);
-        itd_scrub(r->path, strlen(r->path), &x->sec);
-        if (r->body) r->body_len = itd_scrub(r->body, r->body_len, &x->sec);
-        for (size_t i = 0; i < r->nheaders; i++) itd_scrub(r->headers[i].value, strlen(r->headers[i].value), &x->sec);
-    }
-    return 0;
-nomem:
-    xfer_release_request(x);
-    itd_error_clear(e);
-    return itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory preparing the request");
-}
-
-static long ms_left(double deadline, double now)
-{
-    if (!isfinite(deadline)) return -1; /* none */
-    double l = (deadline - now) * 1000.0;
-    return l < 1 ? 0 : (long)l;
-}
-
-/* Configure `easy` for the next attempt.  0, or -1 with `e` (deadline). */
-static int xfer_setup(xfer *x, slot *sl, itd_error *e)
-{
-    itd_client *c = x->c;
-    double now = mono_now();
-    if (!x->started) {
-        x->started = 1;
-        x->t0 = now;
-        x->deadline = c->deadline_ms ? now + c->deadline_ms / 1000.0 : INFINITY;
-    }
-    long left = ms_left(x->deadline, now);
-    if (left == 0) {
-        itd_error_set(e, ITD_ERR_TIMEOUT, "", "deadline of %ld ms exceeded", c->deadline_ms);
-        return -1;
-    }
-    long to = c->timeout_ms;
-    if (left > 0 && (to == 0 || left < to)) to = left;
     long cto = c->connect_timeout_ms;
-    if (left > 0 && (cto == 0 || left < cto)) cto = left;
+    if (to > 0 && (cto == 0 || to < cto)) cto = to;
 
     x->sl = sl;
     sl->len = 0;
     sl->too_big = 0;
     sl->have_ra = 0;
     sl->in_head = 0;
+    sl->hlen = sl->nh = 0;
+    sl->hoom = 0;
+    sl->want_headers = c->hook != NULL;
     sl->errbuf[0] = 0;
     CURL *easy = sl->easy;
     if (!sl->configured) {
@@ -540,17 +498,13 @@ static int xfer_setup(xfer *x, slot *sl, itd_error *e)
     /* what differs between attempts: every one of these is set each time,
      * so nothing of an earlier request (method, body, fresh connection)
      * carries over */
-    curl_easy_setopt(easy, CURLOPT_URL, x->req.url);
+    curl_easy_setopt(easy, CURLOPT_URL, q->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, cto);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, to);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    /* libcurl silently re-sends a request when a reused keep-alive connection
-     * dies before any byte of the answer arrived.  The server may have acted
-     * on it (crash or proxy failure after processing), so a create or trigger
-     * never goes over a reused connection: a fresh one cannot be re-sent. */
-    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, itd_op_idempotent(x->op) ? 0L : 1L);
-    const char *m = x->req.method;
+    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, st->fresh ? 1L : 0L);
+    const char *m = q->method;
     if (strcmp(m, "GET") == 0 || strcmp(m, "DELETE") == 0) {
         /* drop an earlier request's body pointer (it is freed), then GET;
          * setting POSTFIELDS selects POST, so HTTPGET comes after it */
@@ -559,15 +513,10 @@ static int xfer_setup(xfer *x, slot *sl, itd_error *e)
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m[0] == 'D' ? "DELETE" : NULL);
     } else {
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, x->req.body ? x->req.body : "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(x->req.body ? x->req.body_len : 0));
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(q->body ? q->body_len : 0));
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, strcmp(m, "POST") != 0 ? m : NULL);
     }
-    x->attempt++;
-    x->total++;
-    x->attempt_t0 = now;
-    x->state = X_RUNNING;
-    hook(x, "request", 0, 0, NULL);
     return 0;
 }
 
@@ -580,29 +529,31 @@ static int names_header(const char *s)
     return 0;
 }
 
-/* Turn a libcurl failure into an error; *sent tells whether the request may
- * have reached the server.  What the server's answer causes is CONNECTION
- * or DECODE, never VALIDATION (nothing sent) or NOMEM (kept for a failed
- * allocation in this process). */
-static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
+/* What a libcurl failure was, for the machine.  What the server's answer
+ * causes is CONNECTION or DECODE, never VALIDATION (nothing sent) or NOMEM
+ * (kept for a failed allocation in this process). */
+static void curl_failure(slot *sl, CURLcode rc, itd_failure *f)
 {
     const char *what = curl_easy_strerror(rc);
-    slot *sl = x->sl;
     const char *detail = sl->errbuf[0] ? sl->errbuf : what;
     curl_off_t reqsize = 0;
     curl_easy_getinfo(sl->easy, CURLINFO_REQUEST_SIZE, &reqsize);
     long status = 0;
     curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
-    *sent = 1;
-    e->retryable = 0;
+    char *msg = sl->msg;
+    size_t ml = sizeof sl->msg;
+    memset(f, 0, sizeof *f);
+    f->kind = ITD_ERR_CONNECTION;
+    f->sent = 1;
+    f->message = msg;
+    snprintf(msg, ml, "%s", detail);
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
     case CURLE_SSL_CONNECT_ERROR:
-        *sent = 0;
-        e->retryable = 1;
-        itd_error_set(e, ITD_ERR_CONNECTION, "", "%s", detail);
+        f->sent = 0;
+        f->retryable = 1;
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
@@ -610,25 +561,20 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_CRL_BADFILE:
-        *sent = 0;
-        itd_error_set(e, ITD_ERR_CONNECTION, "", "TLS: %s", detail);
+        f->sent = 0;
+        snprintf(msg, ml, "TLS: %s", detail);
         break;
-    case CURLE_OPERATION_TIMEDOUT: {
-        *sent = reqsize > 0;
-        double now = mono_now();
-        if (isfinite(x->deadline) && now >= x->deadline - 0.002) {
-            itd_error_set(e, ITD_ERR_TIMEOUT, "", "deadline of %ld ms exceeded (%s)", x->c->deadline_ms, detail);
-        } else {
-            e->retryable = 1;
-            itd_error_set(e, ITD_ERR_TIMEOUT, "", "%s", detail);
-        }
+    case CURLE_OPERATION_TIMEDOUT:
+        f->kind = ITD_ERR_TIMEOUT;
+        f->sent = reqsize > 0;
+        f->retryable = 1; /* unless it was the deadline: the machine knows */
         break;
-    }
     case CURLE_RECV_ERROR:
         if (sl->in_head && names_header(detail)) { /* "Too large response headers" (libcurl < 8.6) */
-            itd_error_set(e, ITD_ERR_DECODE, "", "response header too large (libcurl's limit is 100 KB a header, "
-                          "300 KB in all; the request may have been sent): %s", detail);
-            e->status = (int)status;
+            f->kind = ITD_ERR_DECODE;
+            f->status = status;
+            snprintf(msg, ml, "response header too large (libcurl's limit is 100 KB a header, "
+                     "300 KB in all; the request may have been sent): %s", detail);
             break;
         }
         /* fall through */
@@ -638,16 +584,16 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_HTTP3:
-        *sent = 1;
-        e->retryable = 1;
-        itd_error_set(e, ITD_ERR_CONNECTION, "", "%s", detail);
+        f->retryable = 1;
         break;
     case CURLE_WRITE_ERROR:
         if (sl->too_big) {
-            itd_error_set(e, ITD_ERR_DECODE, "", "response body larger than %u bytes", (unsigned)ITD_RESPONSE_MAX);
-            e->status = (int)status;
+            f->kind = ITD_ERR_DECODE;
+            f->status = status;
+            snprintf(msg, ml, "response body larger than %u bytes", (unsigned)ITD_RESPONSE_MAX);
         } else {
-            itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory receiving the response");
+            f->kind = ITD_ERR_NOMEM;
+            snprintf(msg, ml, "out of memory receiving the response");
         }
         break;
     case CURLE_OUT_OF_MEMORY:
@@ -657,16 +603,19 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
         /* libcurl before 8.6 answers a header line over 100 KB with
          * CURLE_OUT_OF_MEMORY: the server's doing, not ours */
         if (sl->in_head || names_header(detail)) {
-            itd_error_set(e, ITD_ERR_DECODE, "", "response header too large (libcurl's limit is 100 KB a header, "
-                          "300 KB in all; the request may have been sent)%s%s", sl->errbuf[0] ? ": " : "", sl->errbuf);
-            e->status = (int)status;
+            f->kind = ITD_ERR_DECODE;
+            f->status = status;
+            snprintf(msg, ml, "response header too large (libcurl's limit is 100 KB a header, "
+                     "300 KB in all; the request may have been sent)%s%s", sl->errbuf[0] ? ": " : "", sl->errbuf);
         } else {
-            itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory (libcurl: %s)", detail);
+            f->kind = ITD_ERR_NOMEM;
+            snprintf(msg, ml, "out of memory (libcurl: %s)", detail);
         }
         break;
     case CURLE_URL_MALFORMAT:
-        *sent = 0;
-        itd_error_set(e, ITD_ERR_VALIDATION, "server_url", "%s", detail);
+        f->kind = ITD_ERR_VALIDATION;
+        f->sent = 0;
+        f->path = "server_url";
         break;
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_WEIRD_SERVER_REPLY:
@@ -674,178 +623,94 @@ static void curl_failure(xfer *x, CURLcode rc, itd_error *e, int *sent)
          * request went out the same code means a garbled status line
          * ("Received HTTP/0.9", "Unsupported HTTP version"). */
         if (rc == CURLE_UNSUPPORTED_PROTOCOL && reqsize <= 0) {
-            *sent = 0;
-            itd_error_set(e, ITD_ERR_VALIDATION, "server_url", "%s", detail);
+            f->kind = ITD_ERR_VALIDATION;
+            f->sent = 0;
+            f->path = "server_url";
         } else {
-            *sent = 1;
-            e->retryable = 1; /* for idempotent operations only: the request may have been sent */
-            itd_error_set(e, ITD_ERR_CONNECTION, "", "invalid HTTP response (the request may have been sent): %s", detail);
+            f->retryable = 1; /* for idempotent operations only: the request may have been sent */
+            snprintf(msg, ml, "invalid HTTP response (the request may have been sent): %s", detail);
         }
         break;
     default:
-        itd_error_set(e, ITD_ERR_CONNECTION, "", "%s", detail);
         break;
     }
 }
 
-static int make_created(const char *id, itd_result *out, itd_error *e)
+/* Feed the machine the outcome `rc` of the attempt on x->sl. */
+static void xfer_feed(xfer *x, CURLcode rc)
 {
-    cJSON *t = cJSON_CreateObject();
-    if (!t || !cJSON_AddStringToObject(t, "id", id) || !cJSON_AddStringToObject(t, "message", "created")) {
-        cJSON_Delete(t);
-        return itd_error_set(e, ITD_ERR_NOMEM, "", "out of memory");
-    }
-    void *o = itd_decode_take(&itd_CreateJob, t, NULL, e);
-    if (!o) return -1;
-    out->op = ITD_OP_JOBS_CREATE;
-    out->schema = &itd_CreateJob;
-    out->obj = o;
-    return 0;
-}
-
-static void move_error(itd_error *dst, itd_error *src)
-{
-    if (!dst) { itd_error_clear(src); return; }
-    itd_error_clear(dst);
-    *dst = *src;
-    memset(src, 0, sizeof *src);
-    src->retry_after = -1;
-}
-
-/* Finish the call with error `e` (moved). */
-static int xfer_fail(xfer *x, itd_error *e)
-{
-    e->attempts = x->total;
-    itd_scrub_error(e, &x->sec); /* defence in depth: a server may echo what it got */
-    move_error(x->err, e);
-    x->state = X_DONE;
-    xfer_release_request(x);
-    return R_DONE;
-}
-
-/* Start the reconciliation GET of a create that met 409. */
-static int xfer_reconcile(xfer *x, itd_error *e)
-{
-    if (!x->conflict && !(x->conflict = calloc(1, sizeof *x->conflict))) return xfer_fail(x, e);
-    move_error(x->conflict, e);
-    xfer_release_request(x);
-    itd_call_args a;
-    memset(&a, 0, sizeof a);
-    a.project = x->call->args.project;
-    a.job_id = x->call->args.input->id;
-    x->op = ITD_OP_JOBS_GET;
-    x->reconciling = 1;
-    x->attempt = 0;
-    itd_error pe;
-    memset(&pe, 0, sizeof pe);
-    pe.retry_after = -1;
-    if (xfer_prepare(x, &a, &pe)) {
-        itd_error_clear(&pe);
-        move_error(&pe, x->conflict);
-        return xfer_fail(x, &pe);
-    }
-    return R_AGAIN;
-}
-
-/* An attempt ended with `rc`.  R_DONE (result or error stored), R_RETRY
- * (x->wake set) or R_AGAIN (start the next request now). */
-static int xfer_complete(xfer *x, CURLcode rc)
-{
-    itd_error e;
-    memset(&e, 0, sizeof e);
-    e.retry_after = -1;
-    int sent = 1;
-    long status = 0;
-    itd_result r;
-    memset(&r, 0, sizeof r);
-    int ok;
+    slot *sl = x->sl;
     double now = mono_now();
     if (rc != CURLE_OK) {
-        curl_failure(x, rc, &e, &sent);
-        ok = 0;
-    } else {
-        char *ct = NULL;
-        slot *sl = x->sl;
-        curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(sl->easy, CURLINFO_CONTENT_TYPE, &ct);
-        itd_response resp = { status, ct, sl->have_ra ? sl->retry_after : NULL, sl->buf ? sl->buf : "", sl->len };
-        ok = itd_response_parse(x->op, &resp, &r, &e) == 0;
+        itd_failure f;
+        curl_failure(sl, rc, &f);
+        itd_call_feed_failure(x->m, now, &f);
+        return;
     }
-    /* before anyone sees it, the hook included */
-    if (!ok) itd_scrub_error(&e, &x->sec);
-    x->state = X_IDLE;
-    hook(x, "response", status, now - x->attempt_t0, ok ? NULL : &e);
-    if (ok) {
-        if (x->reconciling) {
-            int same = itd_job_matches_input(r.obj, x->call->args.input);
-            itd_result_free(&r);
-            if (same) {
-                if (make_created(x->call->args.input->id, x->res, &e)) return xfer_fail(x, &e);
-                x->state = X_DONE;
-                xfer_release_request(x);
-                return R_DONE;
+    long status = 0;
+    char *ct = NULL;
+    curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(sl->easy, CURLINFO_CONTENT_TYPE, &ct);
+    itd_response_in r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.content_type = ct;
+    r.retry_after = sl->have_ra ? sl->retry_after : NULL;
+    r.body = sl->buf ? sl->buf : "";
+    r.body_len = sl->len;
+    if (sl->want_headers && sl->nh) {
+        if (sl->nh > sl->hvcap) {
+            itd_header *hv = realloc(sl->hv, sl->nh * sizeof *hv);
+            if (hv) { sl->hv = hv; sl->hvcap = sl->nh; }
+        }
+        if (sl->nh <= sl->hvcap) {
+            char *p = sl->hbuf;
+            for (size_t i = 0; i < sl->nh; i++) {
+                sl->hv[i].name = p;
+                p += strlen(p) + 1;
+                sl->hv[i].value = p;
+                p += strlen(p) + 1;
             }
-            move_error(&e, x->conflict);
-            return xfer_fail(x, &e);
-        }
-        if (x->res) *x->res = r;
-        else itd_result_free(&r);
-        x->state = X_DONE;
-        xfer_release_request(x);
-        return R_DONE;
-    }
-    if (x->op == ITD_OP_JOBS_CREATE && !x->reconciling && e.kind == ITD_ERR_CONFLICT && x->sent_before)
-        return xfer_reconcile(x, &e);
-    if (sent) x->sent_before = 1;
-    double delay = 0;
-    if (itd_retry_decide(x->pol, x->op, x->attempt, &e, sent, rnd01(x->c), &delay)) {
-        if (!isfinite(x->deadline) || now + delay < x->deadline) {
-            hook(x, "retry", status, delay, &e);
-            itd_error_clear(&e);
-            x->wake = now + delay;
-            x->state = X_WAITING;
-            return R_RETRY;
+            r.headers = sl->hv;
+            r.nheaders = sl->nh;
         }
     }
-    if (x->reconciling) {
-        /* could not fetch the job: report the conflict, saying why */
-        char why[ITD_MSG_MAX];
-        itd_error_format(&e, why, sizeof why);
-        itd_error_clear(&e);
-        move_error(&e, x->conflict);
-        size_t ml = strlen(e.message);
-        snprintf(e.message + ml, sizeof e.message - ml, " (could not verify the existing job: %s)", why);
-    }
-    return xfer_fail(x, &e);
+    itd_call_feed_response(x->m, now, &r);
 }
 
-static int xfer_begin(itd_client *c, xfer *x, const itd_call *call, itd_result *res, itd_error *err)
+/* The attempt could not start (no header list, no handle). */
+static void feed_nomem(xfer *x)
 {
-    memset(x, 0, sizeof *x);
-    x->c = c;
-    x->call = call;
-    x->pol = call->retry ? call->retry : &c->retry;
-    x->op = call->op;
-    x->res = res;
-    x->err = err;
-    x->state = X_IDLE;
-    if (res) memset(res, 0, sizeof *res);
-    if (err) itd_error_clear(err);
-    itd_error e;
-    memset(&e, 0, sizeof e);
-    e.retry_after = -1;
-    /* borrowed from the client and the call, which outlive the transfer */
-    int serr = itd_secrets_add_call(&x->sec, &c->cfg, &call->args, 0);
-    for (size_t i = 0; !serr && i < c->nextra; i++) {
-        const char *colon = strchr(c->extra[i], ':'); /* validated in itd_client_new */
-        serr = itd_secrets_add_header(&x->sec, c->extra[i], (size_t)(colon - c->extra[i]), colon + 1, 0);
+    itd_failure f;
+    memset(&f, 0, sizeof f);
+    f.kind = ITD_ERR_NOMEM;
+    f.message = "out of memory preparing the transfer";
+    itd_call_feed_failure(x->m, mono_now(), &f);
+}
+
+/* Hand the machine's result to the caller and drop it. */
+static void xfer_end(xfer *x)
+{
+    xfer_drop_headers(x);
+    if (x->m) {
+        hooks(x);
+        itd_error le;
+        memset(&le, 0, sizeof le);
+        le.retry_after = -1;
+        itd_result r;
+        if (itd_call_result(x->m, &r, &le) == 0) {
+            if (x->res) *x->res = r;
+            else itd_result_free(&r);
+        }
+        if (x->err) {
+            itd_error_clear(x->err);
+            *x->err = le;
+        } else {
+            itd_error_clear(&le);
+        }
     }
-    if (serr) {
-        itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory");
-        return xfer_fail(x, &e);
-    }
-    if (xfer_prepare(x, &call->args, &e)) return xfer_fail(x, &e);
-    return R_AGAIN;
+    itd_call_free(x->m);
+    x->m = NULL;
 }
 
 /* ------------------------------------------------------------------- call */
@@ -859,19 +724,25 @@ int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_er
     memset(&le, 0, sizeof le);
     le.retry_after = -1;
     xfer x;
-    int r = xfer_begin(c, &x, call, out, &le);
-    while (r != R_DONE) {
-        if (r == R_RETRY) sleep_seconds(x.wake - mono_now());
-        itd_error e;
-        memset(&e, 0, sizeof e);
-        e.retry_after = -1;
-        if (xfer_setup(&x, c->main, &e)) { r = xfer_fail(&x, &e); break; }
-        CURLcode rc = curl_easy_perform(c->main->easy);
-        r = xfer_complete(&x, rc);
+    if (xfer_begin(c, &x, call, out, &le)) {
+        if (err) *err = le;
+        else itd_error_clear(&le);
+        return -1;
     }
-    xfer_cleanup(&x);
+    for (;;) {
+        itd_step st;
+        itd_step_kind k = itd_call_next(x.m, mono_now(), &st);
+        hooks(&x);
+        if (k == ITD_STEP_DONE) break;
+        if (k == ITD_STEP_WAIT) { sleep_seconds(st.delay); continue; }
+        if (xfer_setup(&x, c->main, &st)) feed_nomem(&x);
+        else xfer_feed(&x, curl_easy_perform(c->main->easy));
+        hooks(&x);
+    }
+    xfer_end(&x);
     if (le.kind == ITD_ERR_NONE) return 0;
-    move_error(err, &le);
+    if (err) *err = le;
+    else itd_error_clear(&le);
     return -1;
 }
 
@@ -895,6 +766,35 @@ static void pool_put(itd_client *c, slot *e)
         c->cappool = cap;
     }
     c->pool[c->npool++] = e;
+}
+
+enum { B_SENT, B_WAIT, B_DONE };
+
+/* Run x's machine until it sends (handle `h` added to the multi), waits or
+ * is done.  `h` is the handle x may use (NULL: take one from the pool). */
+static int batch_advance(itd_client *c, xfer *x, slot *h)
+{
+    for (;;) {
+        itd_step st;
+        double now = mono_now();
+        itd_step_kind k = itd_call_next(x->m, now, &st);
+        hooks(x);
+        if (k == ITD_STEP_DONE) break;
+        if (k == ITD_STEP_WAIT) {
+            x->wake = now + st.delay;
+            if (h) pool_put(c, h);
+            return B_WAIT;
+        }
+        if (!h) h = pool_get(c);
+        /* the attempt starts, or the machine hears why it could not */
+        if (h && xfer_setup(x, h, &st) == 0 && curl_multi_add_handle(c->multi, h->easy) == CURLM_OK)
+            return B_SENT;
+        feed_nomem(x);
+        hooks(x);
+    }
+    if (h) pool_put(c, h);
+    xfer_end(x);
+    return B_DONE;
 }
 
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
@@ -936,28 +836,20 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
             xfer *x = &xs[waiting[k]];
             if (x->wake > now) { k++; continue; }
             waiting[k] = waiting[--nwait];
-            itd_error e;
-            memset(&e, 0, sizeof e);
-            e.retry_after = -1;
-            slot *h = pool_get(c);
-            if (!h) { itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory"); xfer_fail(x, &e); done++; continue; }
-            if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-            curl_multi_add_handle(c->multi, h->easy);
-            active++;
+            int r = batch_advance(c, x, NULL);
+            if (r == B_SENT) active++;
+            else if (r == B_DONE) done++;
+            else waiting[nwait++] = (size_t)(x - xs);
         }
         while (next < n && active < max_in_flight) {
             xfer *x = &xs[next];
-            int r = xfer_begin(c, x, &calls[next], results ? &results[next] : NULL, &errs[next]);
+            int r = B_DONE;
+            if (xfer_begin(c, x, &calls[next], results ? &results[next] : NULL, &errs[next]) == 0)
+                r = batch_advance(c, x, NULL);
             next++;
-            if (r == R_DONE) { done++; continue; }
-            itd_error e;
-            memset(&e, 0, sizeof e);
-            e.retry_after = -1;
-            slot *h = pool_get(c);
-            if (!h) { itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory"); xfer_fail(x, &e); done++; continue; }
-            if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-            curl_multi_add_handle(c->multi, h->easy);
-            active++;
+            if (r == B_SENT) active++;
+            else if (r == B_DONE) done++;
+            else waiting[nwait++] = (size_t)(x - xs);
         }
         if (done >= n) break;
         if (active == 0) {
@@ -979,20 +871,12 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
             xfer *x = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             curl_multi_remove_handle(c->multi, msg->easy_handle);
-            slot *h = x->sl;
             active--;
-            int r = xfer_complete(x, rc);
-            if (r == R_AGAIN) {
-                itd_error e;
-                memset(&e, 0, sizeof e);
-                e.retry_after = -1;
-                if (xfer_setup(x, h, &e)) { pool_put(c, h); xfer_fail(x, &e); done++; continue; }
-                curl_multi_add_handle(c->multi, h->easy);
-                active++;
-                continue;
-            }
-            pool_put(c, h);
-            if (r == R_DONE) done++;
+            xfer_feed(x, rc);
+            hooks(x);
+            int r = batch_advance(c, x, x->sl); /* the next attempt may reuse the handle */
+            if (r == B_SENT) active++;
+            else if (r == B_DONE) done++;
             else waiting[nwait++] = (size_t)(x - xs);
         }
         if (done >= n) break;
@@ -1007,7 +891,7 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
     }
     size_t failed = 0;
     for (size_t i = 0; i < n; i++) {
-        xfer_cleanup(&xs[i]);
+        xfer_end(&xs[i]);
         if (errs[i].kind != ITD_ERR_NONE) failed++;
     }
     free(xs);

@@ -331,19 +331,21 @@ static int start_echo(void)
 /* What the hook saw: every event's request and error, flattened. */
 static int g_events, g_event_leaks, g_echoed;
 
-static void hook(void *ud, const char *event, const itd_request *red, long status, double elapsed, const itd_error *err)
+static void hook(void *ud, const itd_event *ev)
 {
-    (void)ud; (void)status; (void)elapsed;
+    (void)ud;
     g_events++;
-    if (red) {
-        g_event_leaks += leaks(red->url) + leaks(red->path) + leaks(red->body);
-        for (size_t i = 0; i < red->nheaders; i++) g_event_leaks += leaks(red->headers[i].value);
-    }
+    g_event_leaks += leaks(ev->url) + leaks(ev->path) + leaks(ev->body);
+    for (size_t i = 0; i < ev->nheaders; i++) g_event_leaks += leaks(ev->headers[i].value);
+    /* the response as the event shows it: the echo carries every secret */
+    for (size_t i = 0; i < ev->n_resp_headers; i++) g_event_leaks += leaks(ev->resp_headers[i].value);
+    if (ev->resp_body) g_event_leaks += leaks(ev->resp_body);
+    const itd_error *err = ev->error;
     if (err) {
         char line[1024];
         g_event_leaks += leaks(err->message) + leaks(itd_error_format(err, line, sizeof line));
         g_event_leaks += leaks(err->body) + json_leaks(err->details) + json_leaks(err->data);
-        if (strcmp(event, "response") == 0 && strstr(err->message, "rejected key ***")) g_echoed++;
+        if (ev->kind == ITD_EV_RESPONSE && strstr(err->message, "rejected key ***")) g_echoed++;
     }
 }
 

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "intuned.h"
-#include "t.h"
+#include "call_cases.h"
 
 /* ------------------------------------------------------------ the server */
 
@@ -28,6 +28,7 @@ typedef struct step {
     const char *body;      /* NULL: the default answer's body */
     const char *retry_after;
     int delay_ms;
+    const char *header;    /* one more response header line, or NULL */
 } step;
 
 typedef struct seen {
@@ -65,31 +66,11 @@ static void script(step s)
     pthread_mutex_unlock(&S.mu);
 }
 
-static const char JOB_FMT[] =
-    "{\"id\":\"%s\",\"payload\":[{\"apiName\":\"scrape\",\"parameters\":{\"a\":1}}],"
-    "\"configuration\":{\"runMode\":\"Order-Irrelevant\"},\"created_at\":\"2024-09-01T12:00:00.000Z\","
-    "\"next_run_time\":null,\"last_run_time\":null,\"state\":{\"status\":\"ACTIVE\"},\"projectId\":\"p\"}";
+#define JOB_FMT CC_JOB_FMT
 
 static void default_answer(const seen *q, int *status, char *body, size_t blen)
 {
-    const char *p = q->path;
-    const char *jobs = strstr(p, "/jobs");
-    const char *id = jobs && jobs[5] == '/' ? jobs + 6 : NULL;
-    char jid[128] = "";
-    if (id) { size_t n = strcspn(id, "/?"); snprintf(jid, sizeof jid, "%.*s", (int)n, id); }
-    size_t pl = strlen(p);
-#define ENDS(s) (pl >= strlen(s) && strcmp(p + pl - strlen(s), s) == 0)
-    *status = 200;
-    if (strcmp(q->method, "POST") == 0 && ENDS("/jobs")) { *status = 201; snprintf(body, blen, "{\"id\":\"x\",\"message\":\"created\"}"); }
-    else if (ENDS("/pause")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Paused\"}", jid);
-    else if (ENDS("/resume")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Resumed\"}", jid);
-    else if (ENDS("/trigger")) snprintf(body, blen, "{\"id\":\"%s\",\"message\":\"Triggered\"}", jid);
-    else if (ENDS("/terminate")) snprintf(body, blen, "{\"message\":\"Job run terminated\"}");
-    else if (ENDS("/runs")) snprintf(body, blen, "[]");
-    else if (strcmp(q->method, "DELETE") == 0) { *status = 204; body[0] = 0; }
-    else if (ENDS("/jobs")) snprintf(body, blen, "[]");
-    else snprintf(body, blen, JOB_FMT, jid);
-#undef ENDS
+    cc_default_answer(q->method, q->path, status, body, blen);
 }
 
 static int read_request(int fd, char *buf, size_t cap, size_t *have, seen *q)
@@ -136,10 +117,11 @@ static void *conn_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     static __thread char buf[65536];
+    static __thread char body[16384];
     size_t have = 0;
     seen q;
     while (read_request(fd, buf, sizeof buf, &have, &q) == 0) {
-        step st = { A_REPLY, 0, "application/json", NULL, NULL, 0 };
+        step st = { A_REPLY, 0, "application/json", NULL, NULL, 0, NULL };
         int from_script = 0, fail = 0, dd;
         pthread_mutex_lock(&S.mu);
         if (S.nlog < (int)(sizeof S.log / sizeof S.log[0])) S.log[S.nlog++] = q;
@@ -162,7 +144,6 @@ static void *conn_main(void *arg)
             break;
         }
         int status = st.status;
-        char body[4096];
         const char *ct = st.ctype;
         if (fail) { status = 503; snprintf(body, sizeof body, "{\"message\":\"busy\"}"); }
         else if (st.body) snprintf(body, sizeof body, "%s", st.body);
@@ -171,12 +152,12 @@ static void *conn_main(void *arg)
             default_answer(&q, &ds, body, sizeof body);
             if (!status) status = ds;
         }
-        char head[512];
+        char head[1024];
         size_t bl = strlen(body);
-        int hn = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\n%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", status,
+        int hn = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\n%s%s%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", status,
                           ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "",
                           st.retry_after ? "Retry-After: " : "", st.retry_after ? st.retry_after : "",
-                          st.retry_after ? "\r\n" : "", bl);
+                          st.retry_after ? "\r\n" : "", st.header ? st.header : "", st.header ? "\r\n" : "", bl);
         pthread_mutex_lock(&S.mu);
         S.inflight--;
         pthread_mutex_unlock(&S.mu);
@@ -228,13 +209,18 @@ static int start_server(void)
 static char server_url[128];
 static int hook_events, hook_leaks;
 
-static void hook(void *ud, const char *event, const itd_request *red, long status, double elapsed, const itd_error *err)
+/* the table runner's (see cc_run), or NULL */
+static cc_outcome *g_out;
+static const cc_case *g_case;
+
+static void hook(void *ud, const itd_event *ev)
 {
-    (void)ud; (void)status; (void)elapsed; (void)err; (void)event;
+    (void)ud;
     hook_events++;
-    for (size_t i = 0; red && i < red->nheaders; i++)
-        if (strstr(red->headers[i].value, "secret-key-123")) hook_leaks++;
-    if (red && red->body && strstr(red->body, "s3cr3t")) hook_leaks++;
+    for (size_t i = 0; i < ev->nheaders; i++)
+        if (strstr(ev->headers[i].value, "secret-key-123")) hook_leaks++;
+    if (ev->body && strstr(ev->body, "s3cr3t")) hook_leaks++;
+    if (g_out) cc_record_event(g_out, g_case, ev);
 }
 
 static itd_client *client(long timeout_ms, long deadline_ms, int attempts)
@@ -375,15 +361,15 @@ static void test_wire(void)
     CHECK(hook_leaks == 0 && hook_events >= 14 + 10);
 
     /* wrong content type: decode; error statuses: kinds */
-    script((step){ A_REPLY, 200, "text/html", "<html>", NULL, 0 });
+    script((step){ A_REPLY, 200, "text/html", "<html>", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_DECODE && e.status == 200 && e.attempts == 1);
-    script((step){ A_REPLY, 404, "application/json", "{\"message\":\"No job with id job-1\"}", NULL, 0 });
+    script((step){ A_REPLY, 404, "application/json", "{\"message\":\"No job with id job-1\"}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_NOT_FOUND && e.status == 404);
     CHECK_STR(e.message, "No job with id job-1");
     /* the key never shows in an error, even when the server echoes it */
-    script((step){ A_REPLY, 401, "application/json", "{\"message\":\"bad key secret-key-123\"}", NULL, 0 });
+    script((step){ A_REPLY, 401, "application/json", "{\"message\":\"bad key secret-key-123\"}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_UNAUTHORIZED && strstr(e.message, "secret-key-123") == NULL &&
           strstr(e.body, "secret-key-123") == NULL);
@@ -404,24 +390,24 @@ static void test_retries(void)
 
     /* idempotent: 503, 502 then success */
     reset_server();
-    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
-    script((step){ A_REPLY, 502, "text/plain", "bad gateway", NULL, 0 });
+    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0, NULL });
+    script((step){ A_REPLY, 502, "text/plain", "bad gateway", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
     CHECK(nlog() == 3);
     itd_result_free(&r);
     /* 500: not retried */
     reset_server();
-    script((step){ A_REPLY, 500, "application/json", "{\"message\":\"boom\"}", NULL, 0 });
+    script((step){ A_REPLY, 500, "application/json", "{\"message\":\"boom\"}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 1 && nlog() == 1);
     /* gives up after max_attempts */
     reset_server();
-    for (int i = 0; i < 6; i++) script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
+    for (int i = 0; i < 6; i++) script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 4 && nlog() == 4);
     /* dropped connection: GET retried */
     reset_server();
-    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
     CHECK(nlog() == 2);
     itd_result_free(&r);
@@ -430,40 +416,40 @@ static void test_retries(void)
     int st[] = { 500, 502, 503, 504 };
     for (int i = 0; i < 4; i++) {
         reset_server();
-        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0 });
+        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
         CHECK(e.status == st[i] && e.attempts == 1 && nlog() == 1);
         reset_server();
-        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0 });
+        script((step){ A_REPLY, st[i], "application/json", "{}", NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == -1);
         CHECK(e.status == st[i] && e.attempts == 1 && nlog() == 1);
     }
     reset_server();
-    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_CONNECTION && e.attempts == 1 && nlog() == 1);
     reset_server();
-    script((step){ A_DROP, 0, NULL, NULL, NULL, 0 });
+    script((step){ A_DROP, 0, NULL, NULL, NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_CONNECTION && e.attempts == 1 && nlog() == 1);
     /* 429 and 503 with Retry-After: the server did not process it */
     reset_server();
-    script((step){ A_REPLY, 429, "application/json", "{\"message\":\"slow\"}", "0.2", 0 });
+    script((step){ A_REPLY, 429, "application/json", "{\"message\":\"slow\"}", "0.2", 0, NULL });
     double t0 = now_s();
     CHECK(call(c, ITD_OP_JOBS_TRIGGER, "job-1", &r, &e) == 0);
     CHECK(now_s() - t0 >= 0.2); /* Retry-After honoured */
     CHECK(nlog() == 2);
     itd_result_free(&r);
     reset_server();
-    script((step){ A_REPLY, 503, "application/json", "{}", "0", 0 });
+    script((step){ A_REPLY, 503, "application/json", "{}", "0", 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == 0);
     CHECK(nlog() == 2);
     itd_result_free(&r);
 
     /* reconciliation: 429, then 409 (the first went through after all) */
     reset_server();
-    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
-    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0, NULL });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == 0);
     CHECK(r.schema == &itd_CreateJob && r.obj && strcmp(((itd_action *)r.obj)->id, "job-0001") == 0 &&
           strcmp(((itd_action *)r.obj)->message, "created") == 0);
@@ -473,25 +459,25 @@ static void test_retries(void)
     CHECK_STR(S.log[2].path, "/api/v1/workspace/ws-1/projects/p/jobs/job-0001");
     /* ... and a different stored job is a conflict */
     reset_server();
-    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
-    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0, NULL });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0, NULL });
     static char other[2048];
     snprintf(other, sizeof other, JOB_FMT, "job-0001");
     char *pos = strstr(other, "scrape");
     memcpy(pos, "scrapX", 6);
-    script((step){ A_REPLY, 200, "application/json", other, NULL, 0 });
+    script((step){ A_REPLY, 200, "application/json", other, NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_CONFLICT && e.status == 409 && e.attempts == 3);
     CHECK_STR(e.message, "Job already exists");
     /* a first-attempt 409 is a plain conflict: no GET */
     reset_server();
-    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0 });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"Job already exists\"}", NULL, 0, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_CONFLICT && nlog() == 1);
 
     /* per-call override: retries off */
     reset_server();
-    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0 });
+    script((step){ A_REPLY, 503, "application/json", "{}", NULL, 0, NULL });
     itd_retry_policy off;
     itd_retry_policy_default(&off);
     off.enabled = 0;
@@ -559,15 +545,15 @@ static void test_timeouts(void)
     /* per-attempt timeout: GET retried, create not (the request was sent) */
     itd_client *c = client(150, 0, 2);
     reset_server();
-    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400 });
-    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400 });
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400, NULL });
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 400, NULL });
     double t0 = now_s();
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_TIMEOUT && e.attempts == 2);
     CHECK(now_s() - t0 < 1.0);
     sleep_ms(500);
     reset_server();
-    script((step){ A_DELAY, 201, NULL, NULL, NULL, 400 });
+    script((step){ A_DELAY, 201, NULL, NULL, NULL, 400, NULL });
     CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_TIMEOUT && e.attempts == 1);
     sleep_ms(500);
@@ -576,14 +562,14 @@ static void test_timeouts(void)
     /* deadline: stops retrying instead of sleeping past it */
     c = client(5000, 300, 10);
     reset_server();
-    for (int i = 0; i < 10; i++) script((step){ A_REPLY, 503, "application/json", "{}", "1", 0 });
+    for (int i = 0; i < 10; i++) script((step){ A_REPLY, 503, "application/json", "{}", "1", 0, NULL });
     t0 = now_s();
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_SERVER && e.attempts == 1 && fabs(e.retry_after - 1) < 1e-9);
     CHECK(now_s() - t0 < 0.25);
     /* deadline cuts a slow attempt: TIMEOUT */
     reset_server();
-    script((step){ A_DELAY, 200, NULL, NULL, NULL, 1000 });
+    script((step){ A_DELAY, 200, NULL, NULL, NULL, 1000, NULL });
     t0 = now_s();
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_TIMEOUT);
@@ -653,8 +639,8 @@ static void test_batch(void)
     one[0].args.project = "p";
     one[0].args.input = INPUT;
     one[1] = one[0];
-    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0 });
-    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"exists\"}", NULL, 0 });
+    script((step){ A_REPLY, 429, "application/json", "{}", "0", 0, NULL });
+    script((step){ A_REPLY, 409, "application/json", "{\"message\":\"exists\"}", NULL, 0, NULL });
     failed = itd_client_batch(c, one, 1, 4, res, errs);
     CHECK(failed == 0 && res[0].schema == &itd_CreateJob);
     CHECK(nlog() == 3 && strcmp(S.log[2].method, "GET") == 0);
@@ -680,7 +666,7 @@ static void test_hostile_responses(void)
     };
     for (size_t i = 0; i < sizeof garbled / sizeof garbled[0]; i++) {
         reset_server();
-        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0 });
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
         if (e.kind != ITD_ERR_CONNECTION) fprintf(stderr, "garbled %zu: %s: %s\n", i, itd_err_kind_name(e.kind), e.message);
         CHECK(e.kind == ITD_ERR_CONNECTION);
@@ -689,7 +675,7 @@ static void test_hostile_responses(void)
         CHECK(e.attempts == 1 && nlog() == 1);   /* create: not repeated */
         /* an idempotent call is retried, and succeeds once the server recovers */
         reset_server();
-        script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0 });
+        script((step){ A_RAW, 0, NULL, garbled[i], NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
         CHECK(nlog() == 2);
         itd_result_free(&r);
@@ -711,14 +697,14 @@ static void test_hostile_responses(void)
     const char *huge[] = { one, many };
     for (int i = 0; i < 2; i++) {
         reset_server();
-        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0 });
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_CREATE, NULL, &r, &e) == -1);
         if (e.kind != ITD_ERR_DECODE) fprintf(stderr, "huge %d: %s: %s\n", i, itd_err_kind_name(e.kind), e.message);
         CHECK(e.kind == ITD_ERR_DECODE);
         CHECK(strstr(e.message, "header too large") != NULL && strstr(e.message, "may have been sent") != NULL);
         CHECK(e.attempts == 1 && nlog() == 1);
         reset_server();
-        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0 });
+        for (int k = 0; k < 4; k++) script((step){ A_RAW, 0, NULL, huge[i], NULL, 0, NULL });
         CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
         CHECK(e.kind == ITD_ERR_DECODE && e.attempts == 1); /* the same answer would come again */
     }
@@ -755,7 +741,7 @@ static void test_retry_after_ceiling(void)
                                       "Fri, 31 Dec 9999 23:59:59 GMT" };
     for (size_t i = 0; i < sizeof ras / sizeof ras[0]; i++) {
         reset_server();
-        script((step){ A_REPLY, 429, "application/json", "{}", ras[i], 0 });
+        script((step){ A_REPLY, 429, "application/json", "{}", ras[i], 0, NULL });
         double t0 = now_s();
         CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == -1);
         CHECK(now_s() - t0 < 5);
@@ -765,7 +751,7 @@ static void test_retry_after_ceiling(void)
     }
     /* within the ceiling (max_delay 0.05 here) it is still a floor */
     reset_server();
-    script((step){ A_REPLY, 503, "application/json", "{}", "0.3", 0 });
+    script((step){ A_REPLY, 503, "application/json", "{}", "0.3", 0, NULL });
     double t0 = now_s();
     CHECK(call(c, ITD_OP_JOBS_GET, "job-1", &r, &e) == 0);
     CHECK(now_s() - t0 >= 0.29);
@@ -773,6 +759,111 @@ static void test_retry_after_ceiling(void)
     itd_result_free(&r);
     itd_error_clear(&e);
     itd_client_free(c);
+}
+
+/* ------------------------------------------------ the call-machine table */
+
+static itd_job_input *CC_IN[3];
+static char closed_url[128];
+
+/* Play one case of tests/call_cases.h through the libcurl transport against
+ * the scripted server (the same table tests/test_call.c plays through a
+ * fake transport). */
+static void cc_run(const cc_case *k, cc_outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    o->err.retry_after = -1;
+    reset_server();
+    int maxdelay = 0;
+    for (int i = 0; i < CC_MAX_STEPS && k->script[i].action; i++) {
+        const cc_step *c = &k->script[i];
+        if (c->action == CC_REFUSED) continue; /* k->closed_port: nothing listens */
+        step st = { A_REPLY, c->status, c->ctype ? c->ctype : "application/json", c->body, c->retry_after, 0,
+                    c->header };
+        if (c->action == CC_DROP) st.action = A_DROP;
+        if (c->action == CC_DELAY) {
+            st.action = A_DELAY;
+            st.delay_ms = c->delay_ms;
+            if (c->delay_ms > maxdelay) maxdelay = c->delay_ms;
+        }
+        script(st);
+    }
+    itd_client_opts opts;
+    itd_client_opts_default(&opts);
+    opts.cfg.server_url = k->closed_port ? closed_url : server_url;
+    opts.cfg.workspace_id = "ws-1";
+    opts.cfg.api_key = CC_KEY;
+    opts.timeout_ms = k->timeout_ms ? k->timeout_ms : 5000;
+    opts.deadline_ms = k->deadline_ms > 0 ? k->deadline_ms : 0;
+    opts.connect_timeout_ms = 2000;
+    cc_policy(k, &opts.retry);
+    opts.hook = hook;
+    opts.extra_headers = CC_CLIENT_HEADERS;
+    itd_client *c = itd_client_new(&opts, &o->err);
+    CHECK(c != NULL);
+    if (!c) return;
+    itd_call call;
+    memset(&call, 0, sizeof call);
+    call.op = k->op;
+    call.args.project = "p";
+    call.args.job_id = k->job_id ? k->job_id : "job-1";
+    call.args.run_id = "r1";
+    call.args.input = CC_IN[k->input];
+    if (k->deadline_ms < 0) call.deadline_ms = -k->deadline_ms;
+    if (k->call_headers) call.extra_headers = CC_CALL_HEADERS;
+    pthread_mutex_lock(&S.mu);
+    int acc0 = S.accepts;
+    pthread_mutex_unlock(&S.mu);
+    g_out = o;
+    g_case = k;
+    double t0 = now_s();
+    o->rc = itd_client_call(c, &call, &o->res, &o->err);
+    o->elapsed = now_s() - t0;
+    g_out = NULL;
+    itd_client_free(c);
+    pthread_mutex_lock(&S.mu);
+    o->requests = S.nlog;
+    o->fresh = S.accepts - acc0;
+    for (int i = 0; i < S.nlog; i++) {
+        const seen *q = &S.log[i];
+        size_t n = strlen(q->path);
+        if (strcmp(q->method, "POST") == 0 &&
+            ((n >= 5 && strcmp(q->path + n - 5, "/jobs") == 0) || (n >= 8 && strcmp(q->path + n - 8, "/trigger") == 0)))
+            o->nonidem++;
+        if (k->req_header && !cc_has_line(q->headers, k->req_header)) o->header_missing++;
+        if (k->no_req_header && cc_has_line(q->headers, k->no_req_header)) o->header_present++;
+    }
+    if (S.nlog) snprintf(o->last_method, sizeof o->last_method, "%s", S.log[S.nlog - 1].method);
+    pthread_mutex_unlock(&S.mu);
+    if (maxdelay) sleep_ms(maxdelay + 100); /* the server's late answer finds the connection gone */
+}
+
+static void test_call_table(void)
+{
+    cc_init();
+    for (int i = 0; i < 3; i++) {
+        itd_error e;
+        memset(&e, 0, sizeof e);
+        CC_IN[i] = itd_job_input_decode(CC_INPUTS[i], strlen(CC_INPUTS[i]), &e);
+        CHECK(CC_IN[i] != NULL);
+        if (!CC_IN[i]) return;
+    }
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    close(s);
+    snprintf(closed_url, sizeof closed_url, "http://127.0.0.1:%d/api/v1/workspace", ntohs(a.sin_port));
+    for (size_t i = 0; i < CC_NCASES; i++) {
+        cc_outcome o;
+        cc_run(&CC_CASES[i], &o);
+        cc_check(&CC_CASES[i], &o, "the libcurl transport");
+    }
+    for (int i = 0; i < 3; i++) itd_job_input_free(CC_IN[i]);
 }
 
 int main(void)
@@ -796,6 +887,7 @@ int main(void)
     test_batch();
     test_hostile_responses();
     test_retry_after_ceiling();
+    test_call_table();
     itd_job_input_free(INPUT);
     return T_DONE();
 }

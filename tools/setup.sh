@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config git curl ca-certificates openssl python3 procps
+  build-essential cmake pkg-config git curl ca-certificates openssl python3 procps locales
   libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
   lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
   luajit2 libluajit2-5.1-dev

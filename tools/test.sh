@@ -98,6 +98,18 @@ SPECS="--pattern=storm spec/storm" run_busted "storm" lua5.4 "$ROOT/build/tree-5
   "$ROOT/build/tree-5.4/share/lua/5.4/?.lua;$ROOT/build/tree-5.4/share/lua/5.4/?/init.lua"
 grep -E "^(== storm|calls |errors by kind|attempts |emulator: |state: |RSS )" "$LOGS/storm.log" || true
 
+note "fuzzing: every target of fuzz/ (libFuzzer + ASan + UBSan), ${FUZZ_SECONDS:-30} s each, after its saved regressions"
+bash fuzz/run.sh >"$LOGS/fuzz.log" 2>&1
+fuzz_rc=$?
+grep -E "^fuzz: " "$LOGS/fuzz.log" || true
+fuzz_ok=$(grep -cE "^fuzz: .* result=ok$" "$LOGS/fuzz.log")
+fuzz_all=$(grep -cE "^fuzz: [a-z]+ .* result=" "$LOGS/fuzz.log")
+if [ "$fuzz_rc" -ne 0 ] || [ "$fuzz_all" -eq 0 ]; then
+  [ "$fuzz_all" -gt "$fuzz_ok" ] || fuzz_all=$((fuzz_ok + 1))
+  tail -20 "$LOGS/fuzz.log"
+fi
+record fuzz "$fuzz_ok" $((fuzz_all - fuzz_ok))
+
 note "AddressSanitizer + UBSan"
 cmake -S . -B build/asan -DITD_WERROR=ON -DITD_SANITIZE=ON -DLUA_INCDIR=/usr/include/lua5.4 >"$LOGS/cmake-asan.log" 2>&1 \
   && cmake --build build/asan -j"$JOBS" >>"$LOGS/cmake-asan.log" 2>&1 \

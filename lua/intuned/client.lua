@@ -60,8 +60,10 @@ local COSOCKET_PHASES = {
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
 }
 
+-- The operation table (src/ops.c): core.operations lists the names and
+-- holds each name's row; core.arguments the same for the arguments.
 local OPS = {}
-for _, name in ipairs(core.operations) do OPS[name] = true end
+for _, name in ipairs(core.operations) do OPS[name] = core.operations[name] end
 
 -- Per-client private state (the API key lives here, never on the object,
 -- so neither tostring nor pairs can show it).
@@ -189,6 +191,51 @@ end
 --- `client.jobs.runs`, the run operations (@{Runs}).
 -- @field runs
 
+-- The methods of client.jobs and client.jobs.runs are made from the
+-- operation table: method(self, <row.args...>[, <row.body>][, opts]), the
+-- row's query arguments read from opts.  The doc blocks below describe
+-- what each one makes.
+local GROUPS = { jobs = Jobs, ["jobs.runs"] = Runs }
+
+local function make_method(row)
+  local fname, what, op = row.method_name, row.group, row.name
+  local names, nargs, body, query = row.args, #row.args, row.body, row.query
+  local T = row.body_type and assert(core[row.body_type], row.body_type)
+  local iopts = nargs + (body and 2 or 1) -- the position of opts
+  return function(self, ...)
+    local c = owner(self, fname, what)
+    local args = {}
+    for i = 1, nargs do
+      local v = (select(i, ...))
+      check_string(i, fname, v)
+      args[names[i]] = v
+    end
+    if body then
+      local v = (select(nargs + 1, ...))
+      check_input(nargs + 1, fname, v, T)
+      args[body] = v
+    end
+    local opts = (select(iopts, ...))
+    check_opt_table(iopts, fname, opts)
+    if opts then
+      for _, k in ipairs(query) do
+        local v = opts[k]
+        if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
+          argerror(iopts, fname, ("'%s' must be a string or number, got %s"):format(k, type(v)))
+        end
+        args[k] = v
+      end
+    end
+    return call(c, op, args, callopts_of(opts))
+  end
+end
+
+for _, name in ipairs(core.operations) do
+  local row = OPS[name]
+  local t = assert(GROUPS[row.group], "intuned.client: no client table for the operations of " .. row.group)
+  t[row.method_name] = make_method(row)
+end
+
 --- List the jobs of a project.
 -- @tparam string project the project name
 -- @tparam[opt] table opts `{ retry = policy }`
@@ -196,12 +243,7 @@ end
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @usage for _, j in ipairs(assert(client.jobs:list("my-project"))) do print(j.id, j.state.status) end
-function Jobs:list(project, opts)
-  local c = owner(self, "list", "jobs")
-  check_string(1, "list", project)
-  check_opt_table(2, "list", opts)
-  return call(c, "jobs:list", { project = project }, callopts_of(opts))
-end
+-- @function Jobs:list
 
 --- Create a job. Not retried when the request may have reached the server
 -- (except on 429 and on 503 with `Retry-After`); a retried create answered
@@ -216,24 +258,7 @@ end
 -- server's
 -- @usage local created, err = client.jobs:create("my-project", { id = "nightly",
 --   payload = { { apiName = "scrape" } }, configuration = { runMode = "Order-Irrelevant" } })
-function Jobs:create(project, input, opts)
-  local c = owner(self, "create", "jobs")
-  check_string(1, "create", project)
-  check_input(2, "create", input, core.JobInput)
-  check_opt_table(3, "create", opts)
-  return call(c, "jobs:create", { project = project, input = input }, callopts_of(opts))
-end
-
--- get, delete, pause, resume, trigger: (project, job_id[, callopts])
-local function job_op(fname, op)
-  Jobs[fname] = function(self, project, job_id, opts)
-    local c = owner(self, fname, "jobs")
-    check_string(1, fname, project)
-    check_string(2, fname, job_id)
-    check_opt_table(3, fname, opts)
-    return call(c, op, { project = project, job_id = job_id }, callopts_of(opts))
-  end
-end
+-- @function Jobs:create
 
 --- Get a job.
 -- @tparam string project the project name
@@ -243,52 +268,8 @@ end
 -- @return[2] nil
 -- @treturn[2] intuned.Error such as kind `not_found` (404)
 -- @function Jobs:get
-job_op("get", "jobs:get")
 
---- Delete a job.
--- @tparam string project the project name
--- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] intuned.Error
--- @function Jobs:delete
-job_op("delete", "jobs:delete")
-
---- Pause a job (its schedule stops starting runs).
--- @tparam string project the project name
--- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
--- @treturn intuned.PauseJob
--- @return[2] nil
--- @treturn[2] intuned.Error
--- @function Jobs:pause
-job_op("pause", "jobs:pause")
-
---- Resume a paused job.
--- @tparam string project the project name
--- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
--- @treturn intuned.ResumeJob
--- @return[2] nil
--- @treturn[2] intuned.Error
--- @function Jobs:resume
-job_op("resume", "jobs:resume")
-
---- Start a run of a job now. Retried like @{Jobs:create}: never when the
--- request may have started a run.
--- @tparam string project the project name
--- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
--- @treturn intuned.TriggerJob its `jobRunId` names the run (newer API)
--- @return[2] nil
--- @treturn[2] intuned.Error
--- @function Jobs:trigger
-job_op("trigger", "jobs:trigger")
-
--- Newer API (HEAD): PUT the whole definition without id.
-
---- Replace a job's definition (newer API: the whole definition, without
+--- Replace a job's definition (newest API: the whole definition, without
 -- id). `job:to_update()` gives one from a `Job`.
 -- @tparam string project the project name
 -- @tparam string job_id the job id
@@ -299,16 +280,44 @@ job_op("trigger", "jobs:trigger")
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @usage assert(client.jobs:update("p", "nightly", job:to_update{ configuration = { maxConcurrentRequests = 2 } }))
-function Jobs:update(project, job_id, update, opts)
-  local c = owner(self, "update", "jobs")
-  check_string(1, "update", project)
-  check_string(2, "update", job_id)
-  check_input(3, "update", update, core.JobUpdateInput)
-  check_opt_table(4, "update", opts)
-  return call(c, "jobs:update", { project = project, job_id = job_id, update = update }, callopts_of(opts))
-end
+-- @function Jobs:update
 
--- opts: { page_number=, page_size=, sort_by= } (newer API query) and retry.
+--- Delete a job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:delete
+
+--- Pause a job (its schedule stops starting runs).
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.PauseJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:pause
+
+--- Resume a paused job.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.ResumeJob
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:resume
+
+--- Start a run of a job now. Retried like @{Jobs:create}: never when the
+-- request may have started a run.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `{ retry = policy }`
+-- @treturn intuned.TriggerJob its `jobRunId` names the run (newest API)
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function Jobs:trigger
 
 --- `client.jobs.runs`: the run operations.
 -- @type Runs
@@ -316,42 +325,15 @@ end
 --- List the runs of a job.
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `page_number`, `page_size`, `sort_by` (the newer
+-- @tparam[opt] table opts `page_number`, `page_size`, `sort_by` (the newest
 -- API's query; strings or numbers) and `retry`
 -- @treturn {intuned.JobRun,...} an array of `JobRun`, plus `totalCount` (an
--- integer) when the newer API sends one
+-- integer) when the newest API sends one
 -- @return[2] nil
 -- @treturn[2] intuned.Error
-function Runs:list(project, job_id, opts)
-  local c = owner(self, "list", "jobs.runs")
-  check_string(1, "list", project)
-  check_string(2, "list", job_id)
-  check_opt_table(3, "list", opts)
-  local args = { project = project, job_id = job_id }
-  if opts then
-    for _, k in ipairs{ "page_number", "page_size", "sort_by" } do
-      local v = opts[k]
-      if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
-        argerror(3, "list", ("'%s' must be a string or number, got %s"):format(k, type(v)))
-      end
-      args[k] = v
-    end
-  end
-  return call(c, "jobs.runs:list", args, callopts_of(opts))
-end
+-- @function Runs:list
 
-local function run_op(fname, op)
-  Runs[fname] = function(self, project, job_id, run_id, opts)
-    local c = owner(self, fname, "jobs.runs")
-    check_string(1, fname, project)
-    check_string(2, fname, job_id)
-    check_string(3, fname, run_id)
-    check_opt_table(4, fname, opts)
-    return call(c, op, { project = project, job_id = job_id, run_id = run_id }, callopts_of(opts))
-  end
-end
-
---- Get a run and where its results are (newer API).
+--- Get a run and where its results are (newest API).
 -- @tparam string project the project name
 -- @tparam string job_id the job id
 -- @tparam string run_id the run id
@@ -360,7 +342,6 @@ end
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @function Runs:get
-run_op("get", "jobs.runs:get") -- newer API (HEAD)
 
 --- Stop a run.
 -- @tparam string project the project name
@@ -371,7 +352,6 @@ run_op("get", "jobs.runs:get") -- newer API (HEAD)
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @function Runs:terminate
-run_op("terminate", "jobs.runs:terminate")
 
 -- --------------------------------------------------------------- client
 
@@ -397,7 +377,13 @@ function Client.__tostring(self)
     :format(st.opts.server_url, st.opts.workspace_id, st.transport, st.closed and ", closed" or "")
 end
 
-local ARG_FIELDS = { "project", "job_id", "run_id", "page_number", "page_size", "sort_by" }
+-- The arguments a batch call's table may carry besides the body: the path
+-- and query arguments of the operation table.
+local ARG_FIELDS = {}
+for _, name in ipairs(core.arguments) do
+  local a = core.arguments[name]
+  if a.where ~= "body" then ARG_FIELDS[#ARG_FIELDS + 1] = a end
+end
 
 --- Many calls at once; results in the order of `calls`.
 -- calls[i] = { op = "jobs:trigger", project = ..., job_id = ..., run_id = ...,
@@ -441,10 +427,10 @@ function Client:batch(calls, opts)
       error(("bad argument #1 to 'batch' (calls[%d].op: unknown operation '%s')"):format(i, tostring(c.op)), 2)
     end
     local args = c.args or c
-    for _, k in ipairs(ARG_FIELDS) do
-      local v = args[k]
-      if v ~= nil and type(v) ~= "string" and not (type(v) == "number" and k:match("^page")) then
-        error(("bad argument #1 to 'batch' (calls[%d].%s: string expected, got %s)"):format(i, k, type(v)), 2)
+    for _, a in ipairs(ARG_FIELDS) do
+      local v = args[a.name]
+      if v ~= nil and type(v) ~= "string" and not (type(v) == "number" and a.numbers) then
+        error(("bad argument #1 to 'batch' (calls[%d].%s: string expected, got %s)"):format(i, a.name, type(v)), 2)
       end
     end
     list[i] = { c.op, args, c.retry ~= nil and { retry = c.retry } or nil }

@@ -86,8 +86,35 @@ local function pick(list, r)
   return list[math.floor(r * #list) + 1]
 end
 
+-- The steady mix (State:steady): the same operations on a fixed set of job
+-- ids of another project, with nothing kept per call, so the Lua heap stays
+-- flat and RSS measures the client alone.
+local STEADY_IDS = 64
+function State:next_steady_call()
+  local r = self.rand()
+  local P = self.o.project .. "-steady"
+  local n = math.floor(self.rand() * STEADY_IDS)
+  local id = ("st-%s-steady-%d"):format(self.o.tag, n)
+  if r < 0.20 then return { op = "jobs:create", project = P, input = input(id), id = id } end
+  -- triggers go to jobs whose runs are never listed: a list that grows
+  -- would make the answers, and so the client's buffers, grow with it
+  local tid = ("st-%s-steady-t%d"):format(self.o.tag, n)
+  if r < 0.30 then return { op = "jobs:create", project = P, input = input(tid), id = tid } end
+  if r < 0.45 then return { op = "jobs:trigger", project = P, job_id = tid } end
+  if r < 0.70 then return { op = "jobs:get", project = P, job_id = id } end
+  if r < 0.85 then return { op = "jobs.runs:list", project = P, job_id = id } end
+  return { op = "jobs:list", project = self.o.small }
+end
+
+--- From now on, calls come from the steady mix and are counted, not kept.
+function State:steady()
+  self.is_steady = true
+  self:reset()
+end
+
 -- The next call of the mix: { op = , project = , job_id = , run_id = , input = }.
 function State:next_call()
+  if self.is_steady then return self:next_steady_call() end
   local r = self.rand()
   local P = self.o.project
   local function fresh()
@@ -138,7 +165,8 @@ function State:book(call, res, raised, elapsed)
     c.overruns = c.overruns + 1
     self:sample("overrun", call.op .. " took " .. elapsed .. " s")
   end
-  local job = self.jobs[call.id or call.job_id]
+  -- the steady mix keeps nothing per job (a stand-in absorbs the bookkeeping)
+  local job = self.is_steady and {} or self.jobs[call.id or call.job_id]
   if raised then
     c.raises = c.raises + 1
     self:sample("raise", call.op .. ": " .. raised)
@@ -165,6 +193,7 @@ function State:book(call, res, raised, elapsed)
   end
   c.ok = c.ok + 1
   o.ok = o.ok + 1
+  if self.is_steady then return end
   if call.op == "jobs:create" then
     job.create = "ok"
     self.created[#self.created + 1] = call.id
@@ -267,6 +296,9 @@ function M.serve(args)
     return { calls = st.c.calls }
   elseif cmd == "reset" then
     st:reset()
+    return { ok = true }
+  elseif cmd == "steady" then
+    st:steady()
     return { ok = true }
   elseif cmd == "rss" then
     collectgarbage("collect")

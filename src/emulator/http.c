@@ -308,7 +308,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char
 
 static enum MHD_Result send_cjson(struct MHD_Connection *c, unsigned status, cJSON *t)
 {
-    char *s = t ? cJSON_PrintUnformatted(t) : NULL;
+    char *s = t ? itd_json_print(t, NULL) : NULL;
     cJSON_Delete(t);
     return send_json(c, status, s);
 }
@@ -488,6 +488,9 @@ static char *pct_decode(const char *s, size_t n, int plus_is_space)
         }
     }
     out[k] = 0;
+    /* Decoded parts are echoed in JSON answers (a 404 names the job id), and
+     * JSON text is UTF-8: refuse what is not, rather than answer bad JSON. */
+    if (itd_utf8_check(out, k) != k) { free(out); return NULL; }
     return out;
 }
 
@@ -540,55 +543,29 @@ static int is_loopback(struct MHD_Connection *c)
 /* ------------------------------------------------------------ API operations */
 
 typedef struct route {
-    int op;                 /* itd_op, -1 when the shape matched no operation */
-    const char *allow;      /* methods of the matched shape (405) */
+    int op;                 /* itd_op, -1 when the path and method matched no operation */
+    const char *allow;      /* methods of the rows whose template fits the path (405), NULL: none */
     const char *ws, *project, *job, *run;
+    itd_route m;
 } route;
 
+/* The paths and methods are the operation table's (ops.c), as the client
+ * builds them. */
 static void match_route(const segs *s, const char *method, route *r)
 {
     memset(r, 0, sizeof *r);
-    r->op = -1;
-    size_t n = s->n;
-    if (n < 4 || strcmp(s->v[1], "projects") != 0 || strcmp(s->v[3], "jobs") != 0) return;
-    for (size_t i = 0; i < n; i++) if (!s->v[i][0]) return;   /* empty segment */
-    r->ws = s->v[0];
-    r->project = s->v[2];
-    r->job = n > 4 ? s->v[4] : NULL;
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (n == 4) {
-        r->allow = "GET, POST";
-        if (get) r->op = ITD_OP_JOBS_LIST;
-        else if (post) r->op = ITD_OP_JOBS_CREATE;
-    } else if (n == 5) {
-        r->allow = "GET, PUT, DELETE";
-        if (get) r->op = ITD_OP_JOBS_GET;
-        else if (strcmp(method, "PUT") == 0) r->op = ITD_OP_JOBS_UPDATE;
-        else if (strcmp(method, "DELETE") == 0) r->op = ITD_OP_JOBS_DELETE;
-    } else if (n == 6 && strcmp(s->v[5], "runs") == 0) {
-        r->allow = "GET";
-        if (get) r->op = ITD_OP_RUNS_LIST;
-    } else if (n == 6) {
-        r->allow = "POST";
-        int op = strcmp(s->v[5], "pause") == 0 ? ITD_OP_JOBS_PAUSE
-               : strcmp(s->v[5], "resume") == 0 ? ITD_OP_JOBS_RESUME
-               : strcmp(s->v[5], "trigger") == 0 ? ITD_OP_JOBS_TRIGGER : -1;
-        if (op < 0) r->allow = NULL;
-        else if (post) r->op = op;
-    } else if (n == 7 && strcmp(s->v[5], "runs") == 0) {
-        r->allow = "GET";
-        r->run = s->v[6];
-        if (get) r->op = ITD_OP_RUNS_GET;
-    } else if (n == 8 && strcmp(s->v[5], "runs") == 0 && strcmp(s->v[7], "terminate") == 0) {
-        r->allow = "POST";
-        r->run = s->v[6];
-        if (post) r->op = ITD_OP_RUNS_TERMINATE;
-    }
+    r->op = itd_op_route((const char *const *)s->v, s->n, method, &r->m);
+    r->allow = r->m.allow[0] ? r->m.allow : NULL;
+    r->ws = r->m.workspace;
+    r->project = r->m.args.project;
+    r->job = r->m.args.job_id;
+    r->run = r->m.args.run_id;
 }
 
 static unsigned success_status(int op)
 {
-    return op == ITD_OP_JOBS_CREATE ? 201 : op == ITD_OP_JOBS_DELETE ? 204 : 200;
+    const itd_op_def *d = itd_op_def_of((itd_op)op);
+    return d ? (unsigned)d->success : 200;
 }
 
 static enum MHD_Result not_found_job(struct MHD_Connection *c, const route *r)
@@ -961,7 +938,7 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
 {
     segs s;
     int sr = split_path(path, &s);
-    if (sr == -1) { stats_request(method, "bad-path"); return send_error(c, 400, "Malformed percent-encoding in the path"); }
+    if (sr == -1) { stats_request(method, "bad-path"); return send_error(c, 400, "Malformed percent-encoding (or not UTF-8) in the path"); }
     if (sr == -2) { stats_request(method, "not-found"); return send_error(c, 404, "No such API path"); }
     route r;
     match_route(&s, method, &r);
@@ -1052,7 +1029,7 @@ static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *met
         snprintf(dropped, sizeof dropped, "%lu", rv ? rv->dropped : 0UL);
         snprintf(total, sizeof total, "%lu", g_rc_dropped);
         pthread_mutex_unlock(&rc_lock);
-        char *json = cJSON_PrintUnformatted(copy);
+        char *json = itd_json_print(copy, NULL);
         cJSON_Delete(copy);
         struct MHD_Response *resp = json ? MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE) : NULL;
         if (!resp) {
@@ -1099,7 +1076,8 @@ static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *met
 
 static cJSON *parse_body(const req *q)
 {
-    return q->len ? cJSON_ParseWithLength(q->body, q->len) : NULL;
+    /* the strict parser: what is echoed back in an error must be UTF-8 */
+    return q->len ? itd_json_parse(q->body, q->len, NULL, NULL) : NULL;
 }
 
 static enum MHD_Result handle_control(struct MHD_Connection *c, const char *method, const char *path, req *q)

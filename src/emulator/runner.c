@@ -165,7 +165,7 @@ static char *build_result(const emu_run *r, size_t i, int ok, int attempts)
     char pid[40], api_run[80], digest[20];
     emu_stable_uuid(r->project, pid);
     snprintf(api_run, sizeof api_run, "apirun-%s-%zu", r->id + 4, i + 1);
-    char *params = p->parameters ? cJSON_PrintUnformatted(p->parameters) : NULL;
+    char *params = p->parameters ? itd_json_print(p->parameters, NULL) : NULL;
     uint64_t h = emu_hash(p->apiName, strlen(p->apiName) + 1, 0);
     if (params) h = emu_hash(params, strlen(params), h);
     free(params);
@@ -389,7 +389,7 @@ static long post_once(const wh_target *t, const cJSON *headers, const char *body
     h = curl_slist_append(h, "User-Agent: intuned-emulator/" ITD_VERSION);
     h = curl_slist_append(h, "Expect:");
     for (const cJSON *it = headers ? headers->child : NULL; it && h; it = it->next) {
-        char *v = cJSON_IsString(it) ? NULL : cJSON_PrintUnformatted(it);
+        char *v = cJSON_IsString(it) ? NULL : itd_json_print(it, NULL);
         const char *val = cJSON_IsString(it) ? it->valuestring : v;
         if (val && !strpbrk(it->string, "\r\n: ") && !strpbrk(val, "\r\n") && it->string[0]) {
             size_t n = strlen(it->string) + strlen(val) + 3;

@@ -153,7 +153,7 @@ static void job_save(emu_job *j, emu_writes *w)
     cJSON_AddItemToObject(f, "job", cJSON_Duplicate(j->doc, 1));
     char name[64];
     job_file_name(j, name, sizeof name);
-    add_write(w, name, cJSON_PrintUnformatted(f));
+    add_write(w, name, itd_json_print(f, NULL));
     cJSON_Delete(f);
 }
 
@@ -633,7 +633,7 @@ static char *run_snapshot(const emu_run *r, uint64_t version)
     cJSON_AddItemToObject(f, "job", itd_to_cjson(&itd_Job, r->snap));
     cJSON *ps = cJSON_AddArrayToObject(f, "payloads");
     for (size_t i = 0; i < r->n; i++) cJSON_AddItemToArray(ps, payload_record(r, i, 0));
-    char *out = cJSON_PrintUnformatted(f);
+    char *out = itd_json_print(f, NULL);
     cJSON_Delete(f);
     if (!out) abort();
     return out;
@@ -679,7 +679,7 @@ void store_run_save(emu_run *r, emu_writes *w)
         cJSON *f = cJSON_CreateObject();
         add_counters(f, r, version);
         cJSON_AddItemToObject(f, "changed", changed ? changed : cJSON_CreateArray());
-        char *rec = cJSON_PrintUnformatted(f);
+        char *rec = itd_json_print(f, NULL);
         cJSON_Delete(f);
         if (!rec) abort();
         size_t len = strlen(rec) + 1;
@@ -946,7 +946,7 @@ static void apply_payload(emu_pstate *ps, const cJSON *p)
     free(ps->result);
     ps->result = NULL;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(p, "result");
-    if (cJSON_IsObject(res)) ps->result = cJSON_PrintUnformatted(res);
+    if (cJSON_IsObject(res)) ps->result = itd_json_print(res, NULL);
 }
 
 /* A run file: a journal of records, one per line (see the top of the file). */

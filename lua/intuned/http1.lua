@@ -1,0 +1,430 @@
+-- intuned.http1: the HTTP/1.1 wire code of the nginx transport, on
+-- ngx_http_lua_module's cosockets.  It moves the bytes of one exchange and
+-- nothing else: what to send, whether to retry, how long the whole call may
+-- take and what a response means are the call machine's (intuned.core's
+-- call_machine, src/call.c); intuned.ngx drives the two.
+--
+-- lua-resty-http is not packaged in Debian, so this is a small client:
+-- request line and headers, Content-Length, chunked and read-until-close
+-- bodies, keepalive through the cosocket pool, TLS with sslhandshake
+-- (certificates checked against nginx's lua_ssl_trusted_certificate).
+--
+--  * `timeout` bounds the exchange, not the silence between two bytes: every
+--    read is armed with the time left (see new_reader), and a response head
+--    is capped as libcurl caps it (100 KiB a line, 300 KiB in all), a body
+--    at 32 MiB;
+--  * "sent" (the request may have reached the server) is false only when
+--    connecting, the TLS handshake or writing the request failed (a failed
+--    write means the server never got the whole request);
+--  * a malformed or hostile response is a failure, never a raise.
+--  * Kept-alive connections serve every request, create and trigger too.
+--    libcurl may re-send a request by itself on a dead kept-alive
+--    connection, which is why the machine asks for a `fresh` one for them;
+--    this code never re-sends on its own (a failure after the request was
+--    written is "sent", and the machine does not retry those), and pooled
+--    connections are dropped before servers usually close them
+--    (keepalive_timeout below), so reusing them is both safe and much
+--    cheaper (no new TCP/TLS handshake per trigger): `fresh` is ignored.
+--  * ca_file does not apply: cosockets check certificates against nginx's
+--    lua_ssl_trusted_certificate.  insecure = true turns the check off.
+local ngx = ngx
+
+local M = {}
+
+local DEFAULTS = {
+  connect_timeout = 10,
+  -- Pooled connections are dropped after 4 s idle: shorter than common
+  -- server keep-alive timeouts (Node's 5 s), so a request is never written
+  -- into a connection the server is closing at that moment (which would
+  -- make a create or trigger fail, as it must not be re-sent).
+  keepalive_timeout = 4,
+  -- At most pool_size connections per worker and server (more calls wait
+  -- in a queue of `backlog`, bounded by connect_timeout): concurrent
+  -- requests then share a few warm connections instead of opening one each.
+  pool_size = 64, backlog = 4096,
+}
+local MAX_BODY = 32 * 1024 * 1024 -- as the libcurl transport
+local MAX_HEADERS = 200
+-- Response head caps, as libcurl's: one line (CURL_MAX_HTTP_HEADER) and all
+-- header lines of a response.
+local MAX_HEADER_LINE = 100 * 1024
+local MAX_HEAD = 300 * 1024
+local PIECE = 65536 -- bytes asked of the socket per read
+local MAX_TIMEOUT_MS = 2147483647 -- cosocket timeouts are 32-bit
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function opt(o, k)
+  local v = o[k]
+  if v == nil then return DEFAULTS[k] end
+  return v
+end
+
+-- ------------------------------------------------------------------ URLs
+
+--- scheme, host, port, request target of an absolute http(s) URL, or nil.
+-- @tparam string url
+-- @treturn table `{ scheme, host, port, target, host_header, tls }`
+function M.parse_url(url)
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  local authority, target = rest:match("^([^/?#]*)(.*)$")
+  if target == "" then target = "/" end
+  target = target:gsub("#.*$", "")
+  if authority:find("@", 1, true) then return nil end -- no credentials in URLs
+  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
+  local ipv6 = host ~= nil
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  if not host or (scheme ~= "http" and scheme ~= "https") then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  local default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
+  local hosthdr = ipv6 and ("[" .. host .. "]") or host
+  if not default_port then hosthdr = hosthdr .. ":" .. port end
+  return { scheme = scheme, host = host, port = port, target = target, host_header = hosthdr,
+           tls = scheme == "https" }
+end
+local parse_url = M.parse_url
+
+-- ------------------------------------------------------------- requests
+
+-- The request's bytes: the machine's headers as it gives them, then Host
+-- and, for a method with a body, Content-Length (body-less POSTs send
+-- Content-Length: 0, reference §1.4).
+local function request_bytes(req, u)
+  local out = { req.method, " ", u.target, " HTTP/1.1\r\n" }
+  local hs = req.headers or {}
+  for i = 1, #hs do
+    local h = hs[i]
+    out[#out + 1] = h[1] .. ": " .. h[2] .. "\r\n"
+  end
+  out[#out + 1] = "host: " .. u.host_header .. "\r\n"
+  if req.method ~= "GET" and req.method ~= "DELETE" then
+    out[#out + 1] = "content-length: " .. (req.body and #req.body or 0) .. "\r\n"
+  end
+  out[#out + 1] = "\r\n"
+  if req.body then out[#out + 1] = req.body end
+  return out
+end
+
+-- ------------------------------------------------------------ exchange
+
+-- Set the socket's timeouts from what is left of the exchange.
+local function arm(sock, until_t, connect_cap)
+  local left = until_t - now()
+  if left <= 0 then return false end
+  local ms = math.max(1, math.min(MAX_TIMEOUT_MS, math.floor(left * 1000)))
+  local cms = ms
+  if connect_cap and connect_cap > 0 then cms = math.min(ms, math.max(1, math.floor(connect_cap * 1000))) end
+  sock:settimeouts(cms, ms, ms)
+  return true
+end
+
+-- The response is read through a small buffer in pieces of at most PIECE
+-- bytes.  receiveany returns as soon as any data is there, and the timeout
+-- is re-armed with the time left before every read: a cosocket's receive()
+-- restarts its timeout with every byte that arrives, so a server that
+-- trickles bytes would otherwise keep an attempt alive past its timeout and
+-- the deadline.  Lines are capped (receive("*l") buffers a line of any
+-- length), so a hostile server cannot make the worker buffer gigabytes.
+local function new_reader(sock, until_t)
+  return { sock = sock, until_t = until_t, buf = "", pos = 1 }
+end
+
+-- Fill the buffer, which the caller has used up.  true or nil, err.
+local function refill(r, max)
+  if not arm(r.sock, r.until_t) then return nil, "timeout" end
+  local data, err = r.sock:receiveany(max or PIECE)
+  if not data then return nil, err end
+  r.buf, r.pos = data, 1
+  return true
+end
+
+-- Up to max bytes (at least one), buffered ones first.  data or nil, err.
+local function take(r, max)
+  local avail = #r.buf - r.pos + 1
+  if avail <= 0 then
+    local ok, err = refill(r, math.min(max, PIECE))
+    if not ok then return nil, err end
+    avail = #r.buf
+  end
+  local n = math.min(avail, max)
+  local s = (r.pos == 1 and n == #r.buf) and r.buf or r.buf:sub(r.pos, r.pos + n - 1)
+  r.pos = r.pos + n
+  return s
+end
+
+-- Exactly n bytes.  data or nil, err.
+local function read_exact(r, n)
+  local parts, got = {}, 0
+  while got < n do
+    local data, err = take(r, n - got)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  return table.concat(parts)
+end
+
+-- One line without its CRLF (a bare LF ends one too) of at most max bytes:
+-- line, or nil, "too long" (having buffered at most max + PIECE bytes) or
+-- nil, a socket error.
+local function read_line(r, max)
+  local parts, len = nil, 0
+  while true do
+    local buf, pos = r.buf, r.pos
+    local nl = buf:find("\n", pos, true)
+    local stop = nl and nl - 1 or #buf
+    if len + (stop - pos + 1) > max + 1 then return nil, "too long" end -- + 1: the CR
+    if nl then
+      r.pos = nl + 1
+      local line = buf:sub(pos, stop)
+      if parts then
+        parts[#parts + 1] = line
+        line = table.concat(parts)
+      end
+      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      if #line > max then return nil, "too long" end
+      return line
+    end
+    if stop >= pos then
+      parts = parts or {}
+      parts[#parts + 1] = pos == 1 and buf or buf:sub(pos)
+      len = len + (stop - pos + 1)
+    end
+    local ok, err = refill(r)
+    if not ok then return nil, err end
+  end
+end
+
+-- Read the status line and headers.  status, headers (lower-case names;
+-- repeated ones joined with ", " but for retry-after and content-type,
+-- where the last wins), version; or nil, err.  At most MAX_HEADER_LINE
+-- bytes per line and MAX_HEAD bytes in all (1xx answers included).
+local function read_head(r)
+  local total = 0
+  local function line()
+    local l, err = read_line(r, MAX_HEADER_LINE)
+    if not l then
+      if err == "too long" then return nil, ("response header line longer than %d bytes"):format(MAX_HEADER_LINE) end
+      return nil, err
+    end
+    total = total + #l + 2
+    if total > MAX_HEAD then return nil, ("response headers larger than %d bytes"):format(MAX_HEAD) end
+    return l
+  end
+  local status, version
+  repeat
+    local l, err = line()
+    if not l then return nil, err end
+    version, status = l:match("^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then return nil, "malformed status line" end
+    status = tonumber(status)
+    local headers, n = {}, 0
+    while true do
+      local h, herr = line()
+      if not h then return nil, herr end
+      if h == "" then break end
+      n = n + 1
+      if n > MAX_HEADERS then return nil, "too many response headers" end
+      local name, value = h:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      if name then
+        name = name:lower()
+        if headers[name] and name ~= "retry-after" and name ~= "content-type" then
+          headers[name] = headers[name] .. ", " .. value
+        else
+          headers[name] = value
+        end
+      end
+    end
+    if status >= 200 or status == 101 then return status, headers, version end
+    -- 1xx informational answers precede the real one
+  until false
+end
+
+-- A protocol line quoted in an error: short, printable.
+local function quote_line(s)
+  return '"' .. s:sub(1, 32):gsub("[^%w%p ]", "?") .. (#s > 32 and '..."' or '"')
+end
+
+-- The chunks of a chunked body.  body or nil, err ("too big" when larger
+-- than MAX_BODY).
+local function read_chunked(r)
+  local parts, total, trailer = {}, 0, 0
+  while true do
+    local line, err = read_line(r, MAX_HEADER_LINE)
+    if not line then
+      if err == "too long" then return nil, ("chunk size line longer than %d bytes"):format(MAX_HEADER_LINE) end
+      return nil, err
+    end
+    local hex, ext = line:match("^%s*(%x+)%s*(.-)$")
+    if not hex or (ext ~= "" and ext:sub(1, 1) ~= ";") then
+      return nil, "malformed chunk size line " .. quote_line(line)
+    end
+    local size = tonumber(hex, 16)
+    if size == 0 then
+      repeat -- trailers, counted like headers
+        local t, terr = read_line(r, MAX_HEADER_LINE)
+        if not t then
+          if terr == "too long" then return nil, ("trailer line longer than %d bytes"):format(MAX_HEADER_LINE) end
+          return nil, terr
+        end
+        trailer = trailer + #t + 2
+        if trailer > MAX_HEAD then return nil, ("trailers larger than %d bytes"):format(MAX_HEAD) end
+      until t == ""
+      return table.concat(parts)
+    end
+    total = total + size
+    if total > MAX_BODY then return nil, "too big" end
+    local data, derr = read_exact(r, size)
+    if not data then return nil, derr end
+    parts[#parts + 1] = data
+    local crlf, cerr = read_line(r, 0)
+    if not crlf then
+      if cerr == "too long" then return nil, "chunk data longer than its size line says" end
+      return nil, cerr
+    end
+  end
+end
+
+-- Read the body as the headers describe it.  body, keepalive_ok or nil, err.
+local function read_body(r, method, status, headers)
+  if method == "HEAD" or status == 204 or status == 304 then return "", true end
+  local te = headers["transfer-encoding"]
+  if te and te:lower():find("chunked", 1, true) then
+    local body, err = read_chunked(r)
+    if not body then return nil, err end
+    return body, true
+  end
+  local cl = headers["content-length"]
+  if cl then
+    local n = tonumber(cl:match("^%d+$"))
+    if not n then return nil, "malformed Content-Length" end
+    if n > MAX_BODY then return nil, "too big" end
+    if n == 0 then return "", true end
+    local data, err = read_exact(r, n)
+    if not data then return nil, err end
+    return data, true
+  end
+  -- no length: the body ends when the server closes the connection
+  local parts, total = {}, 0
+  while true do
+    local chunk, err = take(r, PIECE)
+    if not chunk then
+      if err == "closed" then break end
+      return nil, err
+    end
+    total = total + #chunk
+    if total > MAX_BODY then return nil, "too big" end
+    parts[#parts + 1] = chunk
+  end
+  return table.concat(parts), false
+end
+
+-- What went wrong with the socket, as the machine takes it.
+local function net_failure(what, err, sent)
+  if err == "timeout" then
+    return { kind = "timeout", message = what .. " timed out", sent = sent, retryable = true }
+  end
+  if err == "closed" then err = "connection closed by the server" end
+  return { kind = "connection", message = what .. ": " .. tostring(err), sent = sent, retryable = true }
+end
+
+--- One HTTP exchange on a cosocket.
+-- @tparam table o `connect_timeout`, `keepalive_timeout`, `pool_size`,
+-- `backlog`, `insecure` (the client's options; nil fields take the defaults)
+-- @tparam table req `{ method, url, headers = { {name, value}, ... }, body }`
+-- @tparam number timeout seconds the exchange may take (0 or nil: no limit)
+-- @param fresh ignored: see the top of this file
+-- @treturn number status
+-- @treturn table headers (lower-case names)
+-- @treturn string body
+-- @return[2] nil
+-- @treturn[2] table failure `{ kind, message, sent, retryable, status, path }`
+function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
+  local u = parse_url(req.url)
+  if not u then
+    return nil, { kind = "validation", path = "server_url", message = "not an http(s) URL the nginx transport can use",
+                  sent = false, retryable = false }
+  end
+  local until_t = (timeout and timeout > 0) and now() + timeout or math.huge
+  local sock, serr = ngx.socket.tcp()
+  if not sock then
+    return nil, { kind = "connection", message = "no socket: " .. tostring(serr), sent = false, retryable = false }
+  end
+  local verify = not o.insecure
+  local pool = ("intuned:%s:%s:%d%s"):format(u.scheme, u.host, u.port, u.tls and (verify and ":v" or ":nv") or "")
+  if not arm(sock, until_t, opt(o, "connect_timeout")) then return nil, net_failure("connect", "timeout", false) end
+  local ok, err = sock:connect(u.host, u.port,
+    { pool = pool, pool_size = opt(o, "pool_size"), backlog = opt(o, "backlog") })
+  if not ok then return nil, net_failure("connect to " .. u.host_header, err, false) end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  if u.tls and not reused then
+    if not arm(sock, until_t) then
+      sock:close()
+      return nil, net_failure("TLS handshake", "timeout", false)
+    end
+    -- lua-resty-core 0.1.25 (Debian 12) mishandles a handshake that ends
+    -- without yielding: asked for no session it can report success for a
+    -- certificate that failed verification; asked for one (nil here) it
+    -- raises "assertion failed!" instead.  So ask for one, and read that
+    -- raise as the failure it stands for.
+    local okh, sess, herr = pcall(sock.sslhandshake, sock, nil, u.host, verify)
+    if not okh then
+      sock:close()
+      return nil, { kind = "connection", sent = false, retryable = false,
+                    message = "TLS: handshake failed (certificate not verified, or refused by the server)" }
+    end
+    if not sess then
+      sock:close()
+      -- ngx_lua reports a failed certificate check as "<X509 code>: <reason>":
+      -- it will not verify on a retry either
+      herr = tostring(herr)
+      if herr:match("^%d+: ") then
+        return nil, { kind = "connection", message = "TLS: certificate verify failed (" .. herr .. ")", sent = false,
+                      retryable = false }
+      end
+      return nil, { kind = "connection", message = "TLS: " .. herr, sent = false, retryable = true }
+    end
+  end
+  if not arm(sock, until_t) then
+    sock:close()
+    return nil, net_failure("send", "timeout", false)
+  end
+  local what = reused and " (kept-alive connection)" or ""
+  local bytes, werr = sock:send(request_bytes(req, u))
+  if not bytes then
+    sock:close()
+    -- the server did not get the whole request, so it cannot have acted on it
+    return nil, net_failure("send" .. what, werr, false)
+  end
+  local r = new_reader(sock, until_t)
+  local status, headers, version = read_head(r)
+  if not status then
+    sock:close()
+    return nil, net_failure("receive" .. what, headers, true)
+  end
+  local body, keep = read_body(r, req.method, status, headers)
+  if not body then
+    sock:close()
+    if keep == "too big" then
+      return nil, { kind = "decode", message = ("response body larger than %d bytes"):format(MAX_BODY), sent = true,
+                    retryable = false, status = status }
+    end
+    return nil, net_failure("receive", keep, true)
+  end
+  local conn = headers["connection"] and headers["connection"]:lower() or ""
+  if version == "1.0" and not conn:find("keep-alive", 1, true) then keep = false end
+  if r.pos <= #r.buf then keep = false end -- bytes past the body: not a clean connection
+  if keep and not conn:find("close", 1, true) then
+    sock:setkeepalive(math.floor(opt(o, "keepalive_timeout") * 1000), opt(o, "pool_size"))
+  else
+    sock:close()
+  end
+  return status, headers, body
+end
+
+return M

@@ -1,0 +1,401 @@
+/*
+ * lua_call.c - the Lua face of the call machine (call.h), one userdata type,
+ * intuned.CallMachine, for transports written in Lua (intuned.ngx):
+ *
+ *   core.call_machine(cfg, op, args, policy, seed, now) -> m | nil, err
+ *     cfg: api_key, workspace_id, server_url, user_agent
+ *     policy: timeout, deadline (seconds; false = none), retry (table or
+ *       false), headers (name -> value), quiet (true: no events); nil
+ *       fields take the defaults
+ *     seed: drives the jitter (nil: one of its own); now: seconds, any origin
+ *   m:next(now) -> "send", request, timeout, fresh | "wait", delay | "done"
+ *     request: { method, url, path, headers = { {name, value}, ... }, body }
+ *   m:feed_response(now, status, headers, body)   headers: name -> value
+ *   m:feed_failure(now, kind, message, sent, retryable[, status[, path]])
+ *     kind: "timeout", "connection", "decode", or "validation" (a request
+ *     the transport cannot send: nothing was sent; path names the field)
+ *   m:events()   -> the events queued so far, oldest first, redacted by the
+ *     machine: { event = "request"|"response"|"retry", attempt, op, method,
+ *     url, path, headers, body, status, response = { status, headers, body },
+ *     elapsed, delay, error }
+ *   m:result()   -> result | nil, err (after "done"; the same value again later)
+ *   m:attempts() -> attempts so far
+ *
+ * Misuse (a feed without a send, result before done) raises; nothing here
+ * raises while C memory is held outside the userdata: the machine, its
+ * result and error live in it and __gc frees them.  The strings and input
+ * objects the machine borrows are kept alive by the userdata's uservalue
+ * (the anchor table, holding the scratch that owns converted inputs).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include "lua_intuned.h"
+#include "call.h"
+
+#define CALL_MT "intuned.CallMachine"
+
+#if LUA_VERSION_NUM < 502
+#  define set_anchor(L, i) lua_setfenv((L), (i))
+#  define get_anchor(L, i) lua_getfenv((L), (i))
+#else
+#  define set_anchor(L, i) lua_setuservalue((L), (i))
+#  define get_anchor(L, i) lua_getuservalue((L), (i))
+#endif
+
+enum { ST_NEXT, ST_FEED, ST_DONE };
+
+typedef struct lcall {
+    itd_call_m *m;      /* NULL once the result was taken (or never built) */
+    itd_op op;
+    int state;          /* what the caller may do next */
+    int attempts;       /* kept when m is freed */
+    int taken;          /* result() ran: its value is in the anchor table */
+    itd_call_args args; /* borrowed by the machine: lives here; its strings and inputs in the anchor */
+    itd_result res;
+    itd_error err;
+} lcall;
+
+static int call_gc(lua_State *L)
+{
+    lcall *u = luaL_checkudata(L, 1, CALL_MT);
+    if (u->m) itd_call_free(u->m);
+    u->m = NULL;
+    itd_result_free(&u->res);
+    itd_error_clear(&u->err);
+    return 0;
+}
+
+static lcall *check_call(lua_State *L)
+{
+    return luaL_checkudata(L, 1, CALL_MT);
+}
+
+/* The machine of a call still running (raises when it is done). */
+static lcall *check_running(lua_State *L)
+{
+    lcall *u = check_call(L);
+    if (!u->m || u->state == ST_DONE) luaL_error(L, "intuned: the call is done");
+    return u;
+}
+
+static double check_now(lua_State *L, int idx)
+{
+    double now = luaL_checknumber(L, idx);
+    luaL_argcheck(L, isfinite(now), idx, "now must be a finite number of seconds");
+    return now;
+}
+
+/* Seconds from a policy field ("timeout", "deadline"): nil = dflt, false = none. */
+static double seconds_opt(lua_State *L, int idx, const char *name, double dflt)
+{
+    return ms_opt(L, idx, name, (long)(dflt * 1000.0 + 0.5)) / 1000.0;
+}
+
+static int l_call_machine(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int op = check_op(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+    lua_Number seedn = luaL_optnumber(L, 5, 0);
+    double now = check_now(L, 6);
+    lua_settop(L, 6);
+    lcall *u = lua_newuserdata(L, sizeof *u); /* 7: before anything is acquired */
+    memset(u, 0, sizeof *u);
+    u->err.retry_after = -1;
+    u->op = (itd_op)op;
+    luaL_setmetatable(L, CALL_MT);
+    lua_newtable(L); /* 8: anchor of what the machine borrows */
+    lua_pushvalue(L, 8);
+    set_anchor(L, 7);
+    struct scratch *s = scratch_new(L, 0); /* owns converted inputs */
+    lua_setfield(L, 8, "scratch");
+
+    int nul = 0;
+    itd_config cfg;
+    itdl_read_config(L, 1, 8, &cfg, &nul);
+    if (read_args(L, 3, 8, (itd_op)op, s, &u->args, &u->err)) return itdl_push_error(L, &u->err);
+    itd_call_policy pol;
+    itd_call_policy_default(&pol);
+    if (lua_istable(L, 4)) {
+        pol.timeout = seconds_opt(L, 4, "timeout", pol.timeout);
+        pol.deadline = seconds_opt(L, 4, "deadline", pol.deadline);
+        lua_getfield(L, 4, "quiet"); /* no hook: no events to build */
+        pol.quiet = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 4, "retry");
+        read_policy(L, -1, NULL, &pol.retry); /* nil: the default policy */
+        lua_pop(L, 1);
+        lua_getfield(L, 4, "headers");
+        if (!lua_isnil(L, -1)) {
+            luaL_argcheck(L, lua_istable(L, -1), 4, "policy.headers must be a table");
+            pol.extra_headers = itdl_header_lines(L, lua_gettop(L), 8, &nul);
+        }
+        lua_settop(L, 8);
+    }
+    if (nul) {
+        itd_error_set(&u->err, ITD_ERR_VALIDATION, "", "a configuration value or header contains a NUL byte");
+        return itdl_push_error(L, &u->err);
+    }
+    uint64_t seed = seedn != 0 && fabs(seedn) < 9e18 ? (uint64_t)(int64_t)seedn : itd_rng_auto_seed() ^ (uint64_t)(uintptr_t)u;
+    u->m = itd_call_new(&cfg, (itd_op)op, &u->args, &pol, seed, now, &u->err);
+    if (!u->m) return itdl_push_error(L, &u->err);
+    lua_settop(L, 7);
+    return 1;
+}
+
+/* The request of a SEND step. */
+static void push_request(lua_State *L, const itd_request *r)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, r->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, r->url);
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, r->path);
+    lua_setfield(L, -2, "path");
+    lua_createtable(L, (int)r->nheaders, 0);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushstring(L, r->headers[i].name);
+        lua_rawseti(L, -2, 1);
+        lua_pushstring(L, r->headers[i].value);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "headers");
+    if (r->body) {
+        lua_pushlstring(L, r->body, r->body_len);
+        lua_setfield(L, -2, "body");
+    }
+}
+
+static int m_next(lua_State *L)
+{
+    lcall *u = check_running(L);
+    double now = check_now(L, 2);
+    if (u->state == ST_FEED) return luaL_error(L, "intuned: feed the outcome of the send before asking for the next step");
+    itd_step st;
+    memset(&st, 0, sizeof st);
+    switch (itd_call_next(u->m, now, &st)) {
+    case ITD_STEP_SEND:
+        u->state = ST_FEED;
+        lua_pushliteral(L, "send");
+        push_request(L, st.request);
+        lua_pushnumber(L, st.timeout);
+        lua_pushboolean(L, st.fresh);
+        return 4;
+    case ITD_STEP_WAIT:
+        lua_pushliteral(L, "wait");
+        lua_pushnumber(L, st.delay);
+        return 2;
+    case ITD_STEP_DONE:
+    default:
+        u->state = ST_DONE;
+        lua_pushliteral(L, "done");
+        return 1;
+    }
+}
+
+static lcall *check_feed(lua_State *L)
+{
+    lcall *u = check_running(L);
+    if (u->state != ST_FEED) luaL_error(L, "intuned: nothing was sent to feed the outcome of");
+    return u;
+}
+
+static int m_feed_response(lua_State *L)
+{
+    lcall *u = check_feed(L);
+    double now = check_now(L, 2);
+    lua_Number status = luaL_checknumber(L, 3);
+    luaL_argcheck(L, status >= 100 && status <= 999, 3, "an HTTP status");
+    if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+    size_t blen = 0;
+    const char *body = luaL_optlstring(L, 5, "", &blen);
+    lua_settop(L, 5);
+    itd_response_in r;
+    memset(&r, 0, sizeof r);
+    r.status = (long)status;
+    r.body = body;
+    r.body_len = blen;
+    if (lua_istable(L, 4)) {
+        size_t n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return luaL_argerror(L, 4, "headers must map names to string values");
+            n++;
+            lua_pop(L, 1);
+        }
+        itd_header *h = lua_newuserdata(L, (n ? n : 1) * sizeof *h); /* 6: the strings stay in table 4 */
+        size_t i = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 4) && i < n) {
+            h[i].name = (char *)lua_tostring(L, -2);
+            h[i].value = (char *)lua_tostring(L, -1);
+            if (!strcasecmp(h[i].name, "content-type")) r.content_type = h[i].value;
+            else if (!strcasecmp(h[i].name, "retry-after")) r.retry_after = h[i].value;
+            i++;
+            lua_pop(L, 1);
+        }
+        lua_settop(L, 6);
+        r.headers = h;
+        r.nheaders = i;
+    }
+    u->state = ST_NEXT;
+    itd_call_feed_response(u->m, now, &r);
+    return 0;
+}
+
+static int m_feed_failure(lua_State *L)
+{
+    static const itd_err_kind kinds[] = { ITD_ERR_TIMEOUT, ITD_ERR_CONNECTION, ITD_ERR_DECODE, ITD_ERR_VALIDATION };
+    lcall *u = check_feed(L);
+    double now = check_now(L, 2);
+    const char *kname = luaL_checkstring(L, 3);
+    itd_failure f;
+    memset(&f, 0, sizeof f);
+    f.kind = ITD_ERR_NONE;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(itd_err_kind_name(kinds[i]), kname)) f.kind = kinds[i];
+    if (f.kind == ITD_ERR_NONE)
+        return luaL_argerror(L, 3, "\"timeout\", \"connection\", \"decode\" or \"validation\" expected");
+    f.message = luaL_optstring(L, 4, "");
+    f.sent = lua_toboolean(L, 5);
+    f.retryable = lua_toboolean(L, 6);
+    lua_Number st = luaL_optnumber(L, 7, 0);
+    f.status = st >= 100 && st <= 999 ? (long)st : 0;
+    f.path = luaL_optstring(L, 8, NULL);
+    u->state = ST_NEXT;
+    itd_call_feed_failure(u->m, now, &f);
+    return 0;
+}
+
+void itdl_push_event(lua_State *L, const itd_event *ev)
+{
+    static const char *const names[] = { "", "request", "response", "retry" };
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, ev->kind >= ITD_EV_REQUEST && ev->kind <= ITD_EV_RETRY ? names[ev->kind] : "");
+    lua_setfield(L, -2, "event");
+    lua_pushinteger(L, ev->attempt);
+    lua_setfield(L, -2, "attempt");
+    if (ev->op) { lua_pushstring(L, ev->op); lua_setfield(L, -2, "op"); }
+    if (ev->method) { lua_pushstring(L, ev->method); lua_setfield(L, -2, "method"); }
+    if (ev->url) { lua_pushstring(L, ev->url); lua_setfield(L, -2, "url"); }
+    if (ev->path) { lua_pushstring(L, ev->path); lua_setfield(L, -2, "path"); }
+    push_headers(L, ev->headers, ev->nheaders);
+    lua_setfield(L, -2, "headers");
+    if (ev->body) { lua_pushlstring(L, ev->body, ev->body_len); lua_setfield(L, -2, "body"); }
+    if (ev->status) { lua_pushinteger(L, ev->status); lua_setfield(L, -2, "status"); }
+    if (ev->kind == ITD_EV_RESPONSE) {
+        lua_pushnumber(L, ev->elapsed);
+        lua_setfield(L, -2, "elapsed");
+        if (ev->resp_body) { /* a response arrived */
+            lua_createtable(L, 0, 3);
+            lua_pushinteger(L, ev->status);
+            lua_setfield(L, -2, "status");
+            push_headers(L, ev->resp_headers, ev->n_resp_headers);
+            lua_setfield(L, -2, "headers");
+            lua_pushlstring(L, ev->resp_body, ev->resp_body_len);
+            lua_setfield(L, -2, "body");
+            lua_setfield(L, -2, "response");
+        }
+    }
+    if (ev->kind == ITD_EV_RETRY) {
+        lua_pushnumber(L, ev->delay);
+        lua_setfield(L, -2, "delay");
+    }
+    if (ev->error) {
+        itdl_push_error(L, ev->error); /* nil, err */
+        lua_setfield(L, -3, "error");
+        lua_pop(L, 1);
+    }
+}
+
+static int m_events(lua_State *L)
+{
+    lcall *u = check_call(L);
+    lua_newtable(L);
+    if (!u->m) return 1;
+    int n = 0;
+    const itd_event *ev;
+    while ((ev = itd_call_event(u->m)) != NULL) {
+        itdl_push_event(L, ev);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int m_result(lua_State *L)
+{
+    lcall *u = check_call(L);
+    lua_settop(L, 1);
+    get_anchor(L, 1); /* 2 */
+    if (!u->taken) {
+        if (u->state != ST_DONE) return luaL_error(L, "intuned: the call is not done (next() has not said \"done\")");
+        u->attempts = itd_call_attempts(u->m);
+        int rc = itd_call_result(u->m, &u->res, &u->err);
+        itd_call_free(u->m); /* what it borrowed may go now */
+        u->m = NULL;
+        u->taken = 1;
+        if (rc == 0) {
+            push_result(L, &u->res); /* moves the objects out; u->res frees the rest */
+            lua_setfield(L, 2, "result");
+        } else {
+            itdl_push_error(L, &u->err);
+            lua_setfield(L, 2, "error");
+            lua_pop(L, 1);
+            itd_error_clear(&u->err);
+        }
+        lua_pushnil(L);
+        lua_setfield(L, 2, "scratch");
+    }
+    lua_getfield(L, 2, "result");
+    if (!lua_isnil(L, -1)) return 1;
+    lua_getfield(L, 2, "error");
+    return 2;
+}
+
+static int m_attempts(lua_State *L)
+{
+    lcall *u = check_call(L);
+    lua_pushinteger(L, u->m ? itd_call_attempts(u->m) : u->attempts);
+    return 1;
+}
+
+static int call_tostring(lua_State *L)
+{
+    lcall *u = check_call(L);
+    static const char *const states[] = { "running", "sending", "done" };
+    lua_pushfstring(L, CALL_MT " (%s, %d attempts, %s)", itd_op_name(u->op),
+                    u->m ? itd_call_attempts(u->m) : u->attempts, u->taken ? "done" : states[u->state]);
+    return 1;
+}
+
+void itdl_open_call(lua_State *L)
+{
+    luaL_newmetatable(L, CALL_MT);
+    lua_pushcfunction(L, call_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, call_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, CALL_MT);
+    lua_setfield(L, -2, "__name");
+    static const luaL_Reg methods[] = {
+        { "next", m_next },
+        { "feed_response", m_feed_response },
+        { "feed_failure", m_feed_failure },
+        { "events", m_events },
+        { "result", m_result },
+        { "attempts", m_attempts },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_call_machine);
+    lua_setfield(L, -2, "call_machine");
+}
