@@ -37,6 +37,11 @@ build = {
       CMAKE_INSTALL_LIBDIR = "clib",
       ITD_BUILD_TESTS = "OFF",
    },
+   -- the `intuned` command: luarocks installs it with a wrapper that runs it
+   -- with this rock's Lua and module paths (CMake installs intuned-emulator)
+   install = {
+      bin = { intuned = "bin/intuned" },
+   },
 }
 -- `luarocks test`: the busted specs for the Lua luarocks uses, without root.
 -- The whole matrix (every Lua, sanitizers, valgrind, fuzzing) is tools/test.sh.

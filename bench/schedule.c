@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     itd_schedule *sched[NSCHED];
     itd_sched *eng[NSCHED];
     for (size_t i = 0; i < NSCHED; i++) {
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         sched[i] = itd_decode(&itd_JobSchedule, SCHEDULES[i], strlen(SCHEDULES[i]), NULL, &e);
         if (!sched[i]) { fprintf(stderr, "schedule %zu: %s: %s\n", i, e.path, e.message); return 1; }
         eng[i] = itd_sched_new(sched[i], NULL);

@@ -43,14 +43,9 @@ print(job)
 
 for _, j in ipairs(check(client.jobs:list(project))) do print("listed:", j.id, j.state.status) end
 
-check(client.jobs:trigger(project, job_id))
-print("triggered; waiting for the run to finish")
-local run
-for _ = 1, 100 do
-  run = check(client.jobs.runs:list(project, job_id))[1]
-  if run and run.status ~= "PENDING" then break end
-  os.execute("sleep 0.1")
-end
+print("triggering; waiting for the run to finish")
+-- trigger, then poll the run (growing intervals from 0.1 s) until it ends
+local run = check(client.jobs:trigger(project, job_id, { wait = { timeout = 60, poll = 0.1 } }))
 print(("run %s: %s (%s), %d/%d payloads succeeded")
   :format(run.id, run.status, run.type, run.summary.success_count, run.summary.apis_count))
 

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 #include "intuned.h"
+#include "codec_internal.h"
 #include "fuzz.h"
 
 static regex_t ms_re;

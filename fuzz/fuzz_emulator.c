@@ -38,6 +38,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "emu.h"
+#include "faults.h"
+#include "http.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "store.h"
 #include "fuzz.h"
 
 #define BASE "/api/v1/workspace/ws-local/projects"
@@ -60,6 +65,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 static void cleanup(void)
 {
     http_stop();
+    scheduler_stop();
     runner_stop();
     store_shutdown();
     if (g_s3[0]) nftw(g_s3, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -91,7 +97,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_opts.workers = 2;
     g_opts.no_scheduler = 1;
     g_opts.fail_apis = calloc(1, sizeof *g_opts.fail_apis);
-    if (store_init() || runner_start() || http_start()) {
+    if (store_init() || runner_start() || http_start() || scheduler_start()) {
         fprintf(stderr, "fuzz_emulator: the emulator did not start\n");
         exit(1);
     }
@@ -214,7 +220,7 @@ static void check_answer(const buf *a, int faulted)
     if (!t && g_lax_utf8 && why && strstr(why, "UTF-8")) t = cJSON_ParseWithLength(body, blen);
     FUZZ_CHECK(t, "status %d, application/json body is not JSON (%s at %zu): %.300s", st, why, off, body);
     if (st >= 400) {
-        itd_error err = { 0 };
+        itd_error err = ITD_ERROR_INIT;
         void *e = itd_decode_take(&itd_ApiError, t, NULL, &err); /* takes the tree */
         FUZZ_CHECK(e, "status %d body is not an ApiError (%s): %.300s", st, err.message, body);
         itd_free(&itd_ApiError, e);

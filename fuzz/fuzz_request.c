@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     args.update = up;
 
     itd_request r;
-    itd_error err = { 0 };
+    itd_error err = ITD_ERROR_INIT;
     int rc = itd_request_build(&cfg, (itd_op)op, &args, &r, &err);
     if (rc == 0) {
         FUZZ_CHECK(op != 99, "unknown op built");
@@ -182,9 +182,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (op == ITD_OP_JOBS_CREATE || op == ITD_OP_JOBS_UPDATE) {
             const itd_schema *s = op == ITD_OP_JOBS_CREATE ? &itd_JobInput : &itd_JobUpdateInput;
             FUZZ_CHECK(r.body && r.body_len == strlen(r.body), "body");
-            itd_error e2 = { 0 };
+            itd_error e2 = ITD_ERROR_INIT;
             void *back = itd_decode(s, r.body, r.body_len, NULL, &e2);
-            FUZZ_CHECK(back, "the body does not decode as %s: %s: %.300s", s->name, e2.message, r.body);
+            FUZZ_CHECK(back, "the body does not decode as %s: %s: %.300s", itd_schema_name(s), e2.message, r.body);
             char *again = itd_encode(s, back, NULL);
             FUZZ_CHECK(again && strcmp(again, r.body) == 0, "body not stable");
             free(again);
@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         itd_config c2 = cfg;
         c2.api_key = other[key_class(cfg.api_key)];
         itd_request r2;
-        itd_error err2 = { 0 };
+        itd_error err2 = ITD_ERROR_INIT;
         FUZZ_CHECK(itd_request_build(&c2, (itd_op)op, &args, &r2, &err2) == -1, "another key builds");
         FUZZ_CHECK(strcmp(err.message, err2.message) == 0 && strcmp(err.path, err2.path) == 0,
                    "the key shows in the error: \"%s\" vs \"%s\"", err.message, err2.message);

@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     itd_response resp = { status, (flags & 0x40) ? NULL : ct, (flags & 0x20) ? NULL : ra, body, blen };
     itd_result res;
-    itd_error err = { 0 };
+    itd_error err = ITD_ERROR_INIT;
     int rc = itd_response_parse(op, &resp, &res, &err);
     if (rc == 0) {
         FUZZ_CHECK(err.kind == ITD_ERR_NONE, "success with error kind %s", itd_err_kind_name(err.kind));
@@ -151,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (flags & 0x0c) {   /* the transport's own failures */
-        itd_error ce = { 0 };
+        itd_error ce = ITD_ERROR_INIT;
         ce.kind = (flags & 0x08) ? ITD_ERR_CONNECTION : ITD_ERR_TIMEOUT;
         ce.retryable = (flags & 0x02) != 0;
         ce.retry_after = -1;

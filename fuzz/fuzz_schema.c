@@ -14,6 +14,7 @@
  * and for one that does not: the error has a kind and a message. */
 #include <cjson/cJSON.h>
 #include "intuned.h"
+#include "model_internal.h"
 #include "fuzz.h"
 
 static size_t nschemas;
@@ -100,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
 
-    itd_error err = { 0 };
+    itd_error err = ITD_ERROR_INIT;
     void *o = decode(s, user, text, len, &err);
     if (!o) {
         FUZZ_CHECK(err.kind != ITD_ERR_NONE && err.message[0], "%s: refused without kind/message", s->name);

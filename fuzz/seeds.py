@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Regenerates fuzz/corpus/<target>/ from the API reference's examples and
-conformance cases (the shared/ folder beside the repository) plus a few
-hand-written inputs.  The generated files are committed, so a clone without
-shared/ fuzzes from the same seeds; run this only to refresh them:
+the recorded conformance cases (spec/fixtures/) plus a few hand-written
+inputs.  The generated files are committed, so every clone fuzzes from the
+same seeds; run this only to refresh them:
 
-    python3 fuzz/seeds.py [SHARED_DIR]     (default: ../shared, or $ITD_SHARED_DIR)
+    python3 fuzz/seeds.py [FIXTURES_DIR]     (default: spec/fixtures)
 
 The input layouts are described at the top of each fuzz/fuzz_<target>.c."""
 import glob
@@ -17,7 +17,7 @@ import struct
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ITD_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+FIXTURES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "spec", "fixtures")
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 MAX_FILES, MAX_BYTES = 48, 64 * 1024
 
@@ -119,14 +119,14 @@ def request_seed(op, ws, key, project, job="", run="", page=("", "", ""), body="
     add("request", data)
 
 
-examples = {os.path.basename(f)[:-5]: json.load(open(f)) for f in sorted(glob.glob(os.path.join(SHARED, "spec", "examples", "*.json")))}
-cases = {os.path.basename(f)[:-5]: json.load(open(f)) for f in sorted(glob.glob(os.path.join(SHARED, "conformance", "*.json")))}
+examples = {os.path.basename(f)[:-5]: json.load(open(f)) for f in sorted(glob.glob(os.path.join(FIXTURES, "examples", "*.json")))}
+cases = {os.path.basename(f)[:-5]: json.load(open(f)) for f in sorted(glob.glob(os.path.join(FIXTURES, "conformance", "*.json")))}
 if not examples:
-    sys.exit("seeds.py: no examples under %s/spec/examples" % SHARED)
+    sys.exit("seeds.py: no examples under %s/examples" % FIXTURES)
 
 # ---- json: the documents as they are
 for name, doc in examples.items():
-    add("json", open(os.path.join(SHARED, "spec", "examples", name + ".json"), "rb").read())
+    add("json", open(os.path.join(FIXTURES, "examples", name + ".json"), "rb").read())
 for s in ['{"a":"\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/"}', "[-0,0.5e-3,1E+2,123456789012345678,-1e308]",
           "[" * 50 + "]" * 50, '{"":null,"k":[true,false,{}]}', '"\xc3\xa9\xe2\x82\xac"', " \t\r\n1 "]:
     add("json", s)
@@ -152,13 +152,13 @@ schema_seed("JobState", "PAUSED")
 schema_seed("JobRunDetail", {"jobRun": examples["runs-list"][0], "results": {"signed_url": "https://s3/x",
             "signed_url_expiration": "2025-06-01T00:00:00Z", "key": "k", "format": "json", "size": 12}})
 schema_seed("JobRunList", {"jobRuns": examples["runs-list"], "totalCount": 2})
-schema_seed("ConfigurationV2", {"runMode": "Order-Irrelevant", "maxConcurrentRequests": 2,
+schema_seed("JobUpdateConfiguration", {"runMode": "Order-Irrelevant", "maxConcurrentRequests": 2,
             "retry": {"maximumAttempts": 3, "initialInterval": "1s"}, "requestTimeout": 600})
 schema_seed("PayloadRetry", {"maximumAttempts": 3})
-schema_seed("JobPayloadV2", {"parameters": {"a": 1}, "requestTimeout": 10, "retry": {"maximumAttempts": 2},
+schema_seed("JobUpdatePayload", {"parameters": {"a": 1}, "requestTimeout": 10, "retry": {"maximumAttempts": 2},
             "apiName": "x"})
-schema_seed("AuthSessionV2", {"id": "a", "checkAttempts": 3, "createAttempts": 3})
-schema_seed("RetryV2", {"maximumAttempts": 3, "initialInterval": "1s", "maximumInterval": "10m",
+schema_seed("JobUpdateAuthSession", {"id": "a", "checkAttempts": 3, "createAttempts": 3})
+schema_seed("JobUpdateRetry", {"maximumAttempts": 3, "initialInterval": "1s", "maximumInterval": "10m",
             "backoffCoefficient": 2})
 schema_seed("UpdateJob", {"id": "j", "message": "Updated"})
 schema_seed("ResumeJob", {"id": "j", "message": "Resumed"})

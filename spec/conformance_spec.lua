@@ -230,7 +230,6 @@ describe("response classification", function()
     local _, err = core.parse_response("jobs:get", 429, "application/json", "1.5", "{}")
     assert.are.equal(1.5, err.retry_after)
     assert.is_true(err.retryable)
-    assert.are.equal(1.5 <= core.retry_decide(nil, "jobs:get", 1, err, true, 0), true)
   end)
 
   it("lists are Lua arrays of typed objects", function()
@@ -246,32 +245,41 @@ describe("response classification", function()
   end)
 end)
 
+-- The retry rules as the call machine applies them (spec/helpers/machine.lua
+-- scripts its exchanges; tests/test_call.c has the full table).
+local machine = require "spec.helpers.machine"
+
 describe("retry decisions", function()
+  local decide = machine.decide
+
+  it("honours Retry-After as the minimum delay", function()
+    assert.is_true(decide(nil, "jobs:get", 1, { status = 429, retry_after = "1.5" }) >= 1.5)
+  end)
+
   it("never repeats a create or trigger that may have been processed", function()
     for _, op in ipairs({ "jobs:create", "jobs:trigger" }) do
       for _, st in ipairs({ 500, 502, 504 }) do
-        assert.is_nil(core.retry_decide(nil, op, 1, { kind = "server", status = st }, true, 0.5))
+        assert.is_nil(decide(nil, op, 1, { status = st }), op .. " " .. st)
       end
-      assert.is_nil(core.retry_decide(nil, op, 1, { kind = "connection" }, true, 0.5))
-      assert.is_number(core.retry_decide(nil, op, 1, { kind = "connection" }, false, 0.5))
-      assert.is_number(core.retry_decide(nil, op, 1, { kind = "rate_limited", status = 429 }, true, 0.5))
-      assert.is_nil(core.retry_decide(nil, op, 1, { kind = "server", status = 503 }, true, 0.5))
-      assert.are.equal(2, core.retry_decide(nil, op, 1, { kind = "server", status = 503, retry_after = 2 }, true, 0.5))
+      assert.is_nil(decide(nil, op, 1, { failure = "connection", sent = true }))
+      assert.is_number(decide(nil, op, 1, { failure = "connection", sent = false }))
+      assert.is_number(decide(nil, op, 1, { status = 429 }))
+      assert.is_nil(decide(nil, op, 1, { status = 503 }))
+      assert.are.equal(2, decide(nil, op, 1, { status = 503, retry_after = "2" }))
     end
   end)
 
   it("retries idempotent operations with backoff, and not when disabled", function()
     local p = { initial_delay = 1, multiplier = 2, jitter = 0, max_attempts = 5 }
-    assert.are.equal(1, core.retry_decide(p, "jobs:get", 1, { kind = "server", status = 503 }, true))
-    assert.are.equal(4, core.retry_decide(p, "jobs:get", 3, { kind = "timeout" }, true))
-    assert.is_nil(core.retry_decide(p, "jobs:get", 5, { kind = "timeout" }, true))
-    assert.is_nil(core.retry_decide(false, "jobs:get", 1, { kind = "timeout" }, true))
-    assert.is_nil(core.retry_decide(p, "jobs:get", 1, { kind = "server", status = 500 }, true))
+    assert.are.equal(1, decide(p, "jobs:get", 1, { status = 503 }))
+    assert.are.equal(4, decide(p, "jobs:get", 3, { failure = "timeout" }))
+    assert.is_nil(decide(p, "jobs:get", 5, { failure = "timeout" }))
+    assert.is_nil(decide(false, "jobs:get", 1, { failure = "timeout" }))
+    assert.is_nil(decide(p, "jobs:get", 1, { status = 500 }))
   end)
 end)
 
-describe("reconciliation and redaction helpers", function()
-  local intuned = require "intuned"
+describe("reconciliation and redaction", function()
   local input = { id = "nightly-01", payload = { { apiName = "scrape", parameters = { a = 1 } } },
                   configuration = { runMode = "Order-Irrelevant", retry = { maximumAttempts = 2, initialInterval = "2s" } } }
   local function job(over)
@@ -279,19 +287,47 @@ describe("reconciliation and redaction helpers", function()
                 configuration = { runMode = "Order-Irrelevant", retry = { maximumAttempts = 2, initialInterval = 2000 } },
                 state = { status = "ACTIVE" }, projectId = "p", next_run_time = cjson.null, last_run_time = cjson.null }
     for k, v in pairs(over or {}) do t[k] = v end
-    return assert(intuned.Job.decode(cjson.encode(t)))
+    return cjson.encode(t)
   end
 
-  it("job_matches_input compares what was sent", function()
-    assert.is_true(core.job_matches_input(job(), input))
-    assert.is_true(core.job_matches_input(job(), intuned.JobInput.new(input)))
-    assert.is_false(core.job_matches_input(job({ payload = { { apiName = "other" } } }), input))
-    assert.is_false(core.job_matches_input(job({ configuration = { runMode = "Order-Irrelevant",
-      retry = { maximumAttempts = 2, initialInterval = 3000 } } }), input))
+  -- A create answered 429, retried, answered 409: the machine fetches the
+  -- stored job and compares it with what it sent.
+  local function reconcile(stored, sent)
+    local m = assert(core.call_machine(machine.CFG, "jobs:create", { project = "p", input = sent or input },
+      { retry = { initial_delay = 0, jitter = 0 }, deadline = false }, 1, 0))
+    assert.equals("send", (m:next(0)))
+    machine.feed(m, 0, { status = 429, retry_after = "0" })
+    local what = m:next(0)
+    if what == "wait" then what = m:next(0) end -- no wait at all for a delay of 0
+    assert.equals("send", what)
+    machine.feed(m, 0, { status = 409, body = '{"message":"exists"}' })
+    local again, req = m:next(0)
+    assert.equals("send", again)
+    assert.equals("GET", req.method)
+    assert.matches("/jobs/nightly%-01$", req.url)
+    machine.feed(m, 0, { status = 200, body = stored })
+    assert.equals("done", (m:next(0)))
+    return m:result()
+  end
+
+  it("a retried create met by 409 is a success when the stored job is the one sent", function()
+    assert.truthy(reconcile(job()))
+    assert.truthy(reconcile(job(), require("intuned").JobInput.new(input)))
+    local _, err = reconcile(job({ payload = { { apiName = "other" } } }))
+    assert.equals("conflict", err.kind)
+    _, err = reconcile(job({ configuration = { runMode = "Order-Irrelevant",
+      retry = { maximumAttempts = 2, initialInterval = 3000 } } }))
+    assert.equals("conflict", err.kind)
   end)
 
-  it("redact_headers hides secrets", function()
-    local h = core.redact_headers({ ["x-api-key"] = "k", Authorization = "Bearer t", accept = "application/json" })
-    assert.are.same({ ["x-api-key"] = "***", Authorization = "***", accept = "application/json" }, h)
+  it("hook events hide secret headers", function()
+    local m = assert(core.call_machine(machine.CFG, "jobs:get", machine.args("jobs:get"),
+      { headers = { Authorization = "Bearer t0ken-1234", Accept = "application/json" } }, 1, 0))
+    local _, req = m:next(0)
+    local sent = {}
+    for _, h in ipairs(req.headers) do sent[h[1]:lower()] = h[2] end
+    assert.equals("machine-key", sent["x-api-key"]) -- the wire has them
+    local h = m:events()[1].headers
+    assert.same({ "***", "***", "application/json" }, { h["x-api-key"], h.authorization, h.accept })
   end)
 end)

@@ -101,13 +101,13 @@ describe("job conversions", function()
       assert.are.same({ apiName = "catalog/list-items", parameters = { a = 1 } }, t.payload[1])
       assert.are.equal("tok-v2-secret", t.sink.headers["X-Hook-Token"])
       assert.are.same({
-        "authSession.createAttempts: exists only in the newer API; dropped",
-        "configuration.requestTimeout: exists only in the newer API; dropped",
-        "payload[1].requestTimeout: exists only in the newer API; dropped",
-        "payload[1].retry: exists only in the newer API; dropped",
-        "proxy: exists only in the newer API; dropped",
-        "schedule.jitter: exists only in the newer API; dropped",
-        "sink.apisToSend: exists only in the newer API; dropped",
+        "authSession.createAttempts: exists only in the newest API; dropped",
+        "configuration.requestTimeout: exists only in the newest API; dropped",
+        "payload[1].requestTimeout: exists only in the newest API; dropped",
+        "payload[1].retry: exists only in the newest API; dropped",
+        "proxy: exists only in the newest API; dropped",
+        "schedule.jitter: exists only in the newest API; dropped",
+        "sink.apisToSend: exists only in the newest API; dropped",
       }, sorted(input:warnings()))
       for _, w in ipairs(input:warnings()) do assert.falsy(w:find("tok-v2-secret", 1, true)) end
     end)

@@ -27,9 +27,23 @@ end
 -- Returns a function that stops the watchdog (its process group).
 local function watchdog(seconds, emu)
   local me = emulator.capture("echo $PPID")  -- the shell's parent: this process
-  local pid = emulator.capture(("setsid sh -c 'sleep %d; kill -9 %s; kill -TERM %s' >/dev/null 2>&1 & echo $!")
-    :format(seconds, emu.pid, me))
-  return function() emulator.run("kill -TERM -- -" .. pid .. " 2>/dev/null") end
+  -- setsid forks when it is started as a group leader, so $! would name the
+  -- wrong process: the watchdog's shell writes its own pid (= its group)
+  local file = os.tmpname()
+  os.remove(file)
+  emulator.run(("setsid sh -c 'echo $$ > %s; sleep %d; kill -9 %s; kill -TERM %s' >/dev/null 2>&1 &")
+    :format(file, seconds, emu.pid, me))
+  local pid
+  for _ = 1, 200 do
+    pid = (emulator.read_file(file) or ""):match("%d+")
+    if pid then break end
+    emulator.sleep(0.01)
+  end
+  assert(pid, "watchdog did not start")
+  return function()
+    emulator.run("kill -TERM -" .. pid .. " 2>/dev/null") -- sh (dash) takes no "--"
+    os.remove(file)
+  end
 end
 
 describe("Retry-After is bounded", function()
@@ -99,22 +113,23 @@ describe("Retry-After is bounded", function()
     assert.is_true(dt < 4, "waited " .. dt)
   end)
 
-  it("core.parse_response and core.retry_decide (the nginx transport's path) apply the same limits", function()
+  it("core.parse_response and the call machine (the nginx transport's path) apply the same limits", function()
     local _, err = core.parse_response("jobs:get", 429, "application/json", ("9"):rep(60), "{}")
     assert.equals(2147483647, err.retry_after)
     _, err = core.parse_response("jobs:get", 429, "application/json", "Fri, 31 Dec 9999 23:59:59 GMT", "{}")
     assert.equals(2147483647, err.retry_after)
     _, err = core.parse_response("jobs:get", 429, "application/json", "1e400", "{}")
     assert.is_nil(err.retry_after)
+    local decide = require("spec.helpers.machine").decide
     local pol = { max_delay = 0.2 }
-    assert.is_nil(core.retry_decide(pol, "jobs:get", 1, { kind = "rate_limited", status = 429, retry_after = 99999999 }))
-    assert.is_nil(core.retry_decide(pol, "jobs:get", 1, { kind = "rate_limited", status = 429, retry_after = 1 / 0 }))
-    assert.equals(1, core.retry_decide(pol, "jobs:get", 1, { kind = "rate_limited", status = 429, retry_after = 1 }))
-    assert.equals(120, core.retry_decide(pol, "jobs:get", 1, { kind = "rate_limited", status = 429, retry_after = 120 }))
-    assert.is_nil(core.retry_decide(pol, "jobs:get", 1, { kind = "rate_limited", status = 429, retry_after = 121 }))
+    local function ra(v) return { status = 429, retry_after = v } end
+    assert.is_nil(decide(pol, "jobs:get", 1, ra("99999999")))
+    assert.is_nil(decide(pol, "jobs:get", 1, ra(("9"):rep(60))))
+    assert.equals(1, decide(pol, "jobs:get", 1, ra("1")))
+    assert.equals(120, decide(pol, "jobs:get", 1, ra("120")))
+    assert.is_nil(decide(pol, "jobs:get", 1, ra("121")))
     -- a max_delay above 120 s raises the ceiling to itself
-    assert.equals(500, core.retry_decide({ max_delay = 600 }, "jobs:get", 1,
-      { kind = "rate_limited", status = 429, retry_after = 500 }))
+    assert.equals(500, decide({ max_delay = 600 }, "jobs:get", 1, ra("500")))
   end)
 end)
 

@@ -356,7 +356,7 @@ describe("intuned-emulator", function()
       assert.are.equal(8, run.summary.success_count)
     end)
 
-    it("GET one run answers {jobRun, results}; ?pageSize answers the newer paged list", function()
+    it("GET one run answers {jobRun, results}; ?pageSize answers the newest API's paged list", function()
       create("run-get-1")
       local id = decode(emu.api("POST", P .. "/jobs/run-get-1/trigger").body).jobRunId
       wait_run("run-get-1")

@@ -147,7 +147,7 @@ describe("unions", function()
     expect_error(nil, err, "schedule.intervals[1].every", "invalid duration")
   end)
 
-  it("decodes the job state as ACTIVE or PAUSED (object or the newer bare string) and refuses others", function()
+  it("decodes the job state as ACTIVE or PAUSED (object or the newest API's bare string) and refuses others", function()
     local base = '{"id":"x","payload":[],"configuration":{},"next_run_time":null,"last_run_time":null,"projectId":"p",'
     assert.are.equal("PAUSED", assert(intuned.Job.decode(base .. '"state":"PAUSED"}')).state.status)
     assert.are.equal("ACTIVE", assert(intuned.Job.decode(base .. '"state":{"status":"ACTIVE"}}')).state.status)
@@ -229,7 +229,7 @@ describe("validation", function()
     expect_error(ok, err, "paylod", 'did you mean "payload"')
   end)
 
-  it("refuses fields of the newer API in a v0.3.12 JobInput but decodes them in responses", function()
+  it("refuses fields of the newest API in a v0.3.12 JobInput but decodes them in responses", function()
     local ok, err = intuned.JobInput.new(input{ configuration = { runMode = "Order-Irrelevant", requestTimeout = 5 } })
     expect_error(ok, err, "configuration.requestTimeout", "unknown field")
     local job = assert(intuned.Job.decode('{"id":"x","configuration":{"requestTimeout":600,"retry":{"maximumAttempts":3}},'

@@ -36,26 +36,9 @@ local function json(text)
   return v
 end
 
--- The example configuration with test paths; each substitution must apply,
--- so a change to the example that breaks this spec's assumptions fails here.
+-- The example configuration with test paths (spec/helpers/nginx.lua).
 local function example_conf(extra_locations, extra_http)
-  local conf = assert(read(nginx.root() .. "/examples/nginx/nginx.conf"))
-  local function sub(pat, repl)
-    local n
-    conf, n = conf:gsub(pat, function() return repl end)
-    assert(n == 1, "examples/nginx/nginx.conf: no match for " .. pat)
-  end
-  sub("worker_processes auto;", "worker_processes 1;")
-  sub("error_log [^;]*;", "error_log {{PREFIX}}/logs/error.log info;")
-  sub("pid [^;]*;", "pid {{PREFIX}}/nginx.pid;")
-  sub("worker_connections %d+;", "worker_connections 4096;")
-  sub("access_log [^;]*;", "access_log off; client_body_temp_path {{PREFIX}}/tmp/body; "
-    .. "proxy_temp_path {{PREFIX}}/tmp/proxy; fastcgi_temp_path {{PREFIX}}/tmp/fcgi; "
-    .. "uwsgi_temp_path {{PREFIX}}/tmp/uwsgi; scgi_temp_path {{PREFIX}}/tmp/scgi;" .. (extra_http or ""))
-  sub('lua_package_path "[^"]*";', 'lua_package_path "{{LUA_PATH}}{{ROOT}}/examples/nginx/?.lua;;";')
-  sub('lua_package_cpath "[^"]*";', 'lua_package_cpath "{{LUA_CPATH}}";')
-  sub("listen 8080;", "listen {{LISTEN}};\n" .. (extra_locations or ""))
-  return conf
+  return nginx.example_conf{ locations = extra_locations, http = extra_http }
 end
 
 -- Extra locations of the test configuration: /eval runs a Lua chunk (sent as
@@ -201,18 +184,28 @@ describe("nginx (examples/nginx) with the emulator", function()
       assert.equals(404, c404)
     end)
 
-    it("POST /webhooks/intuned validates the payload: 400 with the path, 200 and recorded", function()
+    it("POST /webhooks/intuned validates the payload: 400 with the path, 200 and recorded once", function()
       local text, code = http("POST", srv.url .. "/webhooks/intuned", { workspaceId = "w" })
       assert.equals(400, code)
+      assert.equals("invalid_input", json(text).error)
       assert.equals("apiInfo", json(text).path)
       local _, bad = http("POST", srv.url .. "/webhooks/intuned", "not json")
       assert.equals(400, bad)
       local util = require "spec.helpers.util"
       local payload = util.example("sink-result-failed.json")
-      local _, ok = http("POST", srv.url .. "/webhooks/intuned", payload)
+      local t1, ok = http("POST", srv.url .. "/webhooks/intuned", payload)
       assert.equals(200, ok)
+      assert.same({ ok = true, duplicate = false, key = "run-demo-0003/apirun-demo-7f3c2b" }, json(t1))
       local last = json((http("GET", srv.url .. "/webhooks/intuned/last")))
       assert.is_true(util.json_equal(intuned.encode_json(last.result), payload))
+      -- the same result again (a sender's retry): 200, but not recorded twice
+      local t2, again = http("POST", srv.url .. "/webhooks/intuned", payload)
+      assert.equals(200, again)
+      assert.is_true(json(t2).duplicate)
+      local after = json((http("GET", srv.url .. "/webhooks/intuned/last")))
+      assert.equals(last.count, after.count)
+      assert.equals(last.duplicates + 1, after.duplicates)
+      assert.equals(405, select(2, http("GET", srv.url .. "/webhooks/intuned")))
     end)
   end)
 

@@ -1,5 +1,5 @@
 -- The release files agree with the version the code reports (one place:
--- ITD_VERSION in src/intuned.h).
+-- ITD_VERSION in src/protocol.h).
 local intuned = require "intuned"
 local util = require "spec.helpers.util"
 
@@ -27,7 +27,7 @@ describe("release", function()
   end)
 
   it("takes _VERSION from the C header", function()
-    local h = util.read("src/intuned.h")
+    local h = util.read("src/protocol.h")
     assert.equals(version, h:match('#define ITD_VERSION "([^"]+)"'))
     assert.truthy(h:find('#define ITD_USER_AGENT "lua%-intuned/" ITD_VERSION'))
   end)

@@ -47,7 +47,7 @@ describe("secrets (libcurl transport)", function()
   end
 
   describe("tostring of runs with a configuration snapshot", function()
-    it("JobRun, JobRunDetail, JobRunList of the newer API: the snapshot's sink secrets are *** (to_json exact)", function()
+    it("JobRun, JobRunDetail, JobRunList of the newest API: the snapshot's sink secrets are *** (to_json exact)", function()
       local run = ([[{"id":"r1","job_id":"j","project_id":"p","workspace_id":"w","start_time":"t","status":"PENDING",
         "type":"MANUAL","job_configuration_snapshot":{"configuration":{},"sink":%s}}]])
       for _, sink in ipairs{ S3_SINK, { type = "webhook", url = "u", headers = { ["X-Hook"] = WH, Other = BEARER } } } do

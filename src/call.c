@@ -49,7 +49,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include "intuned.h"
+#include "call.h"
+#include "codec.h"
+#include "scrub.h"
 
 /* ------------------------------------------------------------------- rng */
 
@@ -225,8 +227,7 @@ void itd_call_policy_default(itd_call_policy *p)
 
 static void err_init(itd_error *e)
 {
-    memset(e, 0, sizeof *e);
-    e->retry_after = -1;
+    *e = (itd_error)ITD_ERROR_INIT;
 }
 
 static void move_error(itd_error *dst, itd_error *src)

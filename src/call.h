@@ -26,11 +26,47 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "intuned.h"
+#include "itd_error.h"
+#include "protocol.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------ retry policy */
+
+typedef struct itd_retry_policy {
+    int enabled;               /* default 1 */
+    int max_attempts;          /* default 4 (first try included) */
+    double initial_delay;      /* seconds, default 0.5 */
+    double max_delay;          /* seconds, default 30 */
+    double multiplier;         /* default 2 */
+    double jitter;             /* 0..1 fraction of the delay randomised, default 0.5 */
+} itd_retry_policy;
+
+void itd_retry_policy_default(itd_retry_policy *p);
+/* Decide whether attempt number `attempt` (1-based) that failed with `err`
+ * should be retried for `op`.  `sent` is 1 when the request may have reached
+ * the server.  Returns 1 and sets *delay (seconds, jitter applied with
+ * `rnd` in [0,1)) when it should; 0 otherwise.
+ * Rules (call.c has the reasoning): idempotent operations on 429, 502,
+ * 503, 504 and on CONNECTION/TIMEOUT errors marked `retryable`; create and
+ * trigger only when !sent (CONNECTION/TIMEOUT), on 429, or on 503 with
+ * Retry-After.  Never on 500.  Delay: min(max_delay, initial_delay *
+ * multiplier^(attempt-1)) * (1 - jitter + jitter*rnd), raised to Retry-After.
+ * A Retry-After longer than max(max_delay, ITD_RETRY_AFTER_MAX) is not
+ * waited for: 0 is returned and the caller reports the error (which carries
+ * retry_after), so a server asking for hours never blocks a call. */
+#define ITD_RETRY_AFTER_MAX 120.0
+
+int itd_retry_decide(const itd_retry_policy *p, itd_op op, int attempt,
+                     const itd_error *err, int sent, double rnd, double *delay);
+
+/* 1 for the statuses an idempotent call may retry (429, 502, 503, 504):
+ * what itd_response_parse sets `retryable` from.  call.c holds every rule. */
+int itd_status_retryable(long status);
+
+/* ------------------------------------------------------------ the machine */
 
 typedef struct itd_call_m itd_call_m;
 

@@ -16,67 +16,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include "intuned.h"
+#include "codec.h"
+#include "codec_internal.h"
 #include "json.h"
-
-/* ----------------------------------------------------------------- errors */
-
-static const char *const kind_names[] = {
-    "none", "validation", "invalid_input", "unauthorized", "not_found", "conflict",
-    "rate_limited", "server", "api", "timeout", "connection", "decode", "usage", "nomem",
-};
-
-const char *itd_err_kind_name(itd_err_kind k)
-{
-    return (k >= 0 && (size_t)k < sizeof kind_names / sizeof kind_names[0]) ? kind_names[k] : "unknown";
-}
-
-void itd_error_clear(itd_error *e)
-{
-    if (!e) return;
-    cJSON_Delete(e->details);
-    cJSON_Delete(e->data);
-    free(e->body);
-    memset(e, 0, sizeof *e);
-    e->retry_after = -1;
-}
-
-int itd_error_set(itd_error *e, itd_err_kind kind, const char *path, const char *fmt, ...)
-{
-    if (!e) return -1;
-    e->kind = kind;
-    snprintf(e->path, sizeof e->path, "%s", path ? path : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-const char *itd_error_format(const itd_error *e, char *buf, size_t len)
-{
-    if (!buf || !len) return buf;
-    const char *p = e->path[0] ? e->path : NULL;
-    if (e->status > 0)
-        snprintf(buf, len, "%s (%d): %s%s%s", itd_err_kind_name(e->kind), e->status,
-                 p ? p : "", p ? ": " : "", e->message);
-    else if (e->kind == ITD_ERR_VALIDATION && p)
-        snprintf(buf, len, "%s: %s", p, e->message);
-    else if (e->kind == ITD_ERR_VALIDATION)
-        snprintf(buf, len, "%s", e->message);
-    else
-        snprintf(buf, len, "%s: %s%s%s", itd_err_kind_name(e->kind), p ? p : "", p ? ": " : "", e->message);
-    return buf;
-}
-
-void itd_warnings_clear(itd_warnings *w)
-{
-    if (!w) return;
-    for (size_t i = 0; i < w->n; i++) free(w->items[i]);
-    free(w->items);
-    w->items = NULL;
-    w->n = 0;
-}
+#include "model_internal.h"
+#include "scrub.h"
 
 /* ---------------------------------------------------------- value formats */
 
@@ -186,7 +130,7 @@ int itd_datetime_parse(const char *s, double *epoch)
 }
 
 /* Inverse of itd_days_from_civil. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void itd_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -215,7 +159,7 @@ const char *itd_datetime_format(double epoch, char *buf, size_t len)
     int sod = (int)(t - days * 86400);
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    itd_civil_from_days(days, &y, &m, &d);
     snprintf(buf, len, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, m, d, sod / 3600, sod / 60 % 60,
              sod % 60, msec);
     return buf;
@@ -275,7 +219,7 @@ const char *itd_closest_field(const itd_schema *schema, const char *name)
 
 typedef struct ctx {
     int strict;        /* unknown keys are errors (input models) */
-    int head;          /* keys of the newer API accepted */
+    int newest;        /* keys of the newest API accepted */
     int input;         /* stricter value checks for what a user sends */
     itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
     int arena;         /* nodes live in a parser arena: copy out kept subtrees */
@@ -362,10 +306,7 @@ static void warn(ctx *c, const char *fmt, ...)
     va_end(ap);
     render_path(c);
     snprintf(line, sizeof line, "%s%s%s", c->path, c->plen ? ": " : "", msg);
-    char **items = realloc(c->warn->items, (c->warn->n + 1) * sizeof *items);
-    if (!items) return;
-    c->warn->items = items;
-    if ((items[c->warn->n] = strdup(line)) != NULL) c->warn->n++;
+    itd_warnings_add(c->warn, line); /* best effort */
 }
 
 static const char *jtype(const cJSON *v)
@@ -407,12 +348,12 @@ static int in_list(const char *s, const char *const *list)
     return 0;
 }
 
-/* §5.2: any string fits v0.3.12, but the newer API takes only "*" and full
+/* §5.2: any string fits v0.3.12, but the newest API takes only "*" and full
  * names; say so instead of refusing. */
 static void check_calendar_string(ctx *c, const char *s)
 {
     if (!c->input || strcmp(s, "*") == 0 || in_list(s, weekday_names) || in_list(s, month_names)) return;
-    warn(c, "calendar string \"%.40s\" is passed through unchanged, but the newer API accepts only \"*\", "
+    warn(c, "calendar string \"%.40s\" is passed through unchanged, but the newest API accepts only \"*\", "
             "full upper-case day/month names and numbers; prefer {start=..., [\"end\"]=...}", s);
 }
 
@@ -450,7 +391,7 @@ static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **ou
         cv->kind = ITD_CV_RANGE;
         return decode_object(c, &itd_CalendarRange, v, (void **)&cv->range);
     }
-    if (in_list_item && c->input && !c->head)
+    if (in_list_item && c->input && !c->newest)
         return fail(c, "expected a range object {start=..., [\"end\"]=..., step=...}, got %s "
                        "(arrays hold range objects at v0.3.12)", jtype(v));
     if (cJSON_IsString(v)) {
@@ -627,7 +568,7 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
         size_t i = hint;
         const itd_field *f = find_field(s, it->string, &i);
         if (f) hint = i + 1;
-        if (f && (f->flags & ITD_HEAD) && c->strict && !c->head) f = NULL;
+        if (f && (f->flags & ITD_NEWEST) && c->strict && !c->newest) f = NULL;
         size_t old = push_key(c, it->string);
         if (!f) {
             if (c->strict) {
@@ -669,7 +610,7 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
             (void)old;
             return -1;
         }
-        if (f->has_default && (!(f->flags & ITD_HEAD) || !c->strict || c->head) && apply_default(c, f, obj))
+        if (f->has_default && (!(f->flags & ITD_NEWEST) || !c->strict || c->newest) && apply_default(c, f, obj))
             return -1;
     }
     return 0;
@@ -719,7 +660,7 @@ static void init_ctx(ctx *c, const itd_schema *schema, int mode, itd_warnings *w
     int input_model = (schema->flags & ITD_S_STRICT) != 0;
     c->strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
     c->input = input_model || mode == ITD_MODE_USER;
-    c->head = !input_model || (schema->flags & ITD_S_HEAD);
+    c->newest = !input_model || (schema->flags & ITD_S_NEWEST);
     c->kind = c->input ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
     c->warn = w;
     c->err = err;
@@ -941,7 +882,7 @@ void *itd_clone(const itd_schema *schema, const void *obj)
     /* A valid object re-decodes; use response rules so nothing is refused. */
     ctx c;
     memset(&c, 0, sizeof c);
-    c.head = 1;
+    c.newest = 1;
     c.kind = ITD_ERR_DECODE;
     void *out = NULL;
     int rc = decode_object(&c, s, t, &out);

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "intuned.h"
+#include "codec.h"
 #include "json.h"
 
 struct itd_arena_block {

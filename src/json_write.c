@@ -12,7 +12,7 @@
  * written "-0" (it reads back as -0) and NaN and infinities "null", as
  * cJSON 1.7.15 writes them.  Raw nodes
  * (cJSON_Raw: text that is JSON already, the emulator's stored results) are
- * copied as they are.  One growable buffer; the tree is walked with an
+ * copied as they are.  One growable buffer (buf.h); the tree is walked with an
  * explicit stack, so depth costs no C stack.
  */
 #include <math.h>
@@ -20,44 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "intuned.h"
+#include "codec.h"
 #include "json.h"
+#include "buf.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} jbuf;
-
-/* Room for `need` more bytes and the terminator. */
-static int reserve(jbuf *b, size_t need)
-{
-    if (b->oom) return -1;
-    if (need < b->cap - b->n) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (need >= cap - b->n) {
-        if (cap > SIZE_MAX / 2) { b->oom = 1; return -1; }
-        cap *= 2;
-    }
-    char *q = realloc(b->p, cap);
-    if (!q) { b->oom = 1; return -1; }
-    b->p = q;
-    b->cap = cap;
-    return 0;
-}
-
-static void put(jbuf *b, const char *s, size_t n)
-{
-    if (n == 0 || reserve(b, n)) return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-static void putc1(jbuf *b, char c)
-{
-    if (reserve(b, 1)) return;
-    b->p[b->n++] = c;
-}
+typedef itd_buf jbuf;
+#define put(b, s, n) ((void)itd_buf_put((b), (s), (n)))
+#define putc1(b, c) ((void)itd_buf_putc((b), (c)))
 
 static void put_string(jbuf *b, const char *s)
 {
@@ -165,7 +134,7 @@ static int put_scalar(jbuf *b, const cJSON *it)
 char *itd_json_print(const cJSON *item, size_t *len)
 {
     if (!item) return NULL;
-    jbuf b = { NULL, 0, 0, 0 };
+    jbuf b = ITD_BUF_INIT;
     const cJSON **stack = NULL; /* the open containers, outermost first */
     size_t depth = 0, scap = 0;
     const cJSON *it = item;
@@ -198,8 +167,9 @@ char *itd_json_print(const cJSON *item, size_t *len)
         if ((stack[depth - 1]->type & 0xff) == cJSON_Object) { put_string(&b, it->string); putc1(&b, ':'); }
     }
     free((void *)stack);
-    if (bad || b.oom || reserve(&b, 0)) { free(b.p); return NULL; }
-    b.p[b.n] = 0;
-    if (len) *len = b.n;
-    return b.p;
+    if (bad) b.oom = 1;
+    size_t n = b.n;
+    char *out = itd_buf_take(&b);
+    if (out && len) *len = n;
+    return out;
 }

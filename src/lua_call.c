@@ -36,13 +36,8 @@
 
 #define CALL_MT "intuned.CallMachine"
 
-#if LUA_VERSION_NUM < 502
-#  define set_anchor(L, i) lua_setfenv((L), (i))
-#  define get_anchor(L, i) lua_getfenv((L), (i))
-#else
-#  define set_anchor(L, i) lua_setuservalue((L), (i))
-#  define get_anchor(L, i) lua_getuservalue((L), (i))
-#endif
+#define set_anchor itdl_setuservalue
+#define get_anchor itdl_getuservalue
 
 enum { ST_NEXT, ST_FEED, ST_DONE };
 
@@ -87,16 +82,16 @@ static double check_now(lua_State *L, int idx)
     return now;
 }
 
-/* Seconds from a policy field ("timeout", "deadline"): nil = dflt, false = none. */
+/* Seconds from a policy field ("timeout", "deadline"): nil = dflt, false or 0 = none. */
 static double seconds_opt(lua_State *L, int idx, const char *name, double dflt)
 {
-    return ms_opt(L, idx, name, (long)(dflt * 1000.0 + 0.5)) / 1000.0;
+    return itdl_read_ms(L, idx, name, (long)(dflt * 1000.0 + 0.5), 0) / 1000.0;
 }
 
 static int l_call_machine(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    int op = check_op(L, 2);
+    int op = itdl_check_op(L, 2);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
     lua_Number seedn = luaL_optnumber(L, 5, 0);
@@ -110,13 +105,13 @@ static int l_call_machine(lua_State *L)
     lua_newtable(L); /* 8: anchor of what the machine borrows */
     lua_pushvalue(L, 8);
     set_anchor(L, 7);
-    struct scratch *s = scratch_new(L, 0); /* owns converted inputs */
+    itdl_scratch *s = itdl_scratch_new(L, 0); /* owns converted inputs */
     lua_setfield(L, 8, "scratch");
 
     int nul = 0;
     itd_config cfg;
     itdl_read_config(L, 1, 8, &cfg, &nul);
-    if (read_args(L, 3, 8, (itd_op)op, s, &u->args, &u->err)) return itdl_push_error(L, &u->err);
+    if (itdl_read_args(L, 3, 8, (itd_op)op, s, &u->args, &u->err)) return itdl_push_error(L, &u->err);
     itd_call_policy pol;
     itd_call_policy_default(&pol);
     if (lua_istable(L, 4)) {
@@ -126,7 +121,7 @@ static int l_call_machine(lua_State *L)
         pol.quiet = lua_toboolean(L, -1);
         lua_pop(L, 1);
         lua_getfield(L, 4, "retry");
-        read_policy(L, -1, NULL, &pol.retry); /* nil: the default policy */
+        itdl_read_retry(L, -1, NULL, &pol.retry); /* nil: the default policy */
         lua_pop(L, 1);
         lua_getfield(L, 4, "headers");
         if (!lua_isnil(L, -1)) {
@@ -146,32 +141,6 @@ static int l_call_machine(lua_State *L)
     return 1;
 }
 
-/* The request of a SEND step. */
-static void push_request(lua_State *L, const itd_request *r)
-{
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, r->method);
-    lua_setfield(L, -2, "method");
-    lua_pushstring(L, r->url);
-    lua_setfield(L, -2, "url");
-    lua_pushstring(L, r->path);
-    lua_setfield(L, -2, "path");
-    lua_createtable(L, (int)r->nheaders, 0);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        lua_createtable(L, 2, 0);
-        lua_pushstring(L, r->headers[i].name);
-        lua_rawseti(L, -2, 1);
-        lua_pushstring(L, r->headers[i].value);
-        lua_rawseti(L, -2, 2);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    lua_setfield(L, -2, "headers");
-    if (r->body) {
-        lua_pushlstring(L, r->body, r->body_len);
-        lua_setfield(L, -2, "body");
-    }
-}
-
 static int m_next(lua_State *L)
 {
     lcall *u = check_running(L);
@@ -183,7 +152,7 @@ static int m_next(lua_State *L)
     case ITD_STEP_SEND:
         u->state = ST_FEED;
         lua_pushliteral(L, "send");
-        push_request(L, st.request);
+        itdl_push_request(L, st.request, 1);
         lua_pushnumber(L, st.timeout);
         lua_pushboolean(L, st.fresh);
         return 4;
@@ -252,16 +221,13 @@ static int m_feed_response(lua_State *L)
 
 static int m_feed_failure(lua_State *L)
 {
-    static const itd_err_kind kinds[] = { ITD_ERR_TIMEOUT, ITD_ERR_CONNECTION, ITD_ERR_DECODE, ITD_ERR_VALIDATION };
     lcall *u = check_feed(L);
     double now = check_now(L, 2);
-    const char *kname = luaL_checkstring(L, 3);
+    int k = itdl_err_kind(luaL_checkstring(L, 3));
     itd_failure f;
     memset(&f, 0, sizeof f);
-    f.kind = ITD_ERR_NONE;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(itd_err_kind_name(kinds[i]), kname)) f.kind = kinds[i];
-    if (f.kind == ITD_ERR_NONE)
+    f.kind = (itd_err_kind)k;
+    if (k != ITD_ERR_TIMEOUT && k != ITD_ERR_CONNECTION && k != ITD_ERR_DECODE && k != ITD_ERR_VALIDATION)
         return luaL_argerror(L, 3, "\"timeout\", \"connection\", \"decode\" or \"validation\" expected");
     f.message = luaL_optstring(L, 4, "");
     f.sent = lua_toboolean(L, 5);
@@ -272,47 +238,6 @@ static int m_feed_failure(lua_State *L)
     u->state = ST_NEXT;
     itd_call_feed_failure(u->m, now, &f);
     return 0;
-}
-
-void itdl_push_event(lua_State *L, const itd_event *ev)
-{
-    static const char *const names[] = { "", "request", "response", "retry" };
-    lua_createtable(L, 0, 12);
-    lua_pushstring(L, ev->kind >= ITD_EV_REQUEST && ev->kind <= ITD_EV_RETRY ? names[ev->kind] : "");
-    lua_setfield(L, -2, "event");
-    lua_pushinteger(L, ev->attempt);
-    lua_setfield(L, -2, "attempt");
-    if (ev->op) { lua_pushstring(L, ev->op); lua_setfield(L, -2, "op"); }
-    if (ev->method) { lua_pushstring(L, ev->method); lua_setfield(L, -2, "method"); }
-    if (ev->url) { lua_pushstring(L, ev->url); lua_setfield(L, -2, "url"); }
-    if (ev->path) { lua_pushstring(L, ev->path); lua_setfield(L, -2, "path"); }
-    push_headers(L, ev->headers, ev->nheaders);
-    lua_setfield(L, -2, "headers");
-    if (ev->body) { lua_pushlstring(L, ev->body, ev->body_len); lua_setfield(L, -2, "body"); }
-    if (ev->status) { lua_pushinteger(L, ev->status); lua_setfield(L, -2, "status"); }
-    if (ev->kind == ITD_EV_RESPONSE) {
-        lua_pushnumber(L, ev->elapsed);
-        lua_setfield(L, -2, "elapsed");
-        if (ev->resp_body) { /* a response arrived */
-            lua_createtable(L, 0, 3);
-            lua_pushinteger(L, ev->status);
-            lua_setfield(L, -2, "status");
-            push_headers(L, ev->resp_headers, ev->n_resp_headers);
-            lua_setfield(L, -2, "headers");
-            lua_pushlstring(L, ev->resp_body, ev->resp_body_len);
-            lua_setfield(L, -2, "body");
-            lua_setfield(L, -2, "response");
-        }
-    }
-    if (ev->kind == ITD_EV_RETRY) {
-        lua_pushnumber(L, ev->delay);
-        lua_setfield(L, -2, "delay");
-    }
-    if (ev->error) {
-        itdl_push_error(L, ev->error); /* nil, err */
-        lua_setfield(L, -3, "error");
-        lua_pop(L, 1);
-    }
 }
 
 static int m_events(lua_State *L)
@@ -342,7 +267,7 @@ static int m_result(lua_State *L)
         u->m = NULL;
         u->taken = 1;
         if (rc == 0) {
-            push_result(L, &u->res); /* moves the objects out; u->res frees the rest */
+            itdl_push_result(L, &u->res); /* moves the objects out; u->res frees the rest */
             lua_setfield(L, 2, "result");
         } else {
             itdl_push_error(L, &u->err);
@@ -377,13 +302,7 @@ static int call_tostring(lua_State *L)
 
 void itdl_open_call(lua_State *L)
 {
-    luaL_newmetatable(L, CALL_MT);
-    lua_pushcfunction(L, call_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, call_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushliteral(L, CALL_MT);
-    lua_setfield(L, -2, "__name");
+    static const luaL_Reg meta[] = { { "__gc", call_gc }, { "__tostring", call_tostring }, { NULL, NULL } };
     static const luaL_Reg methods[] = {
         { "next", m_next },
         { "feed_response", m_feed_response },
@@ -393,8 +312,7 @@ void itdl_open_call(lua_State *L)
         { "attempts", m_attempts },
         { NULL, NULL },
     };
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
+    itdl_new_type(L, CALL_MT, meta, methods);
     lua_pop(L, 1);
     lua_pushcfunction(L, l_call_machine);
     lua_setfield(L, -2, "call_machine");

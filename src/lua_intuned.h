@@ -1,6 +1,22 @@
-/* lua_intuned.h - internal interface between the Lua binding's files
- * (lua_model.c: model types and errors; lua_client.c: protocol and
- * transport; lua_call.c: the call machine) and Lua 5.1-5.4 / LuaJIT compatibility shims. */
+/* lua_intuned.h - the private header of the Lua binding (intuned.core).
+ *
+ *   lua_intuned.c   the module opener: calls each file's open function
+ *   lua_util.c      what several files share: Lua 5.1 shims, error objects,
+ *                   the scratch that owns a call's C memory, the readers of
+ *                   arguments and (already normalized) options, the pushers
+ *                   of results, headers and hook events
+ *   lua_model.c     model objects (intuned.Object), type tables, free-form
+ *                   JSON values and their markers, times and durations
+ *   lua_protocol.c  request building, response parsing, the secrets of a
+ *                   call (intuned.Secrets), the operation table
+ *   lua_curl.c      the libcurl transport (intuned.CurlClient)
+ *   lua_call.c      the call machine (intuned.CallMachine)
+ *   lua_schedule.c  the schedule engine
+ *
+ * Every binding file includes this header and core headers only.  Options
+ * are validated once, by lua/intuned/client.lua; the readers here only read
+ * the normalized tables it makes (they still raise on a wrong type, since
+ * core.curl_client and core.call_machine can be called directly). */
 #ifndef LUA_INTUNED_H
 #define LUA_INTUNED_H
 
@@ -22,6 +38,31 @@ void *itdl_testudata(lua_State *L, int idx, const char *tname);
 #  endif
 #endif
 
+#if LUA_VERSION_NUM < 502
+#  define itdl_setuservalue(L, i) lua_setfenv((L), (i))
+#  define itdl_getuservalue(L, i) lua_getfenv((L), (i))
+#else
+#  define itdl_setuservalue(L, i) lua_setuservalue((L), (i))
+#  define itdl_getuservalue(L, i) lua_getuservalue((L), (i))
+#endif
+
+/* Each file's open function: adds its metatables, and its functions to the
+ * module table on top of the stack. */
+void itdl_open_util(lua_State *L);
+void itdl_open_model(lua_State *L);
+void itdl_open_protocol(lua_State *L);
+void itdl_open_curl(lua_State *L);
+void itdl_open_call(lua_State *L);
+void itdl_open_schedule(lua_State *L);
+void itdl_open_clock(lua_State *L);    /* lua_clock.c: clock.now, clock.sleep */
+
+/* A userdata type: metatable `name` with the metamethods `meta`, `__name`,
+ * and (when `methods` is not NULL) `__index` a table of `methods`.  Leaves
+ * the metatable on the stack. */
+void itdl_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
+/* ---------------------------------------------------------- lua_model.c */
+
 /* Push a typed object of schema `s`, taking ownership of `obj` (and of the
  * warnings, which may be NULL).  On allocation failure `obj` is freed and a
  * Lua error is raised. */
@@ -36,40 +77,88 @@ void *itdl_test_object(lua_State *L, int idx, const itd_schema *s);
  * value does not fit; never raises for bad data. */
 void *itdl_to_object(lua_State *L, int idx, const itd_schema *s, itd_warnings *w, itd_error *err);
 
-/* Convert a Lua value to a cJSON tree (free-form JSON), NULL with err set. */
-cJSON *itdl_to_cjson(lua_State *L, int idx, itd_error *err, const char *path);
 /* Push a cJSON value as Lua (objects/arrays as tables tagged with the
  * intuned.object / intuned.array metatables, null as intuned.null). */
 void itdl_push_cjson(lua_State *L, const cJSON *v);
 
+/* ----------------------------------------------------------- lua_util.c */
+
 /* Push nil and an error object; returns 2 (for `return itdl_push_error(...)`). */
 int itdl_push_error(lua_State *L, const itd_error *e);
+/* The same, then clears `e` (which must own nothing a raise would leak). */
+int itdl_push_error_clear(lua_State *L, itd_error *e);
+/* nil and an error of kind validation saying `msg` (nothing was sent). */
+int itdl_push_invalid(lua_State *L, const char *msg);
+/* The kind named `name` ("timeout", ...), or -1. */
+int itdl_err_kind(const char *name);
 
-/* Called by luaopen_intuned_core with the module table on top of the stack:
- * lua_client.c adds its functions there. */
-void itdl_open_client(lua_State *L);
+/* A hook event as the binding keeps it until the Lua hook runs: a deep copy
+ * of the machine's event, and the call (of a batch) it belongs to. */
+typedef struct itdl_event {
+    size_t call;
+    itd_event ev;      /* ev.error is set when pushed (the array may move before) */
+    itd_error err;     /* kind ITD_ERR_NONE: the event has no error */
+} itdl_event;
 
-/* lua_client.c's readers and pushers, shared with lua_call.c (the call
- * machine's userdata), so both read a call the same way. */
-struct scratch; /* owns what a call built from Lua values; freed by __gc */
-struct scratch *scratch_new(lua_State *L, size_t n); /* pushes it */
-int check_op(lua_State *L, int idx);
-int read_args(lua_State *L, int idx, int anchor, itd_op op, struct scratch *s, itd_call_args *a, itd_error *e);
-void read_policy(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p);
-long ms_opt(lua_State *L, int idx, const char *name, long dflt);
+/* Everything C allocates for a call lives in a scratch userdata, created
+ * (zeroed, metatable set) before the first allocation, so a Lua error at any
+ * point leaves nothing behind: __gc frees it. */
+typedef struct itdl_hook_slot {
+    struct itdl_scratch *s;
+    size_t call;
+} itdl_hook_slot;
+
+typedef struct itdl_scratch {
+    size_t n;
+    itd_call *calls;
+    itd_result *results;
+    itd_error *errs;
+    itd_retry_policy *pol;
+    itdl_hook_slot *hooks;    /* the C hook's user data of each call */
+    int *prefailed;           /* errs[i] set before sending (bad arguments) */
+    void **owned;             /* inputs built from tables */
+    const itd_schema **owned_s;
+    size_t nowned, capowned;
+    itd_request req;
+    itdl_event *evs;
+    size_t nev, capev;
+} itdl_scratch;
+
+itdl_scratch *itdl_scratch_new(lua_State *L, size_t n); /* pushes it */
+/* Record a hook event of call `call` (a deep copy; best effort on OOM). */
+void itdl_scratch_event(itdl_scratch *s, size_t call, const itd_event *ev);
+
+/* Readers.  `anchor` is a table that keeps the Lua strings read alive for as
+ * long as C borrows them. */
+int itdl_check_op(lua_State *L, int idx);
+/* Fill `a` from the args table at idx (any of each argument's names).  0, or
+ * -1 with `e` (data the request cannot be built from).  Owned inputs go to
+ * the scratch. */
+int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itdl_scratch *s, itd_call_args *a, itd_error *e);
+/* The config (server_url, workspace_id, api_key, user_agent) of the table at
+ * idx; *nul set when a value holds a NUL byte. */
 void itdl_read_config(lua_State *L, int idx, int anchor, itd_config *cfg, int *nul);
+/* A retry policy from the value at idx: nil = `dflt` (or the default when
+ * NULL), false = off, true = the default, a table = its fields over the
+ * default. */
+void itdl_read_retry(lua_State *L, int idx, const itd_retry_policy *dflt, itd_retry_policy *p);
+/* Field `name` of the table at idx, in seconds, as milliseconds: nil =
+ * `dflt`, false or 0 = `none`. */
+long itdl_read_ms(lua_State *L, int idx, const char *name, long dflt, long none);
+/* Extra headers from the table at idx (absolute) -- name -> value, or an
+ * array of "Name: value" -- as a NULL-terminated array of lines in a
+ * userdata pushed on the stack, the lines anchored at `anchor`. */
 const char **itdl_header_lines(lua_State *L, int idx, int anchor, int *nul);
-void push_headers(lua_State *L, const itd_header *h, size_t n);
-void push_result(lua_State *L, itd_result *r);
 
-/* Push a hook event of the call machine as the Lua table hooks get (lua_call.c). */
+/* Pushers. */
+void itdl_push_headers(lua_State *L, const itd_header *h, size_t n);
+/* The typed result held in `r`, moving its object(s) out: an object, a plain
+ * array for lists (plus totalCount), true for delete. */
+void itdl_push_result(lua_State *L, itd_result *r);
+/* A request as { method, url, path, headers, body }: headers lower-case
+ * name -> value, or (pairs) { {name, value}, ... } as sent. */
+void itdl_push_request(lua_State *L, const itd_request *r, int pairs);
+/* A hook event as the Lua hooks get it (both transports). */
 void itdl_push_event(lua_State *L, const itd_event *ev);
-
-/* Called by luaopen_intuned_core: lua_call.c adds core.call_machine. */
-void itdl_open_call(lua_State *L);
-
-/* Called by luaopen_intuned_core: lua_schedule.c adds core.schedule and the
- * methods of JobSchedule objects (the metatable's __by_schema.JobSchedule). */
-void itdl_open_schedule(lua_State *L);
 
 #endif

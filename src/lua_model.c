@@ -1,7 +1,7 @@
 /*
  * lua_model.c - the Lua face of the model: one userdata type for every model
  * object, typed constructors (intuned.Job.new / .decode, ...), free-form JSON
- * values, and error objects.  Also the module opener luaopen_intuned_core.
+ * values (tables marked as JSON objects or arrays), times and durations.
  *
  * Objects are immutable views into one C tree (a "doc").  A nested object
  * (job.configuration) is another view of the same doc; the doc is
@@ -14,36 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lua_intuned.h"
+#include "model_internal.h"  /* the schemas' field tables: objects read and write fields through them */
 
 #define OBJ_MT "intuned.Object"
-#define ERR_MT "intuned.Error"
 #define TMP_MT "intuned.TmpJSON"
 
 /* Registry keys for the free-form container markers (light userdata keys). */
 static char OBJECT_MT_KEY, ARRAY_MT_KEY;
-
-#ifdef ITDL_COMPAT_51
-void itdl_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
-{
-    luaL_checkstack(L, nup, "too many upvalues");
-    for (; l->name; l++) {
-        for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
-        lua_pushcclosure(L, l->func, nup);
-        lua_setfield(L, -(nup + 2), l->name);
-    }
-    lua_pop(L, nup);
-}
-
-void *itdl_testudata(lua_State *L, int idx, const char *tname)
-{
-    void *p = lua_touserdata(L, idx);
-    if (!p || !lua_getmetatable(L, idx)) return NULL;
-    luaL_getmetatable(L, tname);
-    int same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    return same ? p : NULL;
-}
-#endif
 
 /* ------------------------------------------------------------ docs, views */
 
@@ -393,18 +370,6 @@ static tmpjson *to_tmp(lua_State *L, int idx, itd_error *err, const char *path)
     return t;
 }
 
-cJSON *itdl_to_cjson(lua_State *L, int idx, itd_error *err, const char *path)
-{
-    tmpjson *t = to_tmp(L, idx, err, path);
-    cJSON *out = NULL;
-    if (t) {
-        out = cJSON_DetachItemFromArray(t->tree, 0);
-        if (out) out->type &= ~ITD_CJSON_EMPTY_TABLE;
-    }
-    lua_pop(L, 1);
-    return out;
-}
-
 void *itdl_to_object(lua_State *L, int idx, const itd_schema *s, itd_warnings *w, itd_error *err)
 {
     view *v = test_view(L, idx);
@@ -431,96 +396,6 @@ void *itdl_to_object(lua_State *L, int idx, const itd_schema *s, itd_warnings *w
     }
     lua_pop(L, 1);
     return obj;
-}
-
-/* ------------------------------------------------------------------ errors */
-
-int itdl_push_error(lua_State *L, const itd_error *e)
-{
-    char line[ITD_MSG_MAX + ITD_PATH_MAX + 64];
-    lua_pushnil(L);
-    lua_createtable(L, 0, 10);
-    lua_pushstring(L, itd_err_kind_name(e->kind));
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, e->message);
-    lua_setfield(L, -2, "message");
-    if (e->path[0]) { lua_pushstring(L, e->path); lua_setfield(L, -2, "path"); }
-    if (e->status) { lua_pushinteger(L, e->status); lua_setfield(L, -2, "status"); }
-    if (e->details) { itdl_push_cjson(L, e->details); lua_setfield(L, -2, "details"); }
-    if (e->data) { itdl_push_cjson(L, e->data); lua_setfield(L, -2, "data"); }
-    if (e->body) { lua_pushlstring(L, e->body, e->body_len); lua_setfield(L, -2, "body"); }
-    lua_pushboolean(L, e->retryable);
-    lua_setfield(L, -2, "retryable");
-    if (e->attempts) { lua_pushinteger(L, e->attempts); lua_setfield(L, -2, "attempts"); }
-    if (e->retry_after >= 0 && e->status) { lua_pushnumber(L, e->retry_after); lua_setfield(L, -2, "retry_after"); }
-    lua_pushstring(L, itd_error_format(e, line, sizeof line));
-    lua_setfield(L, -2, "text");
-    luaL_setmetatable(L, ERR_MT);
-    return 2;
-}
-
-static int err_tostring(lua_State *L)
-{
-    lua_getfield(L, 1, "text");
-    if (lua_isstring(L, -1)) return 1;
-    lua_getfield(L, 1, "message");
-    return 1;
-}
-
-/* core.new_error(kind, message[, fields]): an error object for failures
- * decided in Lua (the nginx transport), the same as the core's. */
-static int l_new_error(lua_State *L)
-{
-    const char *kind = luaL_checkstring(L, 1);
-    const char *msg = luaL_checkstring(L, 2);
-    itd_error e;
-    memset(&e, 0, sizeof e);
-    int k;
-    for (k = ITD_ERR_VALIDATION; k <= ITD_ERR_NOMEM; k++)
-        if (strcmp(itd_err_kind_name((itd_err_kind)k), kind) == 0) break;
-    if (k > ITD_ERR_NOMEM) return luaL_argerror(L, 1, "unknown error kind");
-    e.kind = (itd_err_kind)k;
-    snprintf(e.message, sizeof e.message, "%s", msg);
-    if (lua_istable(L, 3)) {
-        lua_getfield(L, 3, "status");
-        e.status = (int)lua_tointeger(L, -1);
-        lua_getfield(L, 3, "path");
-        if (lua_isstring(L, -1)) snprintf(e.path, sizeof e.path, "%s", lua_tostring(L, -1));
-        lua_pop(L, 2);
-    }
-    char line[ITD_MSG_MAX + ITD_PATH_MAX + 64];
-    lua_settop(L, 3);
-    lua_createtable(L, 0, 8);
-    if (lua_istable(L, 3)) { /* copy the extra fields */
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, 4);
-        }
-    }
-    lua_pushstring(L, kind);
-    lua_setfield(L, 4, "kind");
-    lua_pushstring(L, msg);
-    lua_setfield(L, 4, "message");
-    lua_getfield(L, 4, "retryable");
-    if (lua_isnil(L, -1)) { lua_pushboolean(L, 0); lua_setfield(L, 4, "retryable"); }
-    lua_pop(L, 1);
-    lua_pushstring(L, itd_error_format(&e, line, sizeof line));
-    lua_setfield(L, 4, "text");
-    luaL_setmetatable(L, ERR_MT);
-    return 1;
-}
-
-static int l_is_error(lua_State *L)
-{
-    int yes = lua_istable(L, 1) && lua_getmetatable(L, 1);
-    if (yes) {
-        luaL_getmetatable(L, ERR_MT);
-        yes = lua_rawequal(L, -1, -2);
-    }
-    lua_pushboolean(L, yes);
-    return 1;
 }
 
 /* --------------------------------------------------------- field access */
@@ -805,9 +680,7 @@ static int t_new(lua_State *L)
     void *obj = itdl_to_object(L, 1, s, &w, &e);
     if (!obj) {
         itd_warnings_clear(&w);
-        int n = itdl_push_error(L, &e);
-        itd_error_clear(&e);
-        return n;
+        return itdl_push_error_clear(L, &e);
     }
     if (attach_root(v, s, obj, &w)) return luaL_error(L, "intuned: out of memory");
     lua_pushvalue(L, 2);
@@ -826,9 +699,7 @@ static int t_decode(lua_State *L)
     void *obj = itd_decode(s, json, len, &w, &e);
     if (!obj) {
         itd_warnings_clear(&w);
-        int n = itdl_push_error(L, &e);
-        itd_error_clear(&e);
-        return n;
+        return itdl_push_error_clear(L, &e);
     }
     if (attach_root(v, s, obj, &w)) return luaL_error(L, "intuned: out of memory");
     return 1;
@@ -910,9 +781,7 @@ static int l_format_time(lua_State *L)
     itd_error_set(&e, ITD_ERR_VALIDATION, "", "time %s is outside the years 0001 to 9999: format_time takes "
                   "Unix seconds from %.0f (0001-01-01T00:00:00Z) to below %.0f (10000-01-01T00:00:00Z)",
                   num, ITD_TIME_MIN, ITD_TIME_MAX);
-    int n = itdl_push_error(L, &e);
-    itd_error_clear(&e);
-    return n;
+    return itdl_push_error_clear(L, &e);
 }
 
 /* encode any Lua value as JSON (free-form rules): handy for hooks and tests */
@@ -923,9 +792,7 @@ static int l_encode_json(lua_State *L)
     luaL_checkany(L, 1);
     tmpjson *t = to_tmp(L, 1, &e, "");
     if (!t) {
-        int n = itdl_push_error(L, &e);
-        itd_error_clear(&e);
-        return n;
+        return itdl_push_error_clear(L, &e);
     }
     char *s = itd_json_print(t->tree->child, NULL);
     return push_freed(L, s);
@@ -991,36 +858,26 @@ static int l_add_warnings(lua_State *L)
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, (int)i);
         const char *msg = luaL_checkstring(L, -1);
-        itd_warnings *w = &v->d->warn;
-        char **items = realloc(w->items, (w->n + 1) * sizeof *items);
-        if (!items) return luaL_error(L, "intuned: out of memory");
-        w->items = items;
-        if (!(items[w->n] = strdup(msg))) return luaL_error(L, "intuned: out of memory");
-        w->n++;
+        if (itd_warnings_add(&v->d->warn, msg)) return luaL_error(L, "intuned: out of memory");
         lua_pop(L, 1);
     }
     return 0;
 }
 
-int luaopen_intuned_core(lua_State *L);
-int luaopen_intuned_core(lua_State *L)
+void itdl_open_model(lua_State *L)
 {
     /* object metatable */
-    luaL_newmetatable(L, OBJ_MT);
-    lua_pushcfunction(L, obj_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, obj_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, obj_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, obj_tostring);
-    lua_setfield(L, -2, "__tostring");
+    static const luaL_Reg obj_meta[] = {
+        { "__index", obj_index },
+        { "__newindex", obj_newindex },
+        { "__gc", obj_gc },
+        { "__tostring", obj_tostring },
 #if LUA_VERSION_NUM >= 502
-    lua_pushcfunction(L, obj_pairs);
-    lua_setfield(L, -2, "__pairs");
+        { "__pairs", obj_pairs },
 #endif
-    lua_pushliteral(L, "intuned.Object");
-    lua_setfield(L, -2, "__name");
+        { NULL, NULL },
+    };
+    itdl_new_type(L, OBJ_MT, obj_meta, NULL);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable"); /* getmetatable(obj) == false: no tampering */
     luaL_newlib(L, obj_methods);
@@ -1035,14 +892,8 @@ int luaopen_intuned_core(lua_State *L)
     lua_setfield(L, -2, "__convert");
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, ERR_MT);
-    lua_pushcfunction(L, err_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, TMP_MT);
-    lua_pushcfunction(L, tmp_gc);
-    lua_setfield(L, -2, "__gc");
+    static const luaL_Reg tmp_meta[] = { { "__gc", tmp_gc }, { NULL, NULL } };
+    itdl_new_type(L, TMP_MT, tmp_meta, NULL);
     lua_pop(L, 1);
 
     /* container markers (exported as intuned.object_mt / array_mt) */
@@ -1059,8 +910,6 @@ int luaopen_intuned_core(lua_State *L)
 
     static const luaL_Reg funcs[] = {
         { "type", l_type },
-        { "is_error", l_is_error },
-        { "new_error", l_new_error },
         { "object", l_object },
         { "array", l_array },
         { "duration_ms", l_duration_ms },
@@ -1071,7 +920,7 @@ int luaopen_intuned_core(lua_State *L)
         { "_add_warnings", l_add_warnings },
         { NULL, NULL },
     };
-    luaL_newlib(L, funcs);
+    luaL_setfuncs(L, funcs, 0);
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
     lua_pushlightuserdata(L, &OBJECT_MT_KEY);
@@ -1098,8 +947,4 @@ int luaopen_intuned_core(lua_State *L)
         lua_setfield(L, -2, "name");
         lua_setfield(L, -2, (*s)->name);
     }
-    itdl_open_client(L);
-    itdl_open_call(L);
-    itdl_open_schedule(L);
-    return 1;
 }

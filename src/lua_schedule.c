@@ -95,7 +95,7 @@ static int runs(lua_State *L, int what)
     }
     /* the answer's buffer belongs to Lua, so nothing leaks if a later push raises */
     double *out = lua_newuserdata(L, (n ? n : 1) * sizeof *out);
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_schedule *owned;
     itd_schedule *s = get_schedule(L, 1, &owned, &e);
     if (!s) {
@@ -121,62 +121,38 @@ static int l_next_runs(lua_State *L) { return runs(L, NEXT); }
 static int l_prev_runs(lua_State *L) { return runs(L, PREV); }
 static int l_runs_between(lua_State *L) { return runs(L, BETWEEN); }
 
-static int l_describe(lua_State *L)
+/* describe (text and warnings) or warnings alone. */
+static int describe(lua_State *L, int with_text)
 {
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_schedule *owned;
     itd_schedule *s = get_schedule(L, 1, &owned, &e);
-    if (!s) {
-        int r = itdl_push_error(L, &e);
-        itd_error_clear(&e);
-        return r;
-    }
-    char *text = itd_schedule_describe(s);
+    if (!s) return itdl_push_error_clear(L, &e);
+    /* a table's copy is freed before anything can raise */
+    char *text = with_text ? itd_schedule_describe(s) : NULL;
     itd_warnings w = { 0 };
     int rc = itd_schedule_warnings(s, "schedule", &w);
     itd_free(&itd_JobSchedule, owned);
-    if (!text || rc) {
+    if ((with_text && !text) || rc) {
         free(text);
         itd_warnings_clear(&w);
         return luaL_error(L, "intuned: out of memory");
     }
-    lua_pushstring(L, text);
-    free(text);
+    if (with_text) {
+        lua_pushstring(L, text);
+        free(text);
+    }
     lua_createtable(L, (int)w.n, 0);
     for (size_t i = 0; i < w.n; i++) {
         lua_pushstring(L, w.items[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
     itd_warnings_clear(&w);
-    return 2;
+    return with_text ? 2 : 1;
 }
 
-static int l_warnings(lua_State *L)
-{
-    itd_error e = { 0 };
-    itd_schedule *owned;
-    itd_schedule *s = get_schedule(L, 1, &owned, &e);
-    if (!s) {
-        int r = itdl_push_error(L, &e);
-        itd_error_clear(&e);
-        return r;
-    }
-    /* a table's copy is freed before anything can raise */
-    itd_warnings w = { 0 };
-    int rc = itd_schedule_warnings(s, "schedule", &w);
-    itd_free(&itd_JobSchedule, owned);
-    if (rc) {
-        itd_warnings_clear(&w);
-        return luaL_error(L, "intuned: out of memory");
-    }
-    lua_createtable(L, (int)w.n, 0);
-    for (size_t i = 0; i < w.n; i++) {
-        lua_pushstring(L, w.items[i]);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    itd_warnings_clear(&w);
-    return 1;
-}
+static int l_describe(lua_State *L) { return describe(L, 1); }
+static int l_warnings(lua_State *L) { return describe(L, 0); }
 
 void itdl_open_schedule(lua_State *L)
 {
@@ -204,7 +180,7 @@ void itdl_open_schedule(lua_State *L)
         lua_setfield(L, -3, "__by_schema");
     }
     luaL_newlib(L, methods);
-    lua_setfield(L, -2, itd_JobSchedule.name);
+    lua_setfield(L, -2, itd_schema_name(&itd_JobSchedule));
     lua_pop(L, 2);
     luaL_newlib(L, funcs);
     lua_setfield(L, -2, "schedule");

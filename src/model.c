@@ -5,12 +5,13 @@
  *
  * Decoding both API versions (reference §8.8) with one schema means a key is
  * required only when both versions require it; keys that exist only in the
- * newer API carry ITD_HEAD and are refused in v0.3.12 input (JobInput).
+ * newest API (v0.5.2) carry ITD_NEWEST and are refused in v0.3.12 input (JobInput).
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include "intuned.h"
+#include "model.h"
+#include "model_internal.h"
 
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
 #define O(st, m) offsetof(st, m)
@@ -42,20 +43,20 @@ static const char *const s3_values[] = { "s3", NULL };
 static const char *const completed_values[] = { "completed", NULL };
 static const char *const failed_values[] = { "failed", NULL };
 
-/* ---- AuthSession (v0.3.12 {id}; HEAD adds attempts, defaulted only in V2 input) */
+/* ---- AuthSession (v0.3.12 {id}; the newest API adds attempts, defaulted only in its input) */
 static const itd_field itd_AuthSession_fields[] = {
     STR(itd_auth_session, "id", ITD_REQ, id),
-    NUM(itd_auth_session, "checkAttempts", ITD_HEAD, checkAttempts, has_checkAttempts),
-    NUM(itd_auth_session, "createAttempts", ITD_HEAD, createAttempts, has_createAttempts),
+    NUM(itd_auth_session, "checkAttempts", ITD_NEWEST, checkAttempts, has_checkAttempts),
+    NUM(itd_auth_session, "createAttempts", ITD_NEWEST, createAttempts, has_createAttempts),
 };
 SCHEMA(itd_AuthSession, "AuthSession", itd_auth_session, 0);
 
-static const itd_field itd_AuthSessionV2_fields[] = {
+static const itd_field itd_JobUpdateAuthSession_fields[] = {
     STR(itd_auth_session, "id", ITD_REQ, id),
-    NUMD(itd_auth_session, "checkAttempts", ITD_HEAD | ITD_INTEGER, checkAttempts, has_checkAttempts, 3),
-    NUMD(itd_auth_session, "createAttempts", ITD_HEAD | ITD_INTEGER, createAttempts, has_createAttempts, 3),
+    NUMD(itd_auth_session, "checkAttempts", ITD_NEWEST | ITD_INTEGER, checkAttempts, has_checkAttempts, 3),
+    NUMD(itd_auth_session, "createAttempts", ITD_NEWEST | ITD_INTEGER, createAttempts, has_createAttempts, 3),
 };
-SCHEMA(itd_AuthSessionV2, "AuthSessionV2", itd_auth_session, 0);
+SCHEMA(itd_JobUpdateAuthSession, "JobUpdateAuthSession", itd_auth_session, 0);
 
 /* ---- Sinks: a union told apart by `type` (webhook first, as the SDK) */
 static const itd_field itd_WebhookSink_fields[] = {
@@ -63,7 +64,7 @@ static const itd_field itd_WebhookSink_fields[] = {
     STR(itd_sink, "url", ITD_REQ, url),
     JSON(itd_sink, "headers", ITD_J_OBJECT | ITD_SECRET, headers),
     BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
-    JSON(itd_sink, "apisToSend", ITD_HEAD | ITD_STRVALS, apisToSend),
+    JSON(itd_sink, "apisToSend", ITD_NEWEST | ITD_STRVALS, apisToSend),
 };
 SCHEMA(itd_WebhookSink, "WebhookSink", itd_sink, 0);
 
@@ -75,9 +76,9 @@ static const itd_field itd_AmazonS3Sink_fields[] = {
     STR(itd_sink, "secretAccessKey", ITD_REQ | ITD_SECRET, secretAccessKey),
     STR(itd_sink, "prefix", 0, prefix),
     BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
-    JSON(itd_sink, "apisToSend", ITD_HEAD | ITD_STRVALS, apisToSend),
-    STR(itd_sink, "endpoint", ITD_HEAD, endpoint),
-    BOOL(itd_sink, "forcePathStyle", ITD_HEAD, forcePathStyle, has_forcePathStyle),
+    JSON(itd_sink, "apisToSend", ITD_NEWEST | ITD_STRVALS, apisToSend),
+    STR(itd_sink, "endpoint", ITD_NEWEST, endpoint),
+    BOOL(itd_sink, "forcePathStyle", ITD_NEWEST, forcePathStyle, has_forcePathStyle),
 };
 SCHEMA(itd_AmazonS3Sink, "AmazonS3Sink", itd_sink, 0);
 
@@ -103,19 +104,19 @@ SCHEMA(itd_PayloadRetry, "PayloadRetry", itd_payload_retry, 0);
 static const itd_field itd_JobPayload_fields[] = {
     STR(itd_payload, "apiName", ITD_REQ, apiName),
     JSON(itd_payload, "parameters", ITD_J_OBJARR, parameters),
-    NUM(itd_payload, "requestTimeout", ITD_HEAD, requestTimeout, has_requestTimeout),
-    OBJ(itd_payload, "retry", ITD_HEAD, retry, itd_PayloadRetry),
+    NUM(itd_payload, "requestTimeout", ITD_NEWEST, requestTimeout, has_requestTimeout),
+    OBJ(itd_payload, "retry", ITD_NEWEST, retry, itd_PayloadRetry),
 };
 SCHEMA(itd_JobPayload, "JobPayload", itd_payload, 0);
 
-/* HEAD's JobPayloadV2, key order parameters, requestTimeout, retry, apiName. */
-static const itd_field itd_JobPayloadV2_fields[] = {
+/* The newest API's payload (JobUpdatePayload), key order parameters, requestTimeout, retry, apiName. */
+static const itd_field itd_JobUpdatePayload_fields[] = {
     JSON(itd_payload, "parameters", ITD_REQ | ITD_J_OBJECT, parameters),
-    NUMD(itd_payload, "requestTimeout", ITD_HEAD | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
-    OBJ(itd_payload, "retry", ITD_HEAD, retry, itd_PayloadRetry),
+    NUMD(itd_payload, "requestTimeout", ITD_NEWEST | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+    OBJ(itd_payload, "retry", ITD_NEWEST, retry, itd_PayloadRetry),
     STR(itd_payload, "apiName", ITD_REQ, apiName),
 };
-SCHEMA(itd_JobPayloadV2, "JobPayloadV2", itd_payload, 0);
+SCHEMA(itd_JobUpdatePayload, "JobUpdatePayload", itd_payload, 0);
 
 /* ---- Schedule */
 static const itd_field itd_Interval_fields[] = {
@@ -147,7 +148,7 @@ static const itd_field itd_Calendar_fields[] = {
 SCHEMA(itd_Calendar, "Calendar", itd_calendar, 0);
 
 static const itd_field itd_JobSchedule_fields[] = {
-    NS(itd_schedule, "jitter", ITD_HEAD | ITD_DURATION, jitter),
+    NS(itd_schedule, "jitter", ITD_NEWEST | ITD_DURATION, jitter),
     ARRH(itd_schedule, "intervals", 0, intervals, has_intervals, itd_Interval),
     ARRH(itd_schedule, "calendars", 0, calendars, has_calendars, itd_Calendar),
 };
@@ -173,10 +174,10 @@ static const itd_field itd_JobRetryResponse_fields[] = {
 };
 SCHEMA(itd_JobRetryResponse, "JobRetryResponse", itd_retry, 0);
 
-static const itd_field itd_RetryV2_fields[] = {
+static const itd_field itd_JobUpdateRetry_fields[] = {
     NUMD(itd_retry, "maximumAttempts", ITD_INTEGER, maximumAttempts, has_maximumAttempts, 3),
 };
-SCHEMA(itd_RetryV2, "RetryV2", itd_retry, 0);
+SCHEMA(itd_JobUpdateRetry, "JobUpdateRetry", itd_retry, 0);
 
 static const itd_field itd_JobConfiguration_fields[] = {
     { .name = "runMode", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_configuration, runMode),
@@ -190,18 +191,18 @@ static const itd_field itd_JobConfigurationResponse_fields[] = {
     { .name = "runMode", .kind = ITD_F_STRING, .off = O(itd_configuration, runMode) },
     NUM(itd_configuration, "maxConcurrentRequests", 0, maxConcurrentRequests, has_maxConcurrentRequests),
     OBJ(itd_configuration, "retry", 0, retry, itd_JobRetryResponse),
-    NUM(itd_configuration, "requestTimeout", ITD_HEAD, requestTimeout, has_requestTimeout),
+    NUM(itd_configuration, "requestTimeout", ITD_NEWEST, requestTimeout, has_requestTimeout),
 };
 SCHEMA(itd_JobConfigurationResponse, "JobConfigurationResponse", itd_configuration, 0);
 
-static const itd_field itd_ConfigurationV2_fields[] = {
-    OBJ(itd_configuration, "retry", ITD_HEAD, retry, itd_RetryV2),
+static const itd_field itd_JobUpdateConfiguration_fields[] = {
+    OBJ(itd_configuration, "retry", ITD_NEWEST, retry, itd_JobUpdateRetry),
     NUM(itd_configuration, "maxConcurrentRequests", ITD_POSITIVE, maxConcurrentRequests, has_maxConcurrentRequests),
-    NUMD(itd_configuration, "requestTimeout", ITD_HEAD | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+    NUMD(itd_configuration, "requestTimeout", ITD_NEWEST | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
 };
-SCHEMA(itd_ConfigurationV2, "ConfigurationV2", itd_configuration, 0);
+SCHEMA(itd_JobUpdateConfiguration, "JobUpdateConfiguration", itd_configuration, 0);
 
-/* ---- JobInput (create body, v0.3.12) and JobUpdateInput (update body, HEAD) */
+/* ---- JobInput (create body, v0.3.12) and JobUpdateInput (update body, newest API) */
 static const itd_field itd_JobInput_fields[] = {
     STR(itd_job_input, "id", ITD_REQ | ITD_SLUG, id),
     OBJN(itd_job_input, "sink", 0, sink, sink_null, itd_JobSink),
@@ -213,14 +214,14 @@ static const itd_field itd_JobInput_fields[] = {
 SCHEMA(itd_JobInput, "JobInput", itd_job_input, ITD_S_STRICT);
 
 static const itd_field itd_JobUpdateInput_fields[] = {
-    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobPayloadV2),
-    OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_ConfigurationV2),
+    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobUpdatePayload),
+    OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_JobUpdateConfiguration),
     OBJN(itd_job_update_input, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
     OBJN(itd_job_update_input, "sink", 0, sink, sink_null, itd_JobSink),
-    STRN(itd_job_update_input, "proxy", ITD_HEAD, proxy, proxy_null),
-    OBJN(itd_job_update_input, "auth_session", ITD_HEAD, auth_session, auth_session_null, itd_AuthSessionV2),
+    STRN(itd_job_update_input, "proxy", ITD_NEWEST, proxy, proxy_null),
+    OBJN(itd_job_update_input, "auth_session", ITD_NEWEST, auth_session, auth_session_null, itd_JobUpdateAuthSession),
 };
-SCHEMA(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_HEAD);
+SCHEMA(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST);
 
 /* ---- Job (get job; list item) */
 static const itd_field itd_JobState_fields[] = {
@@ -245,10 +246,10 @@ static const itd_field itd_Job_fields[] = {
       .flags = ITD_DATETIME | ITD_NULLABLE, .off = O(itd_job, last_run_time), .null_off = O(itd_job, last_run_time_null) },
     OBJ(itd_job, "state", ITD_REQ, state, itd_JobState),
     { .name = "projectId", .alias = "project_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job, projectId) },
-    { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_HEAD, .off = O(itd_job, workspace_id) },
-    JSON(itd_job, "proxy", ITD_HEAD, proxy),
-    JSON(itd_job, "reason", ITD_HEAD, reason),
-    STRN(itd_job, "schedule_id", ITD_HEAD, schedule_id, schedule_id_null),
+    { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_NEWEST, .off = O(itd_job, workspace_id) },
+    JSON(itd_job, "proxy", ITD_NEWEST, proxy),
+    JSON(itd_job, "reason", ITD_NEWEST, reason),
+    STRN(itd_job, "schedule_id", ITD_NEWEST, schedule_id, schedule_id_null),
 };
 SCHEMA(itd_Job, "Job", itd_job, ITD_S_OPEN);
 
@@ -267,7 +268,7 @@ static const itd_field itd_RunSummary_fields[] = {
 };
 SCHEMA(itd_RunSummary, "RunSummary", itd_run_summary, 0);
 
-#define NUMHN(st, n, m, has, nul) { .name = n, .kind = ITD_F_NUMBER, .flags = ITD_HEAD | ITD_NULLABLE, \
+#define NUMHN(st, n, m, has, nul) { .name = n, .kind = ITD_F_NUMBER, .flags = ITD_NEWEST | ITD_NULLABLE, \
     .off = O(st, m), .has_off = O(st, has), .null_off = O(st, nul) }
 static const itd_field itd_JobRun_fields[] = {
     STR(itd_job_run, "id", ITD_REQ, id),
@@ -275,29 +276,29 @@ static const itd_field itd_JobRun_fields[] = {
     { .name = "jobId", .alias = "job_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job_run, jobId) },
     { .name = "start_time", .sdk_name = "startTime", .kind = ITD_F_STRING, .flags = ITD_REQ | ITD_DATETIME,
       .off = O(itd_job_run, start_time) },
-    STR(itd_job_run, "status", ITD_REQ, status), /* open: HEAD added values */
+    STR(itd_job_run, "status", ITD_REQ, status), /* open: the newest API added values */
     OBJN(itd_job_run, "summary", 0, summary, summary_null, itd_RunSummary),
     { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job_run, type), .enums = run_type_values },
     { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_REQ,
       .off = O(itd_job_run, workspace_id) },
-    { .name = "end_time", .sdk_name = "endTime", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_NULLABLE | ITD_DATETIME,
+    { .name = "end_time", .sdk_name = "endTime", .kind = ITD_F_STRING, .flags = ITD_NEWEST | ITD_NULLABLE | ITD_DATETIME,
       .off = O(itd_job_run, end_time), .null_off = O(itd_job_run, end_time_null) },
-    { .name = "created_at", .sdk_name = "createdAt", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_DATETIME,
+    { .name = "created_at", .sdk_name = "createdAt", .kind = ITD_F_STRING, .flags = ITD_NEWEST | ITD_DATETIME,
       .off = O(itd_job_run, created_at) },
-    { .name = "updated_at", .sdk_name = "updatedAt", .kind = ITD_F_STRING, .flags = ITD_HEAD | ITD_DATETIME,
+    { .name = "updated_at", .sdk_name = "updatedAt", .kind = ITD_F_STRING, .flags = ITD_NEWEST | ITD_DATETIME,
       .off = O(itd_job_run, updated_at) },
     NUMHN(itd_job_run, "payloads", payloads, has_payloads, payloads_null),
     NUMHN(itd_job_run, "successful_runs", successful_runs, has_successful_runs, successful_runs_null),
     NUMHN(itd_job_run, "failed_runs", failed_runs, has_failed_runs, failed_runs_null),
-    JSON(itd_job_run, "error", ITD_HEAD | ITD_NULLABLE, error),
-    JSON(itd_job_run, "reason", ITD_HEAD | ITD_NULLABLE, reason),
-    JSON(itd_job_run, "job_configuration_snapshot", ITD_HEAD | ITD_J_OBJECT, job_configuration_snapshot),
+    JSON(itd_job_run, "error", ITD_NEWEST | ITD_NULLABLE, error),
+    JSON(itd_job_run, "reason", ITD_NEWEST | ITD_NULLABLE, reason),
+    JSON(itd_job_run, "job_configuration_snapshot", ITD_NEWEST | ITD_J_OBJECT, job_configuration_snapshot),
 };
 SCHEMA(itd_JobRun, "JobRun", itd_job_run, ITD_S_OPEN);
 
 static const itd_field itd_JobRunList_fields[] = {
     ARR(itd_run_list, "jobRuns", ITD_REQ, jobRuns, itd_JobRun),
-    NUM(itd_run_list, "totalCount", ITD_HEAD, totalCount, has_totalCount),
+    NUM(itd_run_list, "totalCount", ITD_NEWEST, totalCount, has_totalCount),
 };
 SCHEMA(itd_JobRunList, "JobRunList", itd_run_list, ITD_S_ARRAY_FORM | ITD_S_OPEN);
 
@@ -317,11 +318,11 @@ static const itd_field itd_JobRunDetail_fields[] = {
 SCHEMA(itd_JobRunDetail, "JobRunDetail", itd_run_detail, ITD_S_OPEN);
 
 /* ---- Action responses: every key optional to the decoder (§8.8), and
- * `message` kept as free text because HEAD changed the closed values. */
+ * `message` kept as free text because the newest API changed the closed values. */
 #define ACTION(var, nm) \
     static const itd_field var##_fields[] = { \
         STR(itd_action, "id", 0, id), \
-        STR(itd_action, "jobRunId", ITD_HEAD, jobRunId), \
+        STR(itd_action, "jobRunId", ITD_NEWEST, jobRunId), \
         STR(itd_action, "message", 0, message), \
     }; \
     SCHEMA(var, nm, itd_action, ITD_S_OPEN)
@@ -337,10 +338,10 @@ ACTION(itd_UpdateJob, "UpdateJob");
     static const itd_field var##_fields[] = { \
         STR(itd_api_error, "message", 0, message), \
         JSON(itd_api_error, "details", 0, details), \
-        STR(itd_api_error, "code", ITD_HEAD, code), \
-        STR(itd_api_error, "category", ITD_HEAD, category), \
-        BOOL(itd_api_error, "retirable", ITD_HEAD, retirable, has_retirable), \
-        STR(itd_api_error, "correlationId", ITD_HEAD, correlationId), \
+        STR(itd_api_error, "code", ITD_NEWEST, code), \
+        STR(itd_api_error, "category", ITD_NEWEST, category), \
+        BOOL(itd_api_error, "retirable", ITD_NEWEST, retirable, has_retirable), \
+        STR(itd_api_error, "correlationId", ITD_NEWEST, correlationId), \
     }; \
     SCHEMA(var, nm, itd_api_error, ITD_S_OPEN)
 APIERR(itd_ApiErrorInvalidInput, "ApiErrorInvalidInput");
@@ -394,7 +395,7 @@ static const itd_field itd_WebhookAPIInfo_fields[] = {
 };
 SCHEMA(itd_WebhookAPIInfo, "WebhookAPIInfo", itd_api_info, 0);
 
-/* projectJob / projectJobRun are required at v0.3.12 but newer docs omit them
+/* projectJob / projectJobRun are required at v0.3.12 but the newest API's docs omit them
  * for one-off runs (§4.11), so the decoder takes them as optional. */
 static const itd_field itd_JobSinkResultPayload_fields[] = {
     OBJ(itd_sink_result, "apiInfo", ITD_REQ, apiInfo, itd_WebhookAPIInfo),
@@ -409,10 +410,10 @@ SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, ITD_S_
 const itd_schema *const itd_schemas[] = {
     &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobRun, &itd_JobList, &itd_JobRunList,
     &itd_JobRunDetail, &itd_RunResults, &itd_JobSink, &itd_WebhookSink, &itd_AmazonS3Sink,
-    &itd_JobPayload, &itd_JobPayloadV2, &itd_PayloadRetry, &itd_JobSchedule, &itd_Interval,
+    &itd_JobPayload, &itd_JobUpdatePayload, &itd_PayloadRetry, &itd_JobSchedule, &itd_Interval,
     &itd_Calendar, &itd_CalendarRange, &itd_JobConfiguration, &itd_JobConfigurationResponse,
-    &itd_ConfigurationV2, &itd_JobRetry, &itd_JobRetryResponse, &itd_RetryV2, &itd_JobState,
-    &itd_AuthSession, &itd_AuthSessionV2, &itd_RunSummary, &itd_CreateJob, &itd_PauseJob,
+    &itd_JobUpdateConfiguration, &itd_JobRetry, &itd_JobRetryResponse, &itd_JobUpdateRetry, &itd_JobState,
+    &itd_AuthSession, &itd_JobUpdateAuthSession, &itd_RunSummary, &itd_CreateJob, &itd_PauseJob,
     &itd_ResumeJob, &itd_TriggerJob, &itd_TerminateJobRun, &itd_UpdateJob,
     &itd_ApiErrorInvalidInput, &itd_ApiErrorUnauthorized, &itd_ApiError,
     &itd_JobSinkResultPayload, &itd_WebhookAPIInfo, &itd_ApiResult, &itd_ResultCompleted,
@@ -420,9 +421,7 @@ const itd_schema *const itd_schemas[] = {
     NULL
 };
 
-const itd_schema *itd_schema_find(const char *name)
+const char *itd_schema_name(const itd_schema *s)
 {
-    for (const itd_schema *const *s = itd_schemas; *s; s++)
-        if (strcmp((*s)->name, name) == 0) return *s;
-    return NULL;
+    return s ? s->name : NULL;
 }

@@ -9,7 +9,7 @@
  */
 #include <stddef.h>
 #include <string.h>
-#include "intuned.h"
+#include "ops.h"
 
 const char *itd_api_name(itd_api a)
 {

@@ -1,19 +1,19 @@
 /*
  * ops.h - the operation table: one row per Jobs API operation, read by
  * request building and response parsing (protocol.c), the emulator's router
- * (src/emulator/http.c) and the Lua binding (lua_client.c exports it as
+ * (src/emulator/http.c) and the Lua binding (lua_protocol.c exports it as
  * core.operations; lua/intuned/client.lua makes the client's methods from
  * it).  Adding an operation is one row in ops.c plus its schemas in model.c
  * (and an entry of itd_args when it takes an argument no other one takes).
  *
- * Included by intuned.h; it needs intuned.h's itd_op, itd_schema and
- * itd_call_args.
+ * It builds on protocol.h (itd_op, itd_call_args) and model.h (itd_schema).
  */
 #ifndef ITD_OPS_H
 #define ITD_OPS_H
 
 #include <stddef.h>
-#include "intuned.h"
+#include "model.h"
+#include "protocol.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -28,7 +28,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include "intuned.h"
+#include "protocol.h"
+#include "buf.h"
+#include "call.h"
+#include "codec.h"
+#include "codec_internal.h"
+#include "ops.h"
+#include "scrub.h"
 
 /* ------------------------------------------------------------ operations */
 /* What each operation is (method, path, statuses, schemas) is the table of
@@ -50,28 +56,9 @@ int itd_op_idempotent(itd_op op) { return op_valid(op) ? itd_ops[op].idempotent 
 
 /* ------------------------------------------------------------ small bufs */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+typedef itd_buf sbuf;
+#define sb_put(b, s, n) ((void)itd_buf_put((b), (s), (n)))
+#define sb_puts(b, s) ((void)itd_buf_puts((b), (s)))
 
 static void sb_uri(sbuf *b, const char *s)
 {
@@ -208,7 +195,7 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
     if (body && !body_obj) {
         free(path.p);
         return itd_error_set(err, ITD_ERR_VALIDATION, body->names[0], "%s needs a %s", d->method_name,
-                             d->request->name);
+                             itd_schema_name(d->request));
     }
     int first = 1;
     for (size_t i = 0; i < ITD_OP_QUERY_MAX && d->query[i]; i++) {
@@ -588,7 +575,7 @@ int itd_job_matches_input(const itd_job *job, const itd_job_input *in)
                 jr->backoffCoefficient != ir->backoffCoefficient)
                 return 0;
             /* the decoder fills in 1000 ms when the answer has no initialInterval
-             * (HEAD dropped it), so a stored 1000 ms tells nothing */
+             * (the newest API dropped it), so a stored 1000 ms tells nothing */
             double jms;
             int j_default = numstr_ms(&jr->initialInterval, &jms) == 0 && jms == 1000;
             if (!j_default && !numstr_eq(&jr->initialInterval, &ir->initialInterval)) return 0;

@@ -50,7 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "intuned.h"
+#include "schedule.h"
+#include "buf.h"
+#include "codec.h"
+#include "codec_internal.h"
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MONTH, F_DOW, F_YEAR, F__N };
 
@@ -232,15 +235,22 @@ static const int cum_days[2][13] = {
 
 static void civil_from_days(int64_t z, long *y, int *m, int *d)
 {
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (long)((int64_t)yoe + era * 400 + (*m <= 2));
+    int64_t yy;
+    unsigned mm, dd;
+    itd_civil_from_days(z, &yy, &mm, &dd);
+    *y = (long)yy;
+    *m = (int)mm;
+    *d = (int)dd;
+}
+
+/* A second since the epoch (>= 0) as date and time of day. */
+static void split_time(int64_t t, long *Y, int *M, int *D, int *h, int *mi, int *s)
+{
+    civil_from_days(t / 86400, Y, M, D);
+    int sod = (int)(t % 86400);
+    *h = sod / 3600;
+    *mi = sod / 60 % 60;
+    *s = sod % 60;
 }
 
 static int jan1_wday(long y) { return (int)((itd_days_from_civil(y, 1, 1) % 7 + 11) % 7); } /* 1970-01-01: Thursday */
@@ -391,9 +401,8 @@ static int64_t ccal_next(const ccal *c, int64_t t)
     if (c->never || t >= T_END_S) return NONE;
     if (t < 0) t = 0;
     long Y;
-    int M, D;
-    civil_from_days(t / 86400, &Y, &M, &D);
-    int sod = (int)(t % 86400), h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+    int M, D, h, mi, s;
+    split_time(t, &Y, &M, &D, &h, &mi, &s);
     for (int guard = 0; guard < 1000; guard++) {
         if (!year_ok(c, Y)) {
             Y = year_next(c, Y + 1);
@@ -426,9 +435,8 @@ static int64_t ccal_prev(const ccal *c, int64_t t)
     if (c->never || t < 0) return NONE;
     if (t >= T_END_S) t = T_END_S - 1;
     long Y;
-    int M, D;
-    civil_from_days(t / 86400, &Y, &M, &D);
-    int sod = (int)(t % 86400), h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+    int M, D, h, mi, s;
+    split_time(t, &Y, &M, &D, &h, &mi, &s);
     for (int guard = 0; guard < 1000; guard++) {
         if (!year_ok(c, Y)) {
             Y = year_prev(c, Y - 1);
@@ -799,12 +807,7 @@ static int warn_add(itd_warnings *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    char **items = realloc(w->items, (w->n + 1) * sizeof *items);
-    if (!items) return -1;
-    w->items = items;
-    if (!(items[w->n] = strdup(buf))) return -1;
-    w->n++;
-    return 0;
+    return itd_warnings_add(w, buf);
 }
 
 static size_t cal_values(const ccal *c, int f, long *out, size_t cap);
@@ -815,7 +818,7 @@ int itd_schedule_warnings(const itd_schedule *s, const char *prefix, itd_warning
     if (!s || !w) return 0;
     if (!prefix) prefix = "schedule";
     for (size_t i = 0; i < s->intervals.n; i++) {
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         double ms;
         snprintf(path, sizeof path, "%s.intervals[%zu].every", prefix, i + 1);
         if (check_interval(s->intervals.items[i], path, &e)) {
@@ -835,7 +838,7 @@ int itd_schedule_warnings(const itd_schedule *s, const char *prefix, itd_warning
         for (int f = 0; f < F__N; f++) {
             const itd_calvalue *v = cal_field(cal, f);
             if (!v) continue;
-            itd_error e = { 0 };
+            itd_error e = ITD_ERROR_INIT;
             snprintf(path, sizeof path, "%s.calendars[%zu].%s", prefix, i + 1, field_names[f]);
             if (check_calvalue(f, v, path, sizeof path, &e)) {
                 int rc = warn_add(w, "%s: %s", e.path, e.message);
@@ -868,30 +871,8 @@ int itd_schedule_warnings(const itd_schedule *s, const char *prefix, itd_warning
 
 /* --------------------------------------------------------------- describe */
 
-typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) { b->oom = 1; return; }
-        if (b->p && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
-        size_t cap = (b->cap ? b->cap * 2 : 256) + (size_t)k;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
+typedef itd_buf sbuf;
+#define sb_add (void)itd_buf_printf
 
 /* values of a field, ascending; returns how many (at most cap stored) */
 static size_t cal_values(const ccal *c, int f, long *out, size_t cap)

@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "intuned.h"
+#include "scrub.h"
+#include "codec.h"
 
 #define MIN_SECRET 4
 

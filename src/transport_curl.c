@@ -31,7 +31,10 @@
 #include <strings.h>
 #include <time.h>
 #include <curl/curl.h>
-#include "intuned.h"
+#include "transport.h"
+#include "buf.h"
+#include "call.h"
+#include "protocol.h"
 
 #define ITD_RESPONSE_MAX (32u * 1024u * 1024u) /* a bigger response body is an error */
 #define ITD_MAX_IN_FLIGHT 1024
@@ -64,18 +67,16 @@ static void sleep_seconds(double s)
 /* An easy handle with what one transfer on it needs; reused across calls. */
 typedef struct slot {
     CURL *easy;
-    char *buf;                 /* response body */
-    size_t len, cap;
+    itd_buf body;              /* response body */
     int too_big;
     char retry_after[96];
     int have_ra;
     int in_head;               /* a status line was read, the header block not ended */
     int configured;            /* the options every attempt shares are set */
     int want_headers;          /* collect every response header (for hook events) */
-    char *hbuf;                /* "name\0value\0" pairs of the last response */
-    size_t hlen, hcap, nh;
-    int hoom;
-    itd_header *hv;            /* views into hbuf, built when fed */
+    itd_buf hdr;               /* "name\0value\0" pairs of the last response */
+    size_t nh;
+    itd_header *hv;            /* views into hdr, built when fed */
     size_t hvcap;
     char errbuf[CURL_ERROR_SIZE];
     char msg[CURL_ERROR_SIZE + 200];
@@ -93,8 +94,8 @@ static void slot_free(slot *s)
 {
     if (!s) return;
     if (s->easy) curl_easy_cleanup(s->easy);
-    free(s->buf);
-    free(s->hbuf);
+    itd_buf_free(&s->body);
+    itd_buf_free(&s->hdr);
     free(s->hv);
     free(s);
 }
@@ -237,45 +238,25 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
     slot *x = ud;
     size_t n = size * nmemb;
-    if (x->len + n > ITD_RESPONSE_MAX) { x->too_big = 1; return 0; }
-    if (x->len + n + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 8192;
-        while (cap < x->len + n + 1) cap *= 2;
-        char *b = realloc(x->buf, cap);
-        if (!b) return 0;
-        x->buf = b;
-        x->cap = cap;
-    }
-    memcpy(x->buf + x->len, p, n);
-    x->len += n;
-    x->buf[x->len] = 0;
-    return n;
+    if (x->body.n + n > ITD_RESPONSE_MAX) { x->too_big = 1; return 0; }
+    return itd_buf_put(&x->body, p, n) ? 0 : n;
 }
 
 /* Keep one "Name: value" line as "name\0value\0" (events only). */
 static void keep_header(slot *x, const char *p, size_t n)
 {
     const char *colon = memchr(p, ':', n);
-    if (!colon || x->hoom) return;
+    if (!colon || x->hdr.oom) return;
     size_t nl = (size_t)(colon - p);
     const char *v = colon + 1;
     size_t vl = n - nl - 1;
     while (vl && (*v == ' ' || *v == '\t')) { v++; vl--; }
     while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-    size_t need = x->hlen + nl + vl + 2;
-    if (need > x->hcap) {
-        size_t cap = x->hcap ? x->hcap : 1024;
-        while (cap < need) cap *= 2;
-        char *b = realloc(x->hbuf, cap);
-        if (!b) { x->hoom = 1; return; }
-        x->hbuf = b;
-        x->hcap = cap;
-    }
-    memcpy(x->hbuf + x->hlen, p, nl);
-    x->hbuf[x->hlen + nl] = 0;
-    memcpy(x->hbuf + x->hlen + nl + 1, v, vl);
-    x->hbuf[x->hlen + nl + 1 + vl] = 0;
-    x->hlen = need;
+    if (itd_buf_reserve(&x->hdr, nl + vl + 2)) return;
+    itd_buf_put(&x->hdr, p, nl);
+    itd_buf_putc(&x->hdr, 0);
+    itd_buf_put(&x->hdr, v, vl);
+    itd_buf_putc(&x->hdr, 0);
     x->nh++;
 }
 
@@ -286,8 +267,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response */
         x->have_ra = 0;
         x->in_head = 1;
-        x->hlen = x->nh = 0;
-        x->hoom = 0;
+        itd_buf_clear(&x->hdr);
+        x->nh = 0;
         return n;
     }
     if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) { x->in_head = 0; return n; }
@@ -316,25 +297,6 @@ static int slist_add(struct curl_slist **l, const char *s)
     return 0;
 }
 
-/* Append `n` bytes to the growable buffer *b (stack first, then heap). */
-static int sig_add(char **b, size_t *len, size_t *cap, char *stack, const char *p, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t cap2 = *cap * 2;
-        while (cap2 < *len + n + 1) cap2 *= 2;
-        char *nb = malloc(cap2);
-        if (!nb) return -1;
-        memcpy(nb, *b, *len);
-        if (*b != stack) { memset(*b, 0, *cap); free(*b); }
-        *b = nb;
-        *cap = cap2;
-    }
-    memcpy(*b + *len, p, n);
-    *len += n;
-    (*b)[*len] = 0;
-    return 0;
-}
-
 /* The curl header list for request `q` (the machine merged the extra
  * headers in): its lines, "\n"-separated, name the list; a cached list with
  * the same lines is shared (never freed before the client), otherwise a new
@@ -342,22 +304,23 @@ static int sig_add(char **b, size_t *len, size_t *cap, char *stack, const char *
  * is full.  NULL on OOM. */
 static struct curl_slist *headers_for(itd_client *c, const itd_request *q, int *own)
 {
-    char stack[1024], *sig = stack;
-    size_t len = 0, cap = sizeof stack;
+    char stack[1024];
+    itd_buf b;
+    itd_buf_init_with(&b, stack, sizeof stack, 1); /* it holds the key: wiped */
     struct curl_slist *out = NULL;
-    stack[0] = 0;
     *own = 0;
     for (size_t i = 0; i < q->nheaders; i++) {
         const itd_header *h = &q->headers[i];
-        if (sig_add(&sig, &len, &cap, stack, h->name, strlen(h->name)) ||
-            sig_add(&sig, &len, &cap, stack, ": ", 2) ||
-            sig_add(&sig, &len, &cap, stack, h->value, strlen(h->value)) ||
-            sig_add(&sig, &len, &cap, stack, "\n", 1)) goto out;
+        itd_buf_puts(&b, h->name);
+        itd_buf_put(&b, ": ", 2);
+        itd_buf_puts(&b, h->value);
+        itd_buf_putc(&b, '\n');
     }
-    if (sig_add(&sig, &len, &cap, stack, "Expect:\n", 8)) goto out;
+    itd_buf_puts(&b, "Expect:\n");
     /* a body-less POST: no libcurl default form content type (§1.4) */
-    if (!q->body && strcmp(q->method, "POST") == 0 && sig_add(&sig, &len, &cap, stack, "Content-Type:\n", 14))
-        goto out;
+    if (!q->body && strcmp(q->method, "POST") == 0) itd_buf_puts(&b, "Content-Type:\n");
+    if (b.oom) goto out;
+    char *sig = b.p;
     for (size_t i = 0; i < c->nhc; i++)
         if (strcmp(c->hc[i].sig, sig) == 0) { out = c->hc[i].list; goto out; }
     struct curl_slist *l = NULL;
@@ -377,8 +340,7 @@ static struct curl_slist *headers_for(itd_client *c, const itd_request *q, int *
     }
     out = l;
 out:
-    memset(sig, 0, cap); /* it holds the key */
-    if (sig != stack) free(sig);
+    itd_buf_free(&b);
     return out;
 }
 
@@ -392,6 +354,8 @@ typedef struct xfer {
     struct curl_slist *hdrs;
     int own_hdrs;
     double wake;
+    itd_hook_fn hook;          /* the call's, else the client's; NULL: none */
+    void *hook_ud;
     itd_result *res;
     itd_error *err;
 } xfer;
@@ -410,7 +374,7 @@ static void hooks(xfer *x)
 {
     const itd_event *ev;
     while ((ev = itd_call_event(x->m)) != NULL)
-        if (x->c->hook) x->c->hook(x->c->hook_ud, ev);
+        if (x->hook) x->hook(x->hook_ud, ev);
 }
 
 static double ms_to_s(long ms, long client_ms)
@@ -426,12 +390,14 @@ static int xfer_begin(itd_client *c, xfer *x, const itd_call *call, itd_result *
     x->c = c;
     x->res = res;
     x->err = err;
+    x->hook = call->hook ? call->hook : c->hook;
+    x->hook_ud = call->hook ? call->hook_ud : c->hook_ud;
     itd_call_policy pol;
     memset(&pol, 0, sizeof pol);
     pol.timeout = ms_to_s(call->timeout_ms, c->timeout_ms);
     pol.deadline = ms_to_s(call->deadline_ms, c->deadline_ms);
     pol.retry = call->retry ? *call->retry : c->retry;
-    pol.quiet = c->hook == NULL;
+    pol.quiet = x->hook == NULL;
     const char **merged = NULL;
     pol.extra_headers = (const char *const *)c->extra;
     if (call->extra_headers && call->extra_headers[0]) {
@@ -464,13 +430,13 @@ static int xfer_setup(xfer *x, slot *sl, const itd_step *st)
     if (to > 0 && (cto == 0 || to < cto)) cto = to;
 
     x->sl = sl;
-    sl->len = 0;
+    itd_buf_clear(&sl->body);
     sl->too_big = 0;
     sl->have_ra = 0;
     sl->in_head = 0;
-    sl->hlen = sl->nh = 0;
-    sl->hoom = 0;
-    sl->want_headers = c->hook != NULL;
+    itd_buf_clear(&sl->hdr);
+    sl->nh = 0;
+    sl->want_headers = x->hook != NULL;
     sl->errbuf[0] = 0;
     CURL *easy = sl->easy;
     if (!sl->configured) {
@@ -656,15 +622,15 @@ static void xfer_feed(xfer *x, CURLcode rc)
     r.status = status;
     r.content_type = ct;
     r.retry_after = sl->have_ra ? sl->retry_after : NULL;
-    r.body = sl->buf ? sl->buf : "";
-    r.body_len = sl->len;
+    r.body = sl->body.p ? sl->body.p : "";
+    r.body_len = sl->body.n;
     if (sl->want_headers && sl->nh) {
         if (sl->nh > sl->hvcap) {
             itd_header *hv = realloc(sl->hv, sl->nh * sizeof *hv);
             if (hv) { sl->hv = hv; sl->hvcap = sl->nh; }
         }
         if (sl->nh <= sl->hvcap) {
-            char *p = sl->hbuf;
+            char *p = sl->hdr.p;
             for (size_t i = 0; i < sl->nh; i++) {
                 sl->hv[i].name = p;
                 p += strlen(p) + 1;
@@ -757,7 +723,7 @@ static slot *pool_get(itd_client *c)
 static void pool_put(itd_client *c, slot *e)
 {
     if (!e) return;
-    if (e->cap > 256 * 1024) { free(e->buf); e->buf = NULL; e->cap = e->len = 0; } /* keep idle memory small */
+    if (e->body.cap > 256 * 1024) itd_buf_free(&e->body); /* keep idle memory small */
     if (c->npool == c->cappool) {
         size_t cap = c->cappool ? c->cappool * 2 : 16;
         slot **p = realloc(c->pool, cap * sizeof *p);

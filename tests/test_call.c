@@ -128,7 +128,7 @@ static void cc_run(const cc_case *k, cc_outcome *o)
 static itd_call_m *new_get(const itd_call_policy *pol, uint64_t seed, double now)
 {
     static itd_call_args a = { "p", "job-1", NULL, NULL, NULL, NULL, NULL, NULL };
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_GET, &a, pol, seed, now, &e);
     CHECK(m != NULL);
     itd_error_clear(&e);
@@ -208,7 +208,7 @@ static void test_late_wake(void)
     CHECK(itd_call_next(m, 10.05, &st) == ITD_STEP_WAIT && fabs(st.delay - 0.06) < 1e-9); /* woken early */
     CHECK(itd_call_next(m, 10.5, &st) == ITD_STEP_DONE);
     itd_result r;
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     CHECK(itd_call_result(m, &r, &e) == -1);
     CHECK(e.kind == ITD_ERR_TIMEOUT && e.attempts == 1 && !e.retryable);
     CHECK(strstr(e.message, "deadline of 300 ms exceeded (waiting to retry after: server (503)") != NULL);
@@ -230,7 +230,7 @@ static void test_steps_and_misuse(void)
     itd_call_policy_default(&pol);
     pol.quiet = 1;
     static itd_call_args a = { "p", "job-1", NULL, NULL, NULL, NULL, NULL, NULL };
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     /* create and trigger are sent on fresh connections; others are not */
     itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_TRIGGER, &a, &pol, 1, 0, &e);
     itd_step st;
@@ -293,7 +293,7 @@ static void test_reconcile_events(void)
     memset(&a, 0, sizeof a);
     a.project = "p";
     a.input = INPUTS[CC_IN_PLAIN];
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_CREATE, &a, &pol, 1, 0, &e);
     itd_step st;
     CHECK(itd_call_next(m, 0, &st) == ITD_STEP_SEND && st.fresh == 1);
@@ -328,7 +328,7 @@ int main(void)
     (void)t_slurp;
     cc_init();
     for (int i = 0; i < 3; i++) {
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         INPUTS[i] = itd_job_input_decode(CC_INPUTS[i], strlen(CC_INPUTS[i]), &e);
         if (!INPUTS[i]) { fprintf(stderr, "input %d: %s %s\n", i, e.path, e.message); return 1; }
     }

@@ -90,13 +90,13 @@ int main(int argc, char **argv)
                     CHECK(out != NULL);
                     /* what we encode must decode again with the same schema */
                     void *again = out ? itd_decode(*s, out, strlen(out), NULL, NULL) : NULL;
-                    if (!again) { fprintf(stderr, "re-decode failed for %s: %s\n", (*s)->name, out); CHECK(0); }
+                    if (!again) { fprintf(stderr, "re-decode failed for %s: %s\n", itd_schema_name(*s), out); CHECK(0); }
                     itd_free(*s, again);
                     free(out);
                     itd_free(*s, o);
                 } else {
                     refused++;
-                    if (!err.message[0]) { fprintf(stderr, "refused without a message (%s)\n", (*s)->name); CHECK(0); }
+                    if (!err.message[0]) { fprintf(stderr, "refused without a message (%s)\n", itd_schema_name(*s)); CHECK(0); }
                 }
                 itd_warnings_clear(&w);
                 itd_error_clear(&err);

@@ -126,7 +126,7 @@ static void test_rows_build_and_route(void)
     for (int i = 0; i < ITD_OP__COUNT; i++) {
         const itd_op_def *d = &itd_ops[i];
         itd_request r;
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         int rc = itd_request_build(&CFG, (itd_op)i, &a, &r, &e);
         CHECK(rc == 0);
         if (rc) { fprintf(stderr, "%s: %s\n", d->name, e.message); itd_error_clear(&e); continue; }
@@ -190,7 +190,7 @@ static void test_rows_build_and_route(void)
                 itd_call_args a2 = a;
                 itd_arg_set_str(ad, &a2, bad[b]);
                 itd_request r2;
-                itd_error e2 = { 0 };
+                itd_error e2 = ITD_ERROR_INIT;
                 CHECK(itd_request_build(&CFG, (itd_op)i, &a2, &r2, &e2) == -1);
                 CHECK(e2.kind == ITD_ERR_VALIDATION);
                 CHECK_STR(e2.path, ad->names[0]);
@@ -202,7 +202,7 @@ static void test_rows_build_and_route(void)
             itd_call_args a2 = a;
             itd_arg_set_obj(itd_arg_find(d->body), &a2, NULL);
             itd_request r2;
-            itd_error e2 = { 0 };
+            itd_error e2 = ITD_ERROR_INIT;
             CHECK(itd_request_build(&CFG, (itd_op)i, &a2, &r2, &e2) == -1);
             CHECK(e2.kind == ITD_ERR_VALIDATION);
             CHECK_STR(e2.path, d->body);
@@ -222,7 +222,7 @@ static void test_query(void)
     a.sort_by = "start_time,desc/status,asc";
     for (int i = 0; i < ITD_OP__COUNT; i++) {
         itd_request r;
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         CHECK(itd_request_build(&CFG, (itd_op)i, &a, &r, &e) == 0);
         const char *q = r.path ? strchr(r.path, '?') : NULL;
         if (itd_ops[i].query[0]) CHECK_STR(q, "?pageNumber=0&pageSize=10&sortBy=start_time%2Cdesc%2Fstatus%2Casc");
@@ -238,7 +238,7 @@ static void test_responses(void)
     for (int i = 0; i < ITD_OP__COUNT; i++) {
         const itd_op_def *d = &itd_ops[i];
         itd_result res;
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         /* another 2xx is an error naming the row's status */
         itd_response other = { d->success == 200 ? 202 : 200, "application/json", NULL, "{}", 2 };
         CHECK(itd_response_parse((itd_op)i, &other, &res, &e) == -1);
@@ -282,7 +282,7 @@ static void test_responses(void)
     char *jobs = t_slurp(ITD_FIXTURES_DIR "/examples/jobs-list.json", &n);
     CHECK(jobs != NULL);
     itd_result res;
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_response ok = { 200, "application/json", NULL, jobs, n };
     CHECK(jobs && itd_response_parse(ITD_OP_JOBS_LIST, &ok, &res, &e) == 0);
     if (jobs && res.obj) {
@@ -324,7 +324,7 @@ static void test_router_misses(void)
 
 int main(void)
 {
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     size_t n = 0;
     char *in = t_slurp(ITD_FIXTURES_DIR "/examples/jobinput-minimal.json", &n);
     CHECK(in != NULL);

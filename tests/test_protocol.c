@@ -92,7 +92,7 @@ static void test_paths(void)
         CHECK_STR(itd_op_name(t[i].op), itd_op_name((itd_op)itd_op_from_name(itd_op_name(t[i].op))));
         itd_request_free(&r);
     }
-    /* runs list query (HEAD) */
+    /* runs list query (the newest API) */
     x.page_number = "0";
     x.page_size = "10";
     x.sort_by = "start_time,desc/status asc";
@@ -599,7 +599,7 @@ static void test_reconcile(void)
     j = job_from(nosink);
     CHECK(j && itd_job_matches_input(j, ji) == 0);
     itd_job_free(j);
-    /* HEAD-style answer: no runMode, retry {maximumAttempts} only: compare what is there */
+    /* the newest API's answer: no runMode, retry {maximumAttempts} only: compare what is there */
     const char *head = "{\"id\":\"nightly-1\",\"payload\":[{\"apiName\":\"scrape\",\"parameters\":{\"a\":1}},{\"apiName\":\"b\"}],"
                        "\"sink\":{\"type\":\"webhook\",\"url\":\"https://h.test/x\"},"
                        "\"configuration\":{\"maxConcurrentRequests\":3,\"retry\":{\"maximumAttempts\":3}},"

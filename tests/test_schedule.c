@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 #include "intuned.h"
+#include "codec_internal.h"
 #include "t.h"
 
 /* ------------------------------------------------------------ random */
@@ -34,7 +35,7 @@ static double now_s(void)
 
 static itd_schedule *sched_of(const char *json)
 {
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     itd_schedule *s = itd_decode(&itd_JobSchedule, json, strlen(json), NULL, &e);
     if (!s) fprintf(stderr, "decode %s: %s: %s\n", json, e.path, e.message);
     itd_error_clear(&e);
@@ -714,7 +715,7 @@ static void checks(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         itd_schedule *s = sched_of(bad[i].json);
         CHECK(s != NULL);
-        itd_error e = { 0 };
+        itd_error e = ITD_ERROR_INIT;
         CHECK(itd_schedule_check(s, NULL, &e) == -1);
         CHECK(e.kind == ITD_ERR_VALIDATION);
         if (strcmp(e.path, bad[i].path) != 0) fprintf(stderr, "%s: path %s\n", bad[i].json, e.path);
@@ -728,7 +729,7 @@ static void checks(void)
                        "\"month\":\"*\"},{\"dayOfWeek\":\"MON-FRI\",\"minute\":\"*/15\",\"hour\":\"9,17\",\"month\":\"JAN\","
                        "\"year\":\"2030-2040\"},{\"second\":\"0\",\"minute\":30,\"comment\":\"half past\"}]}";
     itd_schedule *s = sched_of(good);
-    itd_error e = { 0 };
+    itd_error e = ITD_ERROR_INIT;
     CHECK(s && itd_schedule_check(s, "x", &e) == 0);
     itd_warnings w = { 0 };
     CHECK(itd_schedule_warnings(s, NULL, &w) == 0 && w.n == 0);

@@ -179,7 +179,7 @@ static void test_redact_json(void)
     cJSON_Delete(t);
 }
 
-/* A run of the newer API: its configuration snapshot carries the job's sink. */
+/* A run of the newest API: its configuration snapshot carries the job's sink. */
 static void test_snapshot_tostring(void)
 {
     char doc[1024];

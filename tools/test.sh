@@ -96,7 +96,7 @@ note "fault storm: 10,000 calls with 30% injected faults through each transport"
 # with the 5.4 rock for libcurl and the LuaJIT build for nginx.
 SPECS="--pattern=storm spec/storm" run_busted "storm" lua5.4 "$ROOT/build/tree-5.4/lib/lua/5.4/?.so" \
   "$ROOT/build/tree-5.4/share/lua/5.4/?.lua;$ROOT/build/tree-5.4/share/lua/5.4/?/init.lua"
-grep -E "^(== storm|calls |errors by kind|attempts |emulator: |state: |RSS )" "$LOGS/storm.log" || true
+grep -E "^(== storm|calls |errors by kind|attempts |emulator: |state: |RSS |steady )" "$LOGS/storm.log" || true
 
 note "fuzzing: every target of fuzz/ (libFuzzer + ASan + UBSan), ${FUZZ_SECONDS:-30} s each, after its saved regressions"
 bash fuzz/run.sh >"$LOGS/fuzz.log" 2>&1

@@ -115,59 +115,60 @@ function M.get_job(job_id)
   })
 end
 
--- A token the job's webhook sink sends as a header (sink.headers), checked
--- when INTUNED_WEBHOOK_TOKEN is set.
-local function token_ok()
-  local want = os.getenv("INTUNED_WEBHOOK_TOKEN")
-  if not want or want == "" then return true end
-  local got = ngx.req.get_headers()["x-intuned-webhook-token"]
-  if type(got) ~= "string" or #got ~= #want then return false end
-  local diff = 0 -- compare in constant time
-  for i = 1, #want do
-    if got:byte(i) ~= want:byte(i) then diff = diff + 1 end
+-- The receiver of webhook sink results (intuned.webhook), one per worker.
+-- The job's sink sends the token as a header: sink.headers =
+-- { Authorization = "Bearer <INTUNED_WEBHOOK_TOKEN>" }; without the variable
+-- the endpoint takes any delivery.  Deliveries already received are kept
+-- in the shared dict intuned_webhook_seen, which every worker sees, so a
+-- result redelivered (the sender missed our answer and retries) is answered
+-- 200 but not processed twice, whichever worker gets it.
+local receiver
+local function get_receiver()
+  if not receiver then
+    local token = os.getenv("INTUNED_WEBHOOK_TOKEN")
+    receiver = intuned.webhook.new{
+      token = token ~= nil and token ~= "" and token or false,
+      store = ngx.shared.intuned_webhook_seen,
+      ttl = 86400, -- a day: far longer than a sender keeps retrying
+    }
   end
-  return diff == 0
+  return receiver
 end
 
---- POST /webhooks/intuned: a JobSinkResultPayload from the webhook sink.
--- 200 once validated and recorded; 400 (with the failing field's path) for
--- a body that is not one, so the sender does not retry it; 401 for a bad token.
-function M.webhook()
-  if ngx.req.get_method() ~= "POST" then
-    return reply(405, { error = "method", message = "use POST" }, { Allow = "POST" })
-  end
-  if not token_ok() then
-    return reply(401, { error = "unauthorized", message = "bad or missing X-Intuned-Webhook-Token" })
-  end
-  local body = read_body()
-  if not body or body == "" then
-    return reply(400, { error = "decode", message = "empty body" })
-  end
-  local result, err = intuned.JobSinkResultPayload.decode(body)
-  if not result then
-    return reply(400, { error = "decode", message = err.message, path = err.path or "" })
-  end
+-- What is done once per result: here, keep the last one and count them.
+local function record(result)
   local dict = ngx.shared.intuned_webhooks
-  local ok, serr = dict:set("last", result:to_json())
-  if not ok then
-    ngx.log(ngx.ERR, "intuned webhook: could not record the result: ", serr)
-    return reply(500, { error = "server", message = "could not record the result" })
-  end
+  local ok, err = dict:set("last", result:to_json())
+  if not ok then return nil, "could not record the result: " .. tostring(err) end -- 500: the sender retries
   dict:set("last_at", ngx.now())
   local n = dict:incr("count", 1, 0)
   local api = result.apiInfo
-  ngx.log(ngx.INFO, "intuned result #", n, ": job ", result.projectJob.id, " run ", result.projectJobRun.id,
-          " api ", api.name, " -> ", api.result.status, " (", api.result.statusCode, ")")
-  return reply(200, { ok = true })
+  ngx.log(ngx.INFO, "intuned result #", n, ": job ", result.projectJob and result.projectJob.id or "-",
+          " run ", result.projectJobRun and result.projectJobRun.id or "-", " api ", api.name, " -> ",
+          api.result.status, " (", api.result.statusCode, ")")
+  return true
 end
 
---- GET /webhooks/intuned/last: the last result received, with a count.
+--- POST /webhooks/intuned: a JobSinkResultPayload from the webhook sink.
+-- 200 {ok, duplicate, key} once validated and recorded (a duplicate is not
+-- recorded again); 400 with the failing field's path for a body that is not
+-- one, so the sender does not retry it; 401 for a bad or missing token; 413
+-- for a body over 1 MiB; 500 when it could not be recorded (retried).
+function M.webhook()
+  local res = get_receiver():handle_ngx(record)
+  if res and not intuned.is_error(res) and res.duplicate then
+    ngx.shared.intuned_webhooks:incr("duplicates", 1, 0)
+  end
+end
+
+--- GET /webhooks/intuned/last: the last result received, with the count of
+-- results and of duplicates answered.
 function M.webhook_last()
   local dict = ngx.shared.intuned_webhooks
   local last = dict:get("last")
   if not last then return reply(404, { error = "not_found", message = "no result received yet" }) end
-  return reply(200, ('{"count":%d,"received_at":%s,"result":%s}')
-    :format(dict:get("count") or 0, intuned.encode_json(dict:get("last_at") or 0), last))
+  return reply(200, ('{"count":%d,"duplicates":%d,"received_at":%s,"result":%s}')
+    :format(dict:get("count") or 0, dict:get("duplicates") or 0, intuned.encode_json(dict:get("last_at") or 0), last))
 end
 
 return M

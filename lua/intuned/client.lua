@@ -4,13 +4,14 @@
 --   client.jobs:list(project)                      -> { Job, ... }       | nil, err
 --   client.jobs:create(project, input[, callopts]) -> CreateJob          | nil, err
 --   client.jobs:get(project, job_id)               -> Job                | nil, err
---   client.jobs:update(project, job_id, update)    -> UpdateJob (newer API)
+--   client.jobs:update(project, job_id, update)    -> UpdateJob (newest API)
 --   client.jobs:delete(project, job_id)            -> true               | nil, err
 --   client.jobs:pause / :resume / :trigger(project, job_id)
 --   client.jobs.runs:list(project, job_id[, callopts]) -> { JobRun, ... } (+ totalCount)
---   client.jobs.runs:get(project, job_id, run_id)      -> JobRunDetail (newer API)
+--   client.jobs.runs:get(project, job_id, run_id)      -> JobRunDetail (newest API)
 --   client.jobs.runs:terminate(project, job_id, run_id) -> TerminateJobRun
 --   client:batch(calls[, { max_in_flight = 32 }])  -> { result-or-error, ... } in order
+--   client.jobs.runs:wait / :each, client.jobs:each, trigger{wait = true}: intuned.workflow
 --
 -- Failures of data, server or network return nil plus an error object
 -- (intuned.is_error(err) is true; err.kind, err.status, err.message, ...).
@@ -37,15 +38,22 @@
 -- value), user_agent, ca_file, insecure, hook (function(event): redacted
 -- request/response/retry events), transport ("auto" | "curl" | "ngx"), and
 -- for nginx keepalive_timeout, pool_size, backlog (see intuned/ngx.lua).
--- callopts of a call: { retry = ... } replaces the client's policy.
+-- Every option is checked here, once (an unknown one is refused, naming the
+-- closest valid one); both transports take the normalized table as it is.
+-- Per-call options (a method's last argument, a batch entry's fields):
+-- timeout, deadline, retry, headers (over the client's), hook (replaces the
+-- client's; false: none).
 
 --- The Jobs API client object, made by @{intuned.client}
 -- (`require("intuned").client(opts)`; this module's @{new} is the same).
 -- Every method returns its result or `nil, err` (an @{intuned.Error}), and
--- takes an optional last argument (`opts` here), `{ retry = policy }`, that
--- replaces the client's retry policy (see `opts.retry` of @{intuned.client})
--- for that call. Misuse (a wrong argument type, calling a method with `.`
--- instead of `:`, a closed client) raises. The transport is picked at each
+-- takes an optional last argument (`opts` here) of per-call options:
+-- `timeout`, `deadline`, `retry` (each replaces the client's option of that
+-- name for the call), `headers` (merged over the client's: a name given
+-- again replaces the client's value) and `hook` (replaces the client's hook
+-- for the call; false: none), as the options of @{intuned.client}
+-- describe them. Misuse (a wrong argument type, an unknown option, calling
+-- a method with `.` instead of `:`, a closed client) raises. The transport is picked at each
 -- call, so one client works in plain Lua and inside nginx.
 -- @module intuned.client
 local core = require "intuned.core"
@@ -133,15 +141,11 @@ local function pick_transport(st)
   return "curl"
 end
 
+-- The libcurl client takes the normalized options as they are (the nginx
+-- pool options and `transport` mean nothing to it).
 local function curl_client(st)
   if st.curl then return st.curl end
-  local o = st.opts
-  local cc, err = core.curl_client{
-    api_key = o.api_key, workspace_id = o.workspace_id, server_url = o.server_url,
-    user_agent = o.user_agent, connect_timeout = o.connect_timeout, timeout = o.timeout,
-    deadline = o.deadline, retry = o.retry, headers = o.headers, ca_file = o.ca_file,
-    insecure = o.insecure, hook = o.hook,
-  }
+  local cc, err = core.curl_client(st.opts)
   if not cc then return nil, err end
   st.curl = cc
   return cc
@@ -163,6 +167,185 @@ local function call(client, op, args, callopts)
   return cc:call(op, args, callopts)
 end
 
+-- ---------------------------------------------------------------- options
+-- Every option of the client and of a call is checked here, once; the
+-- transports (core.curl_client, intuned.ngx) take the normalized values as
+-- they are: seconds as numbers (0: no limit), retry as nil (the default),
+-- true, false or a table of checked fields, headers as a name -> string map.
+
+-- The edit distance of a and b (for "did you mean"): short option names only.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- "unknown option 'timout' (did you mean 'timeout'?)": the closest of the
+-- valid names (a set) when it is close enough to be a typo.
+local function unknown(what, k, valid)
+  if type(k) ~= "string" then return ("%s keys must be strings, got %s"):format(what, type(k)) end
+  local best, bd = nil, math.huge
+  local names = {}
+  for name in pairs(valid) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local d = distance(k:lower(), name)
+    if d < bd then best, bd = name, d end
+  end
+  if best and bd <= math.max(2, math.floor(#best / 3)) then
+    return ("unknown %s '%s' (did you mean '%s'?)"):format(what, k, best)
+  end
+  return ("unknown %s '%s' (%ss: %s)"):format(what, k, what, table.concat(names, ", "))
+end
+
+-- Checkers: (value, name) -> true, normalized value | false, message.
+local function typed(want)
+  return function(v, k)
+    if type(v) ~= want then return false, ("option '%s' must be a %s, got %s"):format(k, want, type(v)) end
+    return true, v
+  end
+end
+local string_opt, boolean_opt, hook_opt = typed("string"), typed("boolean"), typed("function")
+
+local function seconds_opt(v, k)
+  if v == false then return true, 0 end -- no limit
+  if type(v) ~= "number" or v ~= v or v < 0 or v >= 1e9 then
+    return false, ("option '%s' must be a number of seconds >= 0 or false"):format(k)
+  end
+  return true, v
+end
+
+local function count_opt(v, k)
+  if type(v) ~= "number" or v < 1 or v % 1 ~= 0 or v >= 2 ^ 31 then
+    return false, ("option '%s' must be an integer >= 1"):format(k)
+  end
+  return true, v
+end
+
+local function call_hook_opt(v, k)
+  if v == false then return true, false end -- no hook for this call
+  return hook_opt(v, k)
+end
+
+local RETRY_FIELDS = {
+  max_attempts = function(v) return type(v) == "number" and v >= 1 and v <= 1000 and v % 1 == 0,
+    "an integer from 1 to 1000" end,
+  initial_delay = function(v) return type(v) == "number" and v >= 0 and v < 1e9, "a number of seconds >= 0" end,
+  max_delay = function(v) return type(v) == "number" and v >= 0 and v < 1e9, "a number of seconds >= 0" end,
+  multiplier = function(v) return type(v) == "number" and v >= 1 and v < 1e9, "a number >= 1" end,
+  jitter = function(v) return type(v) == "number" and v >= 0 and v <= 1, "a number from 0 to 1" end,
+  enabled = function(v) return type(v) == "boolean", "a boolean" end,
+}
+
+local function retry_opt(v, k)
+  if type(v) == "boolean" then return true, v end
+  if type(v) ~= "table" then return false, ("option '%s' must be a table, true or false"):format(k) end
+  local out = {}
+  for f, x in pairs(v) do
+    local check = RETRY_FIELDS[f]
+    if not check then return false, unknown(k .. " field", f, RETRY_FIELDS) end
+    local ok, want = check(x)
+    if not ok then return false, ("option '%s.%s' must be %s"):format(k, f, want) end
+    out[f] = x
+  end
+  return true, out
+end
+
+local function headers_opt(v, k)
+  if type(v) ~= "table" then return false, ("option '%s' must be a table, got %s"):format(k, type(v)) end
+  local out = {}
+  for name, x in pairs(v) do
+    if type(name) ~= "string" or not name:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+      return false, ("option '%s' must map header names to values"):format(k)
+    end
+    if type(x) ~= "string" and type(x) ~= "number" then
+      return false, ("header '%s' must have a string value"):format(name)
+    end
+    x = tostring(x)
+    if x:find("[\r\n%z]") then return false, ("header '%s' contains a line break"):format(name) end
+    out[name] = x
+  end
+  return true, out
+end
+
+-- The options of intuned.client{...} and their checkers.
+local CLIENT_OPTIONS = {
+  api_key = string_opt,
+  workspace_id = string_opt,
+  server_url = string_opt,
+  user_agent = string_opt,
+  connect_timeout = seconds_opt,
+  timeout = seconds_opt,
+  deadline = seconds_opt,
+  retry = retry_opt,
+  headers = headers_opt,
+  ca_file = string_opt,
+  insecure = boolean_opt,
+  hook = hook_opt,
+  transport = string_opt,
+  keepalive_timeout = seconds_opt,
+  pool_size = count_opt,
+  backlog = count_opt,
+}
+
+-- The options one call may carry, replacing (headers: merged over) the
+-- client's for that call.
+local CALL_OPTIONS = {
+  timeout = seconds_opt,
+  deadline = seconds_opt,
+  retry = retry_opt,
+  headers = headers_opt,
+  hook = call_hook_opt,
+}
+
+-- Options of one operation beyond the call options (trigger's `wait`:
+-- intuned.workflow triggers, then waits for the run).
+local workflow = require "intuned.workflow"
+local OP_OPTIONS = { ["jobs:trigger"] = { wait = workflow.wait_option } }
+
+-- A method's options table: the row's query arguments (into `args`), the
+-- call options and the operation's own (`extra`, into the third result).
+-- The normalized call options (nil when none), or nil, msg.
+-- (Not a table of valid names made once: the query differs by method.)
+local function call_options(opts, query, args, extra)
+  local co, own
+  for k, v in pairs(opts) do
+    if extra and extra[k] then
+      local ok, x = extra[k](v, k)
+      if not ok then return nil, x end
+      own = own or {}
+      own[k] = x
+    elseif query[k] then
+      if type(v) ~= "string" and type(v) ~= "number" then
+        return nil, ("'%s' must be a string or number, got %s"):format(k, type(v))
+      end
+      args[k] = v
+    else
+      local check = CALL_OPTIONS[k]
+      if not check then
+        local valid = {}
+        for name in pairs(CALL_OPTIONS) do valid[name] = true end
+        for name in pairs(query) do valid[name] = true end
+        for name in pairs(extra or {}) do valid[name] = true end
+        return nil, unknown("option", k, valid)
+      end
+      local ok, x = check(v, k)
+      if not ok then return nil, x end
+      co = co or {}
+      co[k] = x
+    end
+  end
+  return co, nil, own
+end
+
 -- ----------------------------------------------------------------- jobs
 
 local Jobs = {}
@@ -178,14 +361,14 @@ local function owner(self, fname, what)
   return c
 end
 
--- Call options: { retry = table|false } (+ page_number/page_size/sort_by
--- for runs:list).
-local function callopts_of(o)
-  if o == nil then return nil end
-  return { retry = o.retry }
-end
 
---- `client.jobs`: the job operations.
+--- `client.jobs`: the job operations. Each method's last argument, `opts`,
+-- takes the per-call options: `timeout` and `deadline` (seconds; false:
+-- none), `retry` (a policy, true or false), each replacing the client's
+-- option of that name for the call; `headers` (name to value, sent after
+-- the client's: a name given again replaces the client's value); `hook`
+-- (called instead of the client's hook for the call's events; false:
+-- none). An unknown key raises, naming the closest valid one.
 -- @type Jobs
 
 --- `client.jobs.runs`, the run operations (@{Runs}).
@@ -199,9 +382,12 @@ local GROUPS = { jobs = Jobs, ["jobs.runs"] = Runs }
 
 local function make_method(row)
   local fname, what, op = row.method_name, row.group, row.name
-  local names, nargs, body, query = row.args, #row.args, row.body, row.query
+  local names, nargs, body = row.args, #row.args, row.body
+  local query = {}
+  for _, k in ipairs(row.query) do query[k] = true end
   local T = row.body_type and assert(core[row.body_type], row.body_type)
   local iopts = nargs + (body and 2 or 1) -- the position of opts
+  local extra = OP_OPTIONS[op]
   return function(self, ...)
     local c = owner(self, fname, what)
     local args = {}
@@ -217,16 +403,18 @@ local function make_method(row)
     end
     local opts = (select(iopts, ...))
     check_opt_table(iopts, fname, opts)
+    local callopts, msg, own
     if opts then
-      for _, k in ipairs(query) do
-        local v = opts[k]
-        if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
-          argerror(iopts, fname, ("'%s' must be a string or number, got %s"):format(k, type(v)))
-        end
-        args[k] = v
-      end
+      callopts, msg, own = call_options(opts, query, args, extra)
+      if msg then argerror(iopts, fname, msg) end
     end
-    return call(c, op, args, callopts_of(opts))
+    if own and own.wait then -- trigger, then wait; the polls take the other options
+      local pollopts = {}
+      for k, v in pairs(opts) do if k ~= "wait" then pollopts[k] = v end end
+      return workflow.trigger_wait(self, function() return call(c, op, args, callopts) end, args.project,
+        args.job_id, own.wait, pollopts)
+    end
+    return call(c, op, args, callopts)
   end
 end
 
@@ -235,10 +423,13 @@ for _, name in ipairs(core.operations) do
   local t = assert(GROUPS[row.group], "intuned.client: no client table for the operations of " .. row.group)
   t[row.method_name] = make_method(row)
 end
+-- runs:wait, runs:each, jobs:each (documented below)
+workflow.install(Jobs, Runs)
 
 --- List the jobs of a project.
 -- @tparam string project the project name
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn {intuned.Job,...} an array of `Job`
 -- @return[2] nil
 -- @treturn[2] intuned.Error
@@ -251,7 +442,8 @@ end
 -- @tparam string project the project name
 -- @tparam table|intuned.JobInput input the job (a table is checked as a
 -- `JobInput`; nothing is sent when it does not validate)
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.CreateJob
 -- @return[2] nil
 -- @treturn[2] intuned.Error kind `validation` for a bad input, or the
@@ -263,7 +455,8 @@ end
 --- Get a job.
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.Job
 -- @return[2] nil
 -- @treturn[2] intuned.Error such as kind `not_found` (404)
@@ -275,7 +468,8 @@ end
 -- @tparam string job_id the job id
 -- @tparam table|intuned.JobUpdateInput update the new definition (a table
 -- is checked as a `JobUpdateInput`)
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.UpdateJob
 -- @return[2] nil
 -- @treturn[2] intuned.Error
@@ -285,7 +479,8 @@ end
 --- Delete a job.
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn boolean true
 -- @return[2] nil
 -- @treturn[2] intuned.Error
@@ -294,7 +489,8 @@ end
 --- Pause a job (its schedule stops starting runs).
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.PauseJob
 -- @return[2] nil
 -- @treturn[2] intuned.Error
@@ -303,21 +499,38 @@ end
 --- Resume a paused job.
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.ResumeJob
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @function Jobs:resume
 
 --- Start a run of a job now. Retried like @{Jobs:create}: never when the
--- request may have started a run.
+-- request may have started a run. With `wait` it then waits for the run to
+-- finish and returns the finished run (@{intuned.workflow.trigger_wait}).
 -- @tparam string project the project name
 -- @tparam string job_id the job id
--- @tparam[opt] table opts `{ retry = policy }`
--- @treturn intuned.TriggerJob its `jobRunId` names the run (newest API)
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs}), and `wait`: `true` or a table of the
+-- options of @{Runs:wait} (`timeout`, `poll`, ...) to wait for the run
+-- @treturn intuned.TriggerJob its `jobRunId` names the run (newest API);
+-- with `wait`, the finished `JobRun`
 -- @return[2] nil
--- @treturn[2] intuned.Error
+-- @treturn[2] intuned.Error (with `wait`, also kind `timeout`, whose
+-- `run_id` names the run)
+-- @usage local run = assert(client.jobs:trigger("my-project", "nightly", { wait = { timeout = 300 } }))
+-- print(run.status)  --> COMPLETED
 -- @function Jobs:trigger
+
+--- Every job of a project, for a generic `for`
+-- (@{intuned.workflow.each_job}). On a failure the iterator returns
+-- `nil, err` (again when called after the loop).
+-- @tparam string project the project name
+-- @tparam[opt] table opts per-call options of the list call
+-- @treturn function the iterator
+-- @usage for job in client.jobs:each("my-project") do print(job.id) end
+-- @function Jobs:each
 
 --- `client.jobs.runs`: the run operations.
 -- @type Runs
@@ -326,7 +539,7 @@ end
 -- @tparam string project the project name
 -- @tparam string job_id the job id
 -- @tparam[opt] table opts `page_number`, `page_size`, `sort_by` (the newest
--- API's query; strings or numbers) and `retry`
+-- API's query; strings or numbers) and the per-call options (see @{Jobs})
 -- @treturn {intuned.JobRun,...} an array of `JobRun`, plus `totalCount` (an
 -- integer) when the newest API sends one
 -- @return[2] nil
@@ -337,7 +550,8 @@ end
 -- @tparam string project the project name
 -- @tparam string job_id the job id
 -- @tparam string run_id the run id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.JobRunDetail
 -- @return[2] nil
 -- @treturn[2] intuned.Error
@@ -347,11 +561,38 @@ end
 -- @tparam string project the project name
 -- @tparam string job_id the job id
 -- @tparam string run_id the run id
--- @tparam[opt] table opts `{ retry = policy }`
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs})
 -- @treturn intuned.TerminateJobRun
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 -- @function Runs:terminate
+
+--- Wait for a run to finish (@{intuned.workflow.wait}): polls it with a
+-- growing interval (`ngx.sleep` inside nginx, never blocking the worker)
+-- until its status is finished, within `timeout` seconds as a whole.
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam string run_id the run id
+-- @tparam[opt] table opts `timeout` (600), `poll` (1), `max_poll` (15),
+-- `backoff` (1.5), `on_poll`, `call` (per-call options of each poll), `via`
+-- @treturn intuned.JobRun the finished run (`COMPLETED`, `FAILED`, ...)
+-- @return[2] nil
+-- @treturn[2] intuned.Error kind `timeout` (with `run_id`, `run`), or a
+-- poll's failure
+-- @usage local run, err = client.jobs.runs:wait("my-project", "nightly", run_id, { timeout = 60 })
+-- @function Runs:wait
+
+--- Every run of a job, following the pages (@{intuned.workflow.each_run}).
+-- On a failure the iterator returns `nil, err` (again when called after
+-- the loop).
+-- @tparam string project the project name
+-- @tparam string job_id the job id
+-- @tparam[opt] table opts `page_size` (100; false: the v0.3.12 single
+-- list), `page_number` (first page, 0), `sort_by`, per-call options
+-- @treturn function the iterator
+-- @usage for run in client.jobs.runs:each("my-project", "nightly") do print(run.id, run.status) end
+-- @function Runs:each
 
 -- --------------------------------------------------------------- client
 
@@ -377,17 +618,57 @@ function Client.__tostring(self)
     :format(st.opts.server_url, st.opts.workspace_id, st.transport, st.closed and ", closed" or "")
 end
 
--- The arguments a batch call's table may carry besides the body: the path
--- and query arguments of the operation table.
-local ARG_FIELDS = {}
+-- What a batch entry may hold: `op`, `args`, every argument of the
+-- operation table by any of its names (ARG_NAMES: name -> its row) and the
+-- call options.
+local ARG_NAMES = {}
 for _, name in ipairs(core.arguments) do
   local a = core.arguments[name]
-  if a.where ~= "body" then ARG_FIELDS[#ARG_FIELDS + 1] = a end
+  ARG_NAMES[name] = a
+  for _, alias in ipairs(a.aliases) do ARG_NAMES[alias] = a end
+end
+local ENTRY_FIELDS = { op = true, args = true }
+for k in pairs(ARG_NAMES) do ENTRY_FIELDS[k] = true end
+for k in pairs(CALL_OPTIONS) do ENTRY_FIELDS[k] = true end
+
+-- The arguments and normalized call options of batch entry c; nil, msg for
+-- a field that is not one.
+local function entry_of(c)
+  local co
+  for k, v in pairs(c) do
+    local a = ARG_NAMES[k]
+    if a and a.where ~= "body" and type(v) ~= "string" and not (type(v) == "number" and a.numbers) then
+      return nil, nil, (".%s: string expected, got %s"):format(k, type(v))
+    elseif CALL_OPTIONS[k] then
+      local ok, x = CALL_OPTIONS[k](v, k)
+      if not ok then return nil, nil, ": " .. x end
+      co = co or {}
+      co[k] = x
+    elseif not ENTRY_FIELDS[k] then
+      return nil, nil, ": " .. unknown("field", k, ENTRY_FIELDS)
+    end
+  end
+  local args = c
+  if c.args ~= nil then
+    if type(c.args) ~= "table" then return nil, nil, ".args: table expected, got " .. type(c.args) end
+    args = c.args
+    for k, v in pairs(args) do
+      local a = ARG_NAMES[k]
+      if not a then return nil, nil, ".args: " .. unknown("argument", k, ARG_NAMES) end
+      if a.where ~= "body" and type(v) ~= "string" and not (type(v) == "number" and a.numbers) then
+        return nil, nil, (".args.%s: string expected, got %s"):format(k, type(v))
+      end
+    end
+  end
+  return args, co
 end
 
 --- Many calls at once; results in the order of `calls`.
 -- calls[i] = { op = "jobs:trigger", project = ..., job_id = ..., run_id = ...,
---              input = ..., update = ..., retry = ... }  (or { op = , args = {...} }).
+--              input = ..., update = ..., timeout = ..., deadline = ..., retry = ...,
+--              headers = ..., hook = ... }  (or { op = , args = {...}, timeout = ..., ... }):
+-- the arguments of the operation and the per-call options of the methods
+-- (see @{Jobs}); any other field raises.
 -- Each entry of the result is the call's result (a typed object, an array
 -- for lists, true for delete) or an error object: tell them apart with
 -- intuned.is_error(entry).
@@ -426,14 +707,9 @@ function Client:batch(calls, opts)
     if not OPS[c.op] then
       error(("bad argument #1 to 'batch' (calls[%d].op: unknown operation '%s')"):format(i, tostring(c.op)), 2)
     end
-    local args = c.args or c
-    for _, a in ipairs(ARG_FIELDS) do
-      local v = args[a.name]
-      if v ~= nil and type(v) ~= "string" and not (type(v) == "number" and a.numbers) then
-        error(("bad argument #1 to 'batch' (calls[%d].%s: string expected, got %s)"):format(i, a.name, type(v)), 2)
-      end
-    end
-    list[i] = { c.op, args, c.retry ~= nil and { retry = c.retry } or nil }
+    local args, co, msg = entry_of(c)
+    if msg then error(("bad argument #1 to 'batch' (calls[%d]%s)"):format(i, msg), 2) end
+    list[i] = { c.op, args, co }
   end
   local n = #list
   if n == 0 then return {} end
@@ -463,91 +739,40 @@ function Client:close()
   st.closed = true
 end
 
--- ---------------------------------------------------------------- options
-
--- Raised without a position; M.new re-raises it at the user's call.
-local function opt_error(msg)
-  error("intuned.client: " .. msg, 0)
-end
+-- --------------------------------------------------------------- making
 
 local function nonempty(v)
   if v == "" then return nil end
   return v
 end
 
-local function check_opt(o, k, want)
-  local v = o[k]
-  if v ~= nil and type(v) ~= want then
-    opt_error(("option '%s' must be a %s, got %s"):format(k, want, type(v)))
-  end
-  return v
-end
-
-local function seconds(o, k)
-  local v = o[k]
-  if v == nil then return nil end
-  if v == false then return 0 end -- no limit
-  if type(v) ~= "number" or v ~= v or v < 0 or v >= 1e9 then
-    opt_error(("option '%s' must be a number of seconds >= 0"):format(k))
-  end
-  return v
-end
-
+-- The client's normalized options; nil, msg for a bad one.
 local function normalize(opts)
   local o = {}
-  o.api_key = nonempty(check_opt(opts, "api_key", "string")) or nonempty(os.getenv("INTUNED_API_KEY"))
-  if not o.api_key then
-    opt_error("no API key: pass api_key or set INTUNED_API_KEY")
+  for k, v in pairs(opts) do
+    local check = CLIENT_OPTIONS[k]
+    if not check then return nil, unknown("option", k, CLIENT_OPTIONS) end
+    local ok, x = check(v, k)
+    if not ok then return nil, x end
+    o[k] = x
   end
-  o.workspace_id = nonempty(check_opt(opts, "workspace_id", "string")) or nonempty(os.getenv("INTUNED_WORKSPACE_ID"))
-  if not o.workspace_id then
-    opt_error("no workspace id: pass workspace_id or set INTUNED_WORKSPACE_ID")
-  end
-  o.server_url = nonempty(check_opt(opts, "server_url", "string")) or nonempty(os.getenv("INTUNED_SERVER_URL"))
-    or DEFAULT_SERVER_URL
+  -- the environment fills in what the options leave out (here only: the
+  -- transports read none of it)
+  o.api_key = nonempty(o.api_key) or nonempty(os.getenv("INTUNED_API_KEY"))
+  if not o.api_key then return nil, "no API key: pass api_key or set INTUNED_API_KEY" end
+  o.workspace_id = nonempty(o.workspace_id) or nonempty(os.getenv("INTUNED_WORKSPACE_ID"))
+  if not o.workspace_id then return nil, "no workspace id: pass workspace_id or set INTUNED_WORKSPACE_ID" end
+  o.server_url = nonempty(o.server_url) or nonempty(os.getenv("INTUNED_SERVER_URL")) or DEFAULT_SERVER_URL
   if not o.server_url:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]") then
-    opt_error("server_url must be an http:// or https:// URL")
+    return nil, "server_url must be an http:// or https:// URL"
   end
-  o.user_agent = check_opt(opts, "user_agent", "string") or ("lua-intuned/" .. core._VERSION)
-  if o.user_agent:find("[\r\n]") then opt_error("user_agent contains a line break") end
-  o.connect_timeout = seconds(opts, "connect_timeout")
-  o.timeout = seconds(opts, "timeout")
-  o.deadline = seconds(opts, "deadline")
-  local retry = opts.retry
-  if retry ~= nil and type(retry) ~= "table" and type(retry) ~= "boolean" then
-    opt_error("option 'retry' must be a table, true or false")
+  o.user_agent = o.user_agent or ("lua-intuned/" .. core._VERSION)
+  if o.user_agent:find("[\r\n]") then return nil, "user_agent contains a line break" end
+  o.transport = o.transport or "auto"
+  if o.transport ~= "auto" and o.transport ~= "curl" and o.transport ~= "ngx" then
+    return nil, "option 'transport' must be \"auto\", \"curl\" or \"ngx\""
   end
-  if type(retry) == "table" then
-    -- the core checks the fields (and raises on bad ones) the same way for both transports
-    local ok, msg = pcall(core.retry_decide, retry, "jobs:get", 1, { kind = "api" }, false, 0)
-    if not ok then opt_error(tostring(msg):gsub("^intuned: ", "")) end
-  end
-  o.retry = retry
-  local headers = check_opt(opts, "headers", "table")
-  if headers then
-    o.headers = {}
-    for k, v in pairs(headers) do
-      if type(k) ~= "string" or not k:match("^[!#$%%&'*+.^_`|~%w-]+$") then
-        opt_error("option 'headers' must map header names to values")
-      end
-      if type(v) ~= "string" and type(v) ~= "number" then
-        opt_error(("header '%s' must have a string value"):format(k))
-      end
-      v = tostring(v)
-      if v:find("[\r\n%z]") then opt_error(("header '%s' contains a line break"):format(k)) end
-      o.headers[k] = v
-    end
-  end
-  o.ca_file = check_opt(opts, "ca_file", "string")
-  o.insecure = check_opt(opts, "insecure", "boolean") or false
-  o.hook = check_opt(opts, "hook", "function")
-  -- nginx transport only: keepalive pool of connections to the server
-  o.keepalive_timeout = seconds(opts, "keepalive_timeout")
-  o.pool_size = check_opt(opts, "pool_size", "number")
-  o.backlog = check_opt(opts, "backlog", "number")
-  for _, k in ipairs{ "pool_size", "backlog" } do
-    if o[k] and (o[k] < 1 or o[k] % 1 ~= 0) then opt_error(("option '%s' must be an integer >= 1"):format(k)) end
-  end
+  o.insecure = o.insecure or false
   return o
 end
 
@@ -564,12 +789,8 @@ function M.new(opts)
   if type(opts) ~= "table" then
     error(("bad argument #1 to 'client' (table expected, got %s)"):format(tname(opts)), 2)
   end
-  local transport = opts.transport or "auto"
-  if transport ~= "auto" and transport ~= "curl" and transport ~= "ngx" then
-    error("intuned.client: option 'transport' must be \"auto\", \"curl\" or \"ngx\"", 2)
-  end
-  local ok, o = pcall(normalize, opts)
-  if not ok then error(o, 2) end
+  local o, msg = normalize(opts)
+  if not o then error("intuned.client: " .. msg, 2) end
   local self = setmetatable({}, Client)
   local jobs = setmetatable({}, Jobs)
   local runs = setmetatable({}, Runs)
@@ -579,7 +800,7 @@ function M.new(opts)
   self.workspace_id = o.workspace_id
   client_of[jobs] = self
   client_of[runs] = self
-  state_of[self] = { opts = o, transport = transport }
+  state_of[self] = { opts = o, transport = o.transport }
   return self
 end
 

@@ -1,7 +1,7 @@
 -- intuned.convert: one job definition into the body of another operation.
 --
 --   intuned.JobInput.from(src[, changes])        job:to_input([changes])   create body (v0.3.12)
---   intuned.JobUpdateInput.from(src[, changes])  job:to_update([changes])  update body (newer API)
+--   intuned.JobUpdateInput.from(src[, changes])  job:to_update([changes])  update body (newest API)
 --
 -- src is a Job, JobInput or JobUpdateInput object, or a plain table shaped
 -- like one (job:to_table(), a decoded JSON document of either API version).
@@ -135,7 +135,7 @@ function to_input.retry(ctx, r, p)
     initialInterval = function(_, v, _, o) o.initialInterval = duration_of(v) end,
     maximumInterval = function(_, v, _, o) o.maximumInterval = duration_of(v) end,
   }, {})
-  -- required at v0.3.12; 3 is what the newer API assumes when it is absent
+  -- required at v0.3.12; 3 is what the newest API assumes when it is absent
   if out.maximumAttempts == nil then out.maximumAttempts = 3 end
   return out
 end
@@ -253,7 +253,7 @@ function to_update.configuration(ctx, c, p)
   }, {})
 end
 
--- The newer API takes parameters as an object only, and requires them.
+-- The newest API takes parameters as an object only, and requires them.
 local function parameters_update(ctx, v, p, out)
   if not present(v) then
     out.parameters = core.object()
@@ -284,7 +284,7 @@ end
 local function headers_update(_, v, _, out)
   if type(v) ~= "table" then out.headers = v return end
   local h = core.object()
-  for k, x in pairs(v) do h[k] = header_value(x) end -- header values are strings in the newer API
+  for k, x in pairs(v) do h[k] = header_value(x) end -- header values are strings in the newest API
   out.headers = h
 end
 
@@ -325,7 +325,7 @@ for k, v in pairs(SERVER) do UPDATE_RULES[k] = v end
 -- ------------------------------------------------------------------ entry
 
 local TARGETS = {
-  to_input = { rules = INPUT_RULES, type = core.JobInput, other = "exists only in the newer API; dropped",
+  to_input = { rules = INPUT_RULES, type = core.JobInput, other = "exists only in the newest API; dropped",
                from = "intuned.JobInput.from" },
   to_update = { rules = UPDATE_RULES, type = core.JobUpdateInput, other = "exists only in v0.3.12; dropped",
                 from = "intuned.JobUpdateInput.from" },
@@ -367,7 +367,7 @@ function M.to_input(src, changes)
   return obj, err
 end
 
---- JobUpdateInput (update body, newer API shape) from a job definition.
+--- JobUpdateInput (update body, newest API shape) from a job definition.
 -- As @{intuned.T}.from.
 -- @tparam intuned.Object|table src a Job, JobInput or JobUpdateInput, or a table shaped like one
 -- @tparam[opt] table changes top-level fields to replace

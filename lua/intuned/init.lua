@@ -70,4 +70,65 @@ function M.client(opts)
   return require("intuned.client").new(opts)
 end
 
+--- Receiving sink results.
+-- @section webhook
+
+--- The webhook receiver (module @{intuned.webhook}): token check, decoding
+-- into a @{JobSinkResultPayload} and duplicate detection for the results a
+-- webhook sink delivers. `intuned.webhook.new{ token = ... }` makes one.
+-- @field webhook
+M.webhook = require "intuned.webhook"
+
+--- Jobs as code.
+-- @section plan
+
+--- Compare declared jobs with a project's: which to create, which to
+-- update (field by field, secrets as `***`), which to delete with `prune`
+-- (@{intuned.plan.plan}; `require("intuned.plan").plan_text(p)` says it
+-- for people).
+-- @tparam intuned.client.Client client the client
+-- @tparam string project the project name
+-- @tparam table jobs an array of job definitions
+-- @tparam[opt] table opts `prune`, `call`
+-- @treturn table the plan, or nil, err
+function M.plan(client, project, jobs, opts)
+  local p, err = require("intuned.plan").plan(client, project, jobs, opts)
+  return p, err
+end
+
+--- Make a project match declared jobs (@{intuned.plan.apply}): creates,
+-- updates and (with `prune`) deletes, stopping at the first failure.
+-- @tparam intuned.client.Client client the client
+-- @tparam string project the project name
+-- @tparam table jobs an array of job definitions
+-- @tparam[opt] table opts `prune`, `call`, `plan`
+-- @treturn table the report, or nil, err, the report so far
+function M.apply(client, project, jobs, opts)
+  local r, err, partial = require("intuned.plan").apply(client, project, jobs, opts)
+  return r, err, partial
+end
+
+--- Old names.
+-- @section old_names
+
+-- The parts of an update body were named by a version number in 0.1.0; they
+-- are named after the update body now.  The old names stay for one release.
+local OLD_NAMES = {
+  JobPayloadV2 = "JobUpdatePayload", ConfigurationV2 = "JobUpdateConfiguration",
+  RetryV2 = "JobUpdateRetry", AuthSessionV2 = "JobUpdateAuthSession",
+}
+for old, new in pairs(OLD_NAMES) do M[old] = M[new] end
+
+--- Deprecated: @{JobUpdatePayload} (its 0.1.0 name; removed in the next release).
+-- @field JobPayloadV2
+
+--- Deprecated: @{JobUpdateConfiguration} (its 0.1.0 name; removed in the next release).
+-- @field ConfigurationV2
+
+--- Deprecated: @{JobUpdateRetry} (its 0.1.0 name; removed in the next release).
+-- @field RetryV2
+
+--- Deprecated: @{JobUpdateAuthSession} (its 0.1.0 name; removed in the next release).
+-- @field AuthSessionV2
+
 return M

@@ -76,23 +76,45 @@ local function deliver(m, hook, last)
   return last
 end
 
+-- "Name: value" lines of a headers table (name -> value, or lines), after `into`.
+local function header_lines(h, into)
+  for k, v in pairs(h or {}) do
+    into[#into + 1] = type(k) == "string" and (k .. ": " .. tostring(v)) or v
+  end
+  return into
+end
+
+-- The call's extra headers: the client's, then the call's (the machine
+-- lets a later one replace an earlier one of the same name).
+local function call_headers(cfg, co)
+  if not (co and co.headers) then return cfg.headers end
+  return header_lines(co.headers, header_lines(cfg.headers, {}))
+end
+
+-- A per-call option, else the client's.
+local function pick(cfg, co, k)
+  if co and co[k] ~= nil then return co[k] end
+  return cfg[k]
+end
+
 --- One operation, with retries. Internal (exported for intuned.client):
 -- what a client method runs inside nginx.
 -- @tparam table cfg the client's normalized options
 -- @tparam string op an operation name (@{intuned.operations})
 -- @tparam table args `project`, `job_id`, `run_id`, `input`, `update`, ...
--- @tparam[opt] table callopts `{ retry = policy }`
+-- @tparam[opt] table callopts the call's normalized options (`timeout`,
+-- `deadline`, `retry`, `headers`, `hook`), over the client's
 -- @return the result (as @{intuned.parse_response})
 -- @return[2] nil
 -- @treturn[2] intuned.Error
 function M.call(cfg, op, args, callopts)
-  local retry = cfg.retry
-  if callopts and callopts.retry ~= nil then retry = callopts.retry end
+  local hook = pick(cfg, callopts, "hook") or nil -- false: none for this call
   -- looked up at each call (not kept in a local), so a spec can wrap it
-  local m, err = core.call_machine(cfg, op, args,
-    { timeout = cfg.timeout, deadline = cfg.deadline, retry = retry, headers = cfg.headers }, nil, now())
+  local m, err = core.call_machine(cfg, op, args, {
+    timeout = pick(cfg, callopts, "timeout"), deadline = pick(cfg, callopts, "deadline"),
+    retry = pick(cfg, callopts, "retry"), headers = call_headers(cfg, callopts), quiet = not hook,
+  }, nil, now())
   if not m then return nil, err end
-  local hook = cfg.hook
   local last_retry_err
   for _ = 1, MAX_STEPS do
     -- "send", request, timeout, fresh | "wait", delay | "done"
@@ -129,7 +151,7 @@ end
 
 --- Many calls concurrently: at most max_in_flight light threads, each
 -- taking the next call; results in order (result or error object).
--- calls[i] = { op, args, callopts }.
+-- calls[i] = { op, args, callopts } (callopts as for @{call}).
 -- Internal (exported for intuned.client): what `client:batch` runs inside
 -- nginx.
 -- @tparam table cfg the client's normalized options
@@ -156,7 +178,8 @@ function M.batch(cfg, calls, max_in_flight)
         -- The raise came from outside the machine (which scrubs what it
         -- makes), so what it says may quote a secret of the call: the
         -- core's scrubber takes them out, or the message is left out.
-        local sok, secrets = pcall(core.call_secrets, cfg, c[1], c[2])
+        local sok, secrets = pcall(core.call_secrets,
+          { api_key = cfg.api_key, headers = call_headers(cfg, c[3]) }, c[1], c[2])
         if sok then sok, e = pcall(core.scrub, secrets, e) end
         if not (sok and e) then e = new_error("connection", what) end
         res = e

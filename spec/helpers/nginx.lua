@@ -110,6 +110,33 @@ function Server:stop()
   if not os.getenv("ITD_KEEP_NGINX") then sh("rm -rf '" .. self.prefix .. "'") end
 end
 
+--- The configuration of examples/nginx/nginx.conf with test paths, for
+-- M.start{ conf = ... }: prefix-local logs, pid and temp paths, the source
+-- tree's Lua modules, {{LISTEN}}.  opts.locations: text added to the
+-- server block; opts.http: to the http block; opts.workers (default 1).
+-- Each substitution must apply, so a change to the example that breaks a
+-- spec's assumptions fails here.
+function M.example_conf(opts)
+  opts = opts or {}
+  local conf = assert(read(M.root() .. "/examples/nginx/nginx.conf"))
+  local function sub(pat, repl)
+    local n
+    conf, n = conf:gsub(pat, function() return repl end)
+    assert(n == 1, "examples/nginx/nginx.conf: no match for " .. pat)
+  end
+  sub("worker_processes auto;", "worker_processes " .. (opts.workers or 1) .. ";")
+  sub("error_log [^;]*;", "error_log {{PREFIX}}/logs/error.log info;")
+  sub("pid [^;]*;", "pid {{PREFIX}}/nginx.pid;")
+  sub("worker_connections %d+;", "worker_connections 4096;")
+  sub("access_log [^;]*;", "access_log off; client_body_temp_path {{PREFIX}}/tmp/body; "
+    .. "proxy_temp_path {{PREFIX}}/tmp/proxy; fastcgi_temp_path {{PREFIX}}/tmp/fcgi; "
+    .. "uwsgi_temp_path {{PREFIX}}/tmp/uwsgi; scgi_temp_path {{PREFIX}}/tmp/scgi;" .. (opts.http or ""))
+  sub('lua_package_path "[^"]*";', 'lua_package_path "{{LUA_PATH}}{{ROOT}}/examples/nginx/?.lua;;";')
+  sub('lua_package_cpath "[^"]*";', 'lua_package_cpath "{{LUA_CPATH}}";')
+  sub("listen 8080;", "listen {{LISTEN}};\n" .. (opts.locations or ""))
+  return conf
+end
+
 --- Start nginx.  opts.http: the inside of the http block (servers, lua_*
 -- directives), or opts.conf: a whole configuration (its own events/http).
 -- opts.env: variables for nginx's environment (declare them with `env` in

@@ -221,10 +221,16 @@ function State:run(client, n)
   while done < n do
     if self.since_batch >= every and n - done >= bsize then
       self.since_batch = 0
-      local calls = {}
-      for i = 1, bsize do calls[i] = self:next_call() end
+      local calls, wire = {}, {}
+      for i = 1, bsize do
+        local c = self:next_call()
+        calls[i] = c
+        -- the batch entry without the driver's own bookkeeping (id): batch
+        -- refuses fields it does not know
+        wire[i] = { op = c.op, project = c.project, job_id = c.job_id, run_id = c.run_id, input = c.input }
+      end
       local t0 = clock()
-      local ok, out = pcall(client.batch, client, calls, { max_in_flight = o.max_in_flight or 16 })
+      local ok, out = pcall(client.batch, client, wire, { max_in_flight = o.max_in_flight or 16 })
       local el = clock() - t0
       local c = self.c
       c.batches = c.batches + 1

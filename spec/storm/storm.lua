@@ -205,9 +205,9 @@ end
 -- constant size): STEADY_ROUNDS rounds of STEADY_CALLS after one round of
 -- warm-up; growth from the end of the warm-up to the end, beyond the Lua
 -- heap's, under STEADY_GROWTH_KIB.  A leak of 100 bytes a call would add
--- 1.8 MiB; measured with the libcurl transport: RSS 15508 -> 15976 KiB over
+-- 1 MiB; measured with the libcurl transport: RSS 15508 -> 15976 KiB over
 -- 24,000 calls, malloc's in-use bytes flat at 1450 KiB.
-local STEADY_CALLS, STEADY_ROUNDS, STEADY_GROWTH_KIB = 3000, 6, 1024
+local STEADY_CALLS, STEADY_ROUNDS, STEADY_GROWTH_KIB = 2500, 4, 1024
 local function steady_check(title, run, measure, counts)
   run(STEADY_CALLS)
   local r0, h0 = measure()

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include "emu.h"
+#include "faults.h"
 
 #define MAX_RULES 64
 #define FAULT_COUNT_MAX 1000000000
@@ -23,7 +23,7 @@
 static pthread_mutex_t f_lock = PTHREAD_MUTEX_INITIALIZER;
 static emu_fault f_rules[MAX_RULES];
 static size_t f_n;
-static emu_rng f_rng;
+static itd_rng f_rng;
 static int f_rng_ready;
 
 static const char *const kind_names[] = { "none", "drop", "malformed", "truncated", "content_type", "drip" };
@@ -117,7 +117,7 @@ int faults_add(const emu_fault *f)
 {
     int rc = -1;
     pthread_mutex_lock(&f_lock);
-    if (!f_rng_ready) { emu_rng_seed(&f_rng, g_opts.seed); f_rng_ready = 1; }
+    if (!f_rng_ready) { itd_rng_seed(&f_rng, g_opts.seed); f_rng_ready = 1; }
     if (f_n < MAX_RULES) { f_rules[f_n++] = *f; rc = 0; }
     pthread_mutex_unlock(&f_lock);
     return rc;
@@ -170,7 +170,7 @@ int faults_pick(const char *method, const char *path, emu_fault *out)
             f->count--;
             fired = 1;
         } else {
-            fired = emu_rng_unit(&f_rng) < f->rate;
+            fired = itd_rng_double(&f_rng) < f->rate;
         }
         if (fired) *out = *f;
     }

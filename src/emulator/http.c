@@ -1,7 +1,8 @@
 /*
- * http.c - the HTTP side: libmicrohttpd setup, routing, the Jobs API
- * operations, the control endpoints (/_emulator/...) and the webhook
- * receiver (/_receiver/...).
+ * http.c - the HTTP side: libmicrohttpd setup, the Jobs API operations
+ * (routed by the operation table, ops.c), and the request deadline.  The
+ * control endpoints (control.c) and the receiver (receiver.c) are served
+ * from here; answers are built by reply.c.
  *
  * One thread per connection: a latency fault or a slow client then holds
  * only its own connection, and keep-alive connections cost a blocked thread
@@ -15,12 +16,10 @@
  *
  * Paths arrive undecoded (our unescape callback is a no-op) so that an id
  * holding "%2F" is one segment; each segment is percent-decoded after the
- * split.
+ * split (reply.c).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <math.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,516 +28,19 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include "emu.h"
+#include "control.h"
+#include "deliver.h"
+#include "faults.h"
+#include "http.h"
+#include "persist.h"
+#include "receiver.h"
+#include "reply.h"
+#include "runner.h"
+#include "emu_sched.h"
+#include "stats.h"
+#include "store.h"
 
 static struct MHD_Daemon *g_daemon;
-
-/* ------------------------------------------------------------ stats */
-
-static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long st_conns, st_open, st_open_max, st_requests, st_creates, st_faults;
-#define MAX_STAT_KEYS 96
-static struct { char key[64]; unsigned long n; } st_keys[MAX_STAT_KEYS];
-static size_t st_nkeys;
-
-void stats_connection(void)
-{
-    pthread_mutex_lock(&st_lock);
-    st_conns++;
-    if (++st_open > st_open_max) st_open_max = st_open;
-    pthread_mutex_unlock(&st_lock);
-}
-static void stats_connection_closed(void) { pthread_mutex_lock(&st_lock); st_open--; pthread_mutex_unlock(&st_lock); }
-void stats_create(void) { pthread_mutex_lock(&st_lock); st_creates++; pthread_mutex_unlock(&st_lock); }
-void stats_fault(void) { pthread_mutex_lock(&st_lock); st_faults++; pthread_mutex_unlock(&st_lock); }
-
-void stats_request(const char *method, const char *op)
-{
-    char key[64];
-    snprintf(key, sizeof key, "%.15s %.40s", method, op);
-    pthread_mutex_lock(&st_lock);
-    st_requests++;
-    size_t i;
-    for (i = 0; i < st_nkeys; i++) if (strcmp(st_keys[i].key, key) == 0) break;
-    if (i == st_nkeys && st_nkeys < MAX_STAT_KEYS) {
-        memcpy(st_keys[i].key, key, sizeof key);
-        st_keys[i].n = 0;
-        st_nkeys++;
-    }
-    if (i < st_nkeys) st_keys[i].n++;
-    pthread_mutex_unlock(&st_lock);
-}
-
-static unsigned long stats_cut(void);
-
-cJSON *stats_json(void)
-{
-    unsigned long cut = stats_cut();
-    cJSON *o = cJSON_CreateObject();
-    pthread_mutex_lock(&st_lock);
-    cJSON_AddNumberToObject(o, "connections", (double)st_conns);
-    cJSON_AddNumberToObject(o, "open_connections", (double)st_open);
-    cJSON_AddNumberToObject(o, "max_open_connections", (double)st_open_max); /* the most open at once, ever */
-    cJSON_AddNumberToObject(o, "requests", (double)st_requests);
-    cJSON_AddNumberToObject(o, "creates", (double)st_creates);
-    cJSON_AddNumberToObject(o, "faults", (double)st_faults);
-    cJSON_AddNumberToObject(o, "requests_timed_out", (double)cut);   /* cut by --request-timeout */
-    cJSON *by = cJSON_AddObjectToObject(o, "by_route");
-    cJSON *bm = cJSON_AddObjectToObject(o, "by_method");
-    for (size_t i = 0; i < st_nkeys; i++) {
-        cJSON_AddNumberToObject(by, st_keys[i].key, (double)st_keys[i].n);
-        char m[16];
-        sscanf(st_keys[i].key, "%15s", m);
-        cJSON *prev = cJSON_GetObjectItemCaseSensitive(bm, m);
-        if (prev) cJSON_SetNumberValue(prev, prev->valuedouble + (double)st_keys[i].n);
-        else cJSON_AddNumberToObject(bm, m, (double)st_keys[i].n);
-    }
-    pthread_mutex_unlock(&st_lock);
-    cJSON_AddStringToObject(o, "s3_dir", g_opts.s3_dir ? g_opts.s3_dir : "");
-    return o;
-}
-
-/* ------------------------------------------------------------ receiver */
-
-/* Records are bounded in all: --receiver-max-bytes across every name (the
- * oldest record of any name goes first) and --receiver-max-names names (the
- * least recently used name goes first), besides MAX_RECORDS per name.  What
- * was dropped is counted, and a GET tells (X-Receiver-Dropped for the name,
- * X-Receiver-Dropped-Total for all). */
-typedef struct rrec {
-    cJSON *rec;
-    size_t bytes;          /* estimated memory of rec */
-    uint64_t seq;          /* arrival order across all names */
-    struct rrec *next;
-} rrec;
-typedef struct receiver {
-    char *name;
-    rrec *head, *tail;     /* oldest first */
-    size_t n;
-    unsigned long dropped; /* records of this name dropped for room */
-    uint64_t used;         /* last use, in g_rc_seq ticks */
-    int status;            /* answer this status ... */
-    long count;            /* ... for the next `count` requests */
-    struct receiver *next;
-} receiver;
-static pthread_mutex_t rc_lock = PTHREAD_MUTEX_INITIALIZER;
-static receiver *g_receivers;
-static unsigned g_rc_names;
-static size_t g_rc_bytes;
-static unsigned long g_rc_dropped;   /* in all, evicted names included */
-static uint64_t g_rc_seq;
-#define MAX_RECORDS 10000
-
-/* Frees a name and its records; counts them as dropped when `dropped`. */
-static void receiver_remove(receiver *r, int dropped)
-{
-    for (receiver **pp = &g_receivers; *pp; pp = &(*pp)->next)
-        if (*pp == r) { *pp = r->next; break; }
-    for (rrec *x = r->head, *n; x; x = n) {
-        n = x->next;
-        g_rc_bytes -= x->bytes;
-        cJSON_Delete(x->rec);
-        free(x);
-    }
-    if (dropped) g_rc_dropped += (unsigned long)r->n;
-    g_rc_names--;
-    free(r->name);
-    free(r);
-}
-
-static void receiver_drop_oldest(receiver *r)
-{
-    rrec *x = r->head;
-    if (!x) return;
-    r->head = x->next;
-    if (!r->head) r->tail = NULL;
-    r->n--;
-    r->dropped++;
-    g_rc_dropped++;
-    g_rc_bytes -= x->bytes;
-    cJSON_Delete(x->rec);
-    free(x);
-}
-
-static receiver *receiver_get(const char *name, int create)
-{
-    for (receiver *r = g_receivers; r; r = r->next)
-        if (strcmp(r->name, name) == 0) {
-            if (create) r->used = ++g_rc_seq;
-            return r;
-        }
-    if (!create) return NULL;
-    unsigned max = g_opts.receiver_max_names ? g_opts.receiver_max_names : 1;
-    while (g_rc_names >= max && g_receivers) {
-        receiver *lru = g_receivers;
-        for (receiver *r = g_receivers; r; r = r->next) if (r->used < lru->used) lru = r;
-        receiver_remove(lru, 1);
-    }
-    receiver *r = emu_xcalloc(1, sizeof *r);
-    r->name = emu_strdup(name);
-    r->used = ++g_rc_seq;
-    r->next = g_receivers;
-    g_receivers = r;
-    g_rc_names++;
-    return r;
-}
-
-/* Keeps rec (taken) in r, dropping the oldest records of any name for room. */
-static void receiver_add(receiver *r, cJSON *rec, size_t bytes)
-{
-    if (bytes > g_opts.receiver_max_bytes) {   /* never fits: counted, not kept */
-        cJSON_Delete(rec);
-        r->dropped++;
-        g_rc_dropped++;
-        return;
-    }
-    if (r->n >= MAX_RECORDS) receiver_drop_oldest(r);
-    while (g_rc_bytes + bytes > g_opts.receiver_max_bytes) {
-        receiver *oldest = NULL;
-        for (receiver *x = g_receivers; x; x = x->next)
-            if (x->head && (!oldest || x->head->seq < oldest->head->seq)) oldest = x;
-        if (!oldest) break;
-        receiver_drop_oldest(oldest);
-    }
-    rrec *x = emu_xcalloc(1, sizeof *x);
-    x->rec = rec;
-    x->bytes = bytes;
-    x->seq = ++g_rc_seq;
-    if (r->tail) r->tail->next = x;
-    else r->head = x;
-    r->tail = x;
-    r->n++;
-    g_rc_bytes += bytes;
-}
-
-static void receivers_free(void)
-{
-    pthread_mutex_lock(&rc_lock);
-    while (g_receivers) receiver_remove(g_receivers, 0);
-    pthread_mutex_unlock(&rc_lock);
-}
-
-/* ------------------------------------------------------------ request context */
-
-typedef struct req {
-    char *body;
-    size_t len, cap;
-    int too_big;
-} req;
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    cJSON *o = cls;
-    char name[128];
-    size_t i;
-    for (i = 0; key[i] && i < sizeof name - 1; i++) name[i] = (char)tolower((unsigned char)key[i]);
-    name[i] = 0;
-    if (!cJSON_GetObjectItemCaseSensitive(o, name)) cJSON_AddStringToObject(o, name, value ? value : "");
-    return MHD_YES;
-}
-
-/* ------------------------------------------------------------ responses */
-
-/* The drip fault of the request this thread is answering (one thread per
- * connection), or NULL: set around the operation, read by new_response. */
-static __thread const emu_fault *tl_drip;
-#define DRIP_MAX_PAUSE_MS 200.0   /* pauses of one dripped answer, in all */
-
-typedef struct drip_body { char *body; size_t len, piece; double pause_ms, slept_ms; } drip_body;
-
-static ssize_t drip_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    drip_body *d = cls;
-    if (pos >= d->len) return MHD_CONTENT_READER_END_OF_STREAM;
-    if (pos > 0 && d->slept_ms + d->pause_ms <= DRIP_MAX_PAUSE_MS) {
-        emu_sleep_ms(d->pause_ms);
-        d->slept_ms += d->pause_ms;
-    }
-    size_t n = d->len - (size_t)pos;
-    if (n > d->piece) n = d->piece;
-    if (n > max) n = max;
-    memcpy(buf, d->body + pos, n);
-    return (ssize_t)n;
-}
-
-static void drip_free(void *cls)
-{
-    drip_body *d = cls;
-    free(d->body);
-    free(d);
-}
-
-/* MHD_create_response_from_buffer, or under a drip fault a response whose
- * body comes from drip_reader (MUST_FREE: the response takes buf). */
-static struct MHD_Response *new_response(size_t len, void *buf, enum MHD_ResponseMemoryMode mode)
-{
-    if (!tl_drip || len == 0) return MHD_create_response_from_buffer(len, buf, mode);
-    drip_body *d = emu_xcalloc(1, sizeof *d);
-    if (mode == MHD_RESPMEM_MUST_FREE) d->body = buf;
-    else { d->body = emu_xmalloc(len); memcpy(d->body, buf, len); }
-    d->len = len;
-    d->piece = tl_drip->drip_bytes > 0 ? (size_t)tl_drip->drip_bytes : 8;
-    d->pause_ms = tl_drip->drip_ms;
-    struct MHD_Response *r = MHD_create_response_from_callback(tl_drip->drip_chunked ? MHD_SIZE_UNKNOWN : len, 1024,
-                                                               drip_reader, d, drip_free);
-    if (!r) drip_free(d);
-    return r;
-}
-
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *ctype, char *body, size_t len,
-                                 const char *h1, const char *v1)
-{
-    /* body is malloc'd (or NULL): the response takes it */
-    struct MHD_Response *r = new_response(len, body ? body : (char *)"",
-                                          body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) { if (!tl_drip || !len) free(body); return MHD_NO; }
-    if (ctype) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (h1 && v1) MHD_add_response_header(r, h1, v1);
-    enum MHD_Result rc = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return rc;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
-{
-    if (!json) return send_body(c, 500, "text/plain", emu_strdup("out of memory"), 13, NULL, NULL);
-    return send_body(c, status, "application/json", json, strlen(json), NULL, NULL);
-}
-
-static enum MHD_Result send_cjson(struct MHD_Connection *c, unsigned status, cJSON *t)
-{
-    char *s = t ? itd_json_print(t, NULL) : NULL;
-    cJSON_Delete(t);
-    return send_json(c, status, s);
-}
-
-static unsigned long g_corr;
-static pthread_mutex_t corr_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static const char *error_code(unsigned status)
-{
-    switch (status) {
-    case 400: return "bad-request";
-    case 401: return "unauthorized";
-    case 404: return "not-found";
-    case 405: return "method-not-allowed";
-    case 409: return "conflict";
-    case 413: return "payload-too-large";
-    case 429: return "too-many-requests";
-    case 502: return "bad-gateway";
-    case 503: return "service-unavailable";
-    default: return status >= 500 ? "internal-server-error" : "error";
-    }
-}
-
-/* Error bodies: the reference's `message` (+ `details` for 400) and the newer
- * API's typed keys, encoded by the core's ApiError schema. `details` is taken. */
-static char *error_json(unsigned status, const char *message, cJSON *details)
-{
-    char corr[48];
-    pthread_mutex_lock(&corr_lock);
-    unsigned long n = ++g_corr;
-    pthread_mutex_unlock(&corr_lock);
-    snprintf(corr, sizeof corr, "emu-%08lx", n);
-    itd_api_error e;
-    memset(&e, 0, sizeof e);
-    e.h.schema = &itd_ApiError;
-    e.message = (char *)message;
-    e.details = details;
-    e.code = (char *)error_code(status);
-    e.category = (char *)(status >= 500 || status == 429 ? "infrastructure" : "user");
-    e.retirable = status == 429 || status >= 500;
-    e.has_retirable = 1;
-    e.correlationId = corr;
-    char *json = itd_encode(&itd_ApiError, &e, NULL);
-    cJSON_Delete(details);
-    return json;
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message)
-{
-    return send_json(c, status, error_json(status, message, NULL));
-}
-
-static enum MHD_Result send_action(struct MHD_Connection *c, unsigned status, const itd_schema *s,
-                                   const char *id, const char *run_id, const char *message)
-{
-    itd_action a;
-    memset(&a, 0, sizeof a);
-    a.h.schema = s;
-    a.id = (char *)id;
-    a.jobRunId = (char *)run_id;
-    a.message = (char *)message;
-    return send_json(c, status, itd_encode(s, &a, NULL));
-}
-
-/* A cJSON tree through a response schema (validation), then its encoding. */
-static enum MHD_Result send_model(struct MHD_Connection *c, const itd_schema *s, cJSON *tree)
-{
-    itd_error err = { 0 };
-    void *obj = itd_decode_take(s, tree, NULL, &err);
-    if (!obj) {
-        char msg[ITD_MSG_MAX + ITD_PATH_MAX + 200];
-        snprintf(msg, sizeof msg, "internal: %s does not fit the model: %s: %s", s->name, err.path, err.message);
-        itd_error_clear(&err);
-        return send_error(c, 500, msg);
-    }
-    char *json = itd_encode(s, obj, NULL);
-    itd_free(s, obj);
-    return send_json(c, 200, json);
-}
-
-static enum MHD_Result send_invalid(struct MHD_Connection *c, const char *what, const itd_error *err)
-{
-    char msg[ITD_MSG_MAX + ITD_PATH_MAX + 300];
-    if (err->path[0]) snprintf(msg, sizeof msg, "Invalid %s: %s: %s", what, err->path, err->message);
-    else snprintf(msg, sizeof msg, "Invalid %s: %s", what, err->message);
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "field", err->path);
-    cJSON_AddStringToObject(d, "issue", err->message);
-    return send_json(c, 400, error_json(400, msg, d));
-}
-
-/* ------------------------------------------------------------ faults applied */
-
-typedef struct trunc_body { char *body; size_t len; } trunc_body;
-
-static ssize_t trunc_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    trunc_body *t = cls;
-    size_t half = t->len / 2;
-    if (pos >= half) return MHD_CONTENT_READER_END_WITH_ERROR;   /* close before the promised length */
-    size_t n = half - (size_t)pos;
-    if (n > max) n = max;
-    memcpy(buf, t->body + pos, n);
-    return (ssize_t)n;
-}
-
-static void trunc_free(void *cls)
-{
-    trunc_body *t = cls;
-    free(t->body);
-    free(t);
-}
-
-static enum MHD_Result apply_fault(struct MHD_Connection *c, const emu_fault *f, unsigned success)
-{
-    stats_fault();
-    if (f->status) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "Injected fault: HTTP %d", f->status);
-        const char *ra = f->retry_after[0] ? f->retry_after : (f->status == 429 ? "1" : NULL);
-        char *body = error_json((unsigned)f->status, msg, NULL);
-        return send_body(c, (unsigned)f->status, "application/json", body, strlen(body),
-                         ra ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, ra);
-    }
-    const char *doc = "{\"id\":\"emulated-fault\",\"message\":\"this body is a fault injected by intuned-emulator\"}";
-    switch (f->kind) {
-    case FK_DROP:
-        return MHD_NO;   /* libmicrohttpd closes the connection without an answer */
-    case FK_MALFORMED: {
-        const char *bad = "{\"id\":\"emulated-fault\",\"message\": created,}";
-        return send_body(c, success, "application/json", emu_strdup(bad), strlen(bad), NULL, NULL);
-    }
-    case FK_CONTENT_TYPE:
-        return send_body(c, success, "text/html; charset=utf-8", emu_strdup(doc), strlen(doc), NULL, NULL);
-    case FK_TRUNCATED: {
-        trunc_body *t = emu_xcalloc(1, sizeof *t);
-        t->body = emu_strdup(doc);
-        t->len = strlen(doc);
-        struct MHD_Response *r = MHD_create_response_from_callback(t->len, 64, trunc_reader, t, trunc_free);
-        if (!r) { trunc_free(t); return MHD_NO; }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        enum MHD_Result rc = MHD_queue_response(c, success, r);
-        MHD_destroy_response(r);
-        return rc;
-    }
-    default:
-        return send_error(c, 500, "Injected fault");
-    }
-}
-
-/* ------------------------------------------------------------ paths */
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode n bytes into a new string; NULL when malformed or holding NUL. */
-static char *pct_decode(const char *s, size_t n, int plus_is_space)
-{
-    char *out = emu_xmalloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int a = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (a < 0 || b < 0 || (a == 0 && b == 0)) { free(out); return NULL; }
-            out[k++] = (char)(a * 16 + b);
-            i += 2;
-        } else if (plus_is_space && s[i] == '+') {
-            out[k++] = ' ';
-        } else {
-            out[k++] = s[i];
-        }
-    }
-    out[k] = 0;
-    /* Decoded parts are echoed in JSON answers (a 404 names the job id), and
-     * JSON text is UTF-8: refuse what is not, rather than answer bad JSON. */
-    if (itd_utf8_check(out, k) != k) { free(out); return NULL; }
-    return out;
-}
-
-#define MAX_SEGS 10
-typedef struct segs { size_t n; char *v[MAX_SEGS]; } segs;
-
-static void segs_free(segs *s)
-{
-    for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-    s->n = 0;
-}
-
-/* Split `p` (after a prefix) on '/', decoding each segment: 0, -1 malformed, -2 too many. */
-static int split_path(const char *p, segs *out)
-{
-    out->n = 0;
-    size_t len = strlen(p);
-    if (len && p[len - 1] == '/') len--;   /* one trailing slash is tolerated */
-    size_t i = 0;
-    while (i <= len) {
-        const char *e = memchr(p + i, '/', len - i);
-        size_t n = e ? (size_t)(e - (p + i)) : len - i;
-        if (out->n == MAX_SEGS) { segs_free(out); return -2; }
-        char *d = pct_decode(p + i, n, 0);
-        if (!d) { segs_free(out); return -1; }
-        out->v[out->n++] = d;
-        i += n + 1;
-    }
-    return 0;
-}
-
-static int is_loopback(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr) return 0;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-        if (memcmp(in6->sin6_addr.s6_addr, v4mapped, 12) == 0) return in6->sin6_addr.s6_addr[12] == 127;
-        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-    }
-    return 0;
-}
 
 /* ------------------------------------------------------------ API operations */
 
@@ -587,7 +89,7 @@ static const char *query_arg(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* ---- HEAD's paged runs list (pageNumber, pageSize, sortBy)
+/* ---- the newest API's paged runs list (pageNumber, pageSize, sortBy)
  *
  * The reference (jobs-api.md §8.1) gives only the SDK's example
  * (pageNumber=0, pageSize=10, sortBy=start_time,desc/status,asc) and says
@@ -613,10 +115,7 @@ static enum MHD_Result send_bad_arg(struct MHD_Connection *c, const char *field,
 {
     char msg[400];
     snprintf(msg, sizeof msg, "Invalid query parameter %s: %s", field, issue);
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "field", field);
-    cJSON_AddStringToObject(d, "issue", issue);
-    return send_json(c, 400, error_json(400, msg, d));
+    return send_bad_field(c, msg, field, issue);
 }
 
 /* A whole number lo..hi written with digits only; 0, or -1 with `issue` set. */
@@ -729,10 +228,10 @@ static cJSON *page_runs(const page_args *a, cJSON *all)
 
 /* A webhook sink aimed at the emulator's own API or control endpoints would
  * make each delivery trigger (or change) jobs again, without end; refused
- * now, and again at delivery (runner.c) for jobs that came another way. */
+ * now, and again at delivery (deliver.c) for jobs that came another way. */
 static int sink_is_self(const itd_sink *s)
 {
-    return s && s->kind == ITD_SINK_WEBHOOK && s->url && runner_webhook_is_self(s->url);
+    return s && s->kind == ITD_SINK_WEBHOOK && s->url && deliver_webhook_is_self(s->url);
 }
 
 static enum MHD_Result refuse_self_sink(struct MHD_Connection *c, const char *what)
@@ -741,10 +240,7 @@ static enum MHD_Result refuse_self_sink(struct MHD_Connection *c, const char *wh
                         "(on its own port only /_receiver/NAME)";
     char msg[400];
     snprintf(msg, sizeof msg, "Invalid %s: sink.url: %s", what, issue);
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "field", "sink.url");
-    cJSON_AddStringToObject(d, "issue", issue);
-    return send_json(c, 400, error_json(400, msg, d));
+    return send_bad_field(c, msg, "sink.url", issue);
 }
 
 /* The client passes any number (the reference sets no bound); the emulator
@@ -759,7 +255,7 @@ static int check_concurrency(const itd_configuration *cfg, itd_error *err)
 static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
 {
     emu_writes w = { NULL };
-    itd_error err = { 0 };
+    itd_error err = ITD_ERROR_INIT;
     enum MHD_Result rc;
     emu_job *j;
 
@@ -792,7 +288,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         }
         int bad = store_job_create(r->project, in, &w, &j, &err);
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         if (bad) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); itd_free(&itd_JobInput, in); return rc; }
         stats_create();
         rc = send_action(c, 201, &itd_CreateJob, in->id, NULL, "created");
@@ -803,7 +299,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
         if (!j) { pthread_mutex_unlock(&g_lock); return not_found_job(c, r); }
-        struct MHD_Response *resp = new_response(j->json_len, j->json, MHD_RESPMEM_MUST_COPY);
+        struct MHD_Response *resp = reply_response(j->json_len, j->json, MHD_RESPMEM_MUST_COPY);
         pthread_mutex_unlock(&g_lock);
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -825,7 +321,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         j = store_job_get(r->project, r->job);
         int bad = j ? store_job_update(j, up, &w, &err) : 0;
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         itd_free(&itd_JobUpdateInput, up);
         if (!j) return not_found_job(c, r);
         if (bad) { rc = send_invalid(c, "job update", &err); itd_error_clear(&err); return rc; }
@@ -834,9 +330,12 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
     case ITD_OP_JOBS_DELETE: {
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
-        if (j) store_job_delete(j, &w);
+        if (j) {
+            runner_forget_job(r->project, r->job);
+            store_job_delete(j, &w);
+        }
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         if (!j) return not_found_job(c, r);
         return send_body(c, 204, NULL, NULL, 0, NULL, NULL);
     }
@@ -852,7 +351,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
             else runner_resume_job(r->project, r->job, &w);
         }
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         if (!j) return not_found_job(c, r);
         return send_action(c, 200, pause ? &itd_PauseJob : &itd_ResumeJob, r->job, NULL, pause ? "Paused" : "Resumed");
     }
@@ -860,10 +359,14 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         char run_id[64] = "";
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
-        int paused = j && j->obj->state && j->obj->state->status && strcmp(j->obj->state->status, "PAUSED") == 0;
-        if (j && !paused) snprintf(run_id, sizeof run_id, "%s", store_run_create(j, "MANUAL", &w)->id);
+        int paused = j && store_job_paused(j);
+        if (j && !paused) {
+            emu_run *run = store_run_create(j, "MANUAL", sched_clock_now(), &w);
+            runner_submit(run, &w);
+            snprintf(run_id, sizeof run_id, "%s", run->id);
+        }
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         if (!j) return not_found_job(c, r);
         if (paused) {
             /* the SDK documents that trigger fails on a paused job without a
@@ -920,7 +423,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
             if (strcmp(status, "PENDING") == 0 || strcmp(status, "PAUSED") == 0) runner_terminate(run, &w);
         }
         pthread_mutex_unlock(&g_lock);
-        emu_persist(&w);
+        persist_flush(&w);
         if (!j) return not_found_job(c, r);
         if (!run) return not_found_run(c, r);
         if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "FAILED") == 0) {
@@ -963,10 +466,10 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
         emu_log("fault on %s %s: status %d kind %s latency %g ms", method, itd_op_name((itd_op)r.op), f.status,
                 faults_kind_name(f.kind), f.latency_ms);
         if (f.latency_ms > 0) emu_sleep_ms(f.latency_ms);
-        if (f.kind == FK_DRIP) tl_drip = &f;   /* whatever answer follows drips */
+        if (f.kind == FK_DRIP) reply_set_drip(&f);   /* whatever answer follows drips */
         if (f.status || (f.kind && f.kind != FK_DRIP)) {
-            rc = apply_fault(c, &f, success_status(r.op));
-            tl_drip = NULL;
+            rc = reply_fault(c, &f, success_status(r.op));
+            reply_set_drip(NULL);
             segs_free(&s);
             return rc;
         }
@@ -988,174 +491,9 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
             rc = do_op(c, &r, q);
         }
     }
-    tl_drip = NULL;
+    reply_set_drip(NULL);
     segs_free(&s);
     return rc;
-}
-
-/* ------------------------------------------------------------ control, receiver */
-
-/* The receiver records what webhooks send, secret headers included, so
- * reading (GET) and clearing (DELETE) it take the API key like the API
- * does; recording (POST, what a sink does) does not, and is bounded in
- * memory (see receiver_add). */
-static enum MHD_Result handle_receiver(struct MHD_Connection *c, const char *method, const char *path, req *q)
-{
-    segs s;
-    if (split_path(path, &s) != 0 || s.n != 1 || !s.v[0][0]) {
-        if (s.n) segs_free(&s);
-        return send_error(c, 404, "Receiver paths are /_receiver/{name}");
-    }
-    const char *name = s.v[0];
-    enum MHD_Result rc;
-    stats_request(method, "receiver");
-    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
-    if (get || del) {
-        const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
-        if (!key || strcmp(key, g_opts.api_key) != 0) {
-            segs_free(&s);
-            return send_error(c, 401, "Reading or clearing a receiver takes the API key (x-api-key)");
-        }
-    } else if (q->too_big) {
-        segs_free(&s);
-        return send_error(c, 413, "Request body too large");
-    }
-    pthread_mutex_lock(&rc_lock);
-    receiver *rv = receiver_get(name, !get && !del);
-    if (get) {
-        cJSON *copy = cJSON_CreateArray();
-        for (rrec *x = rv ? rv->head : NULL; x; x = x->next) cJSON_AddItemToArray(copy, cJSON_Duplicate(x->rec, 1));
-        char dropped[32], total[32];
-        snprintf(dropped, sizeof dropped, "%lu", rv ? rv->dropped : 0UL);
-        snprintf(total, sizeof total, "%lu", g_rc_dropped);
-        pthread_mutex_unlock(&rc_lock);
-        char *json = itd_json_print(copy, NULL);
-        cJSON_Delete(copy);
-        struct MHD_Response *resp = json ? MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE) : NULL;
-        if (!resp) {
-            free(json);
-            rc = MHD_NO;
-        } else {
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            MHD_add_response_header(resp, "X-Receiver-Dropped", dropped);
-            MHD_add_response_header(resp, "X-Receiver-Dropped-Total", total);
-            rc = MHD_queue_response(c, 200, resp);
-            MHD_destroy_response(resp);
-        }
-    } else if (del) {
-        if (rv) receiver_remove(rv, 0);
-        pthread_mutex_unlock(&rc_lock);
-        rc = send_body(c, 204, NULL, NULL, 0, NULL, NULL);
-    } else {
-        unsigned status = 200;
-        if (rv->count > 0) { status = (unsigned)rv->status; rv->count--; }
-        cJSON *rec = cJSON_CreateObject();
-        cJSON_AddStringToObject(rec, "method", method);
-        cJSON_AddStringToObject(rec, "path", path);
-        cJSON *h = cJSON_AddObjectToObject(rec, "headers");
-        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, h);
-        char *body = emu_xmalloc(q->len + 1);
-        if (q->len) memcpy(body, q->body, q->len);
-        body[q->len] = 0;
-        cJSON_AddStringToObject(rec, "body", body);
-        free(body);
-        cJSON_AddNumberToObject(rec, "status", status);
-        cJSON_AddNumberToObject(rec, "time", emu_now());
-        /* memory of the record, roughly: strings plus cJSON nodes */
-        size_t bytes = 512 + q->len + strlen(path) + strlen(method);
-        for (const cJSON *it = h->child; it; it = it->next)
-            bytes += 128 + strlen(it->string) + (it->valuestring ? strlen(it->valuestring) : 0);
-        receiver_add(rv, rec, bytes);
-        pthread_mutex_unlock(&rc_lock);
-        char *out = status < 300 ? emu_strdup("{\"received\":true}") : error_json(status, "Receiver configured to fail", NULL);
-        rc = send_json(c, status, out);
-    }
-    segs_free(&s);
-    return rc;
-}
-
-static cJSON *parse_body(const req *q)
-{
-    /* the strict parser: what is echoed back in an error must be UTF-8 */
-    return q->len ? itd_json_parse(q->body, q->len, NULL, NULL) : NULL;
-}
-
-static enum MHD_Result handle_control(struct MHD_Connection *c, const char *method, const char *path, req *q)
-{
-    if (!is_loopback(c)) return send_error(c, 404, "Not found");   /* invisible off loopback */
-    stats_request(method, "control");
-    if (q->too_big) return send_error(c, 413, "Request body too large");
-    if (strcmp(path, "faults") == 0) {
-        if (strcmp(method, "GET") == 0) return send_cjson(c, 200, faults_list());
-        if (strcmp(method, "DELETE") == 0) { faults_clear(); return send_cjson(c, 200, faults_list()); }
-        if (strcmp(method, "POST") == 0) {
-            cJSON *t = parse_body(q);
-            if (!t) return send_error(c, 400, "Expected a JSON fault rule (or an array of rules)");
-            emu_fault rules[64];
-            size_t n = 0;
-            char msg[200] = "";
-            int bad = 0;
-            if (cJSON_IsArray(t)) {
-                for (cJSON *it = t->child; it && !bad; it = it->next) {
-                    if (n == 64) { snprintf(msg, sizeof msg, "at most 64 rules"); bad = 1; break; }
-                    bad = faults_parse(it, &rules[n++], msg, sizeof msg) != 0;
-                }
-            } else {
-                bad = faults_parse(t, &rules[n++], msg, sizeof msg) != 0;
-            }
-            cJSON_Delete(t);
-            if (bad) return send_error(c, 400, msg);
-            for (size_t i = 0; i < n; i++)
-                if (faults_add(&rules[i])) return send_error(c, 409, "Too many fault rules (64); DELETE /_emulator/faults");
-            return send_cjson(c, 200, faults_list());
-        }
-        return send_error(c, 405, "Method not allowed");
-    }
-    if (strcmp(path, "stats") == 0 && strcmp(method, "GET") == 0) return send_cjson(c, 200, stats_json());
-    if (strcmp(path, "health") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "ok", 1);
-        cJSON_AddStringToObject(o, "version", ITD_VERSION);
-        return send_cjson(c, 200, o);
-    }
-    if (strncmp(path, "receivers/", 10) == 0 && strcmp(method, "POST") == 0) {
-        char *name = pct_decode(path + 10, strlen(path + 10), 0);
-        cJSON *t = parse_body(q);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, "status");
-        const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(t, "count");
-        if (!name || !name[0] || !cJSON_IsNumber(st) || st->valuedouble < 100 || st->valuedouble > 599) {
-            free(name);
-            cJSON_Delete(t);
-            return send_error(c, 400, "Expected {\"status\": 100..599, \"count\": N}");
-        }
-        pthread_mutex_lock(&rc_lock);
-        receiver *rv = receiver_get(name, 1);
-        rv->status = (int)st->valuedouble;
-        /* clamped before the cast: (long)1e300 is undefined */
-        rv->count = cJSON_IsNumber(cnt) && cnt->valuedouble >= 0 ? (long)fmin(cnt->valuedouble, 1e9) : 1;
-        pthread_mutex_unlock(&rc_lock);
-        free(name);
-        cJSON_Delete(t);
-        return send_json(c, 200, emu_strdup("{\"ok\":true}"));
-    }
-    if (strncmp(path, "runs/", 5) == 0 && strcmp(method, "GET") == 0) {
-        segs s;
-        if (split_path(path + 5, &s) != 0) return send_error(c, 404, "Not found");
-        enum MHD_Result rc;
-        if (s.n == 2 && strcmp(s.v[1], "results") == 0) {
-            pthread_mutex_lock(&g_lock);
-            emu_run *run = store_run_get(s.v[0]);
-            cJSON *a = run ? store_run_results(run) : NULL;
-            pthread_mutex_unlock(&g_lock);
-            rc = a ? send_cjson(c, 200, a) : send_error(c, 404, "No such run");
-        } else {
-            rc = send_error(c, 404, "Not found");
-        }
-        segs_free(&s);
-        return rc;
-    }
-    return send_error(c, 404, "Control endpoints: /_emulator/faults, /_emulator/stats, /_emulator/health, "
-                              "/_emulator/receivers/{name}, /_emulator/runs/{runId}/results");
 }
 
 /* ------------------------------------------------------------ request deadline */
@@ -1181,7 +519,6 @@ static pthread_cond_t cs_cv = PTHREAD_COND_INITIALIZER;
 static conn_slot *g_slots;
 static pthread_t g_reaper;
 static int g_reaper_on, g_reaper_stop;
-static unsigned long st_cut;   /* connections cut for a late request, under cs_lock */
 
 static double mono_now(void)
 {
@@ -1266,7 +603,7 @@ static void *reaper(void *arg)
             if (s->state == CS_RECV && now - s->since > limit) {
                 shutdown(s->fd, SHUT_RDWR);
                 s->state = CS_CUT;
-                st_cut++;
+                stats_request_cut();
                 emu_log("connection closed: no whole request within %g s", limit);
             }
         }
@@ -1274,23 +611,10 @@ static void *reaper(void *arg)
         double step = limit / 10;
         if (step < 0.02) step = 0.02;
         if (step > 0.2) step = 0.2;
-        double until = emu_now() + step;
-        struct timespec ts;
-        ts.tv_sec = (time_t)until;
-        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-        pthread_cond_timedwait(&cs_cv, &cs_lock, &ts);
+        emu_cond_wait_until(&cs_cv, &cs_lock, emu_now() + step);
     }
     pthread_mutex_unlock(&cs_lock);
     return NULL;
-}
-
-static unsigned long stats_cut(void)
-{
-    pthread_mutex_lock(&cs_lock);
-    unsigned long n = st_cut;
-    pthread_mutex_unlock(&cs_lock);
-    return n;
 }
 
 /* ------------------------------------------------------------ libmicrohttpd glue */
@@ -1345,8 +669,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     emu_log("%s %s", method, url);
     size_t blen = strlen(EMU_BASE_PATH);
     if (strncmp(url, EMU_BASE_PATH, blen) == 0 && url[blen] == '/') return handle_api(c, method, url + blen + 1, q);
-    if (strncmp(url, "/_emulator/", 11) == 0) return handle_control(c, method, url + 11, q);
-    if (strncmp(url, "/_receiver/", 11) == 0) return handle_receiver(c, method, url + 11, q);
+    if (strncmp(url, "/_emulator/", 11) == 0) return control_handle(c, method, url + 11, q);
+    if (strncmp(url, "/_receiver/", 11) == 0) return receiver_handle(c, method, url + 11, q);
     stats_request(method, "not-found");
     return send_error(c, 404, "Not found: the Jobs API is under " EMU_BASE_PATH);
 }
@@ -1417,14 +741,10 @@ int http_start(void)
 void http_stop(void)
 {
     if (g_reaper_on) {
-        pthread_mutex_lock(&cs_lock);
-        g_reaper_stop = 1;
-        pthread_cond_broadcast(&cs_cv);
-        pthread_mutex_unlock(&cs_lock);
-        pthread_join(g_reaper, NULL);
+        emu_thread_stop(g_reaper, &cs_lock, &cs_cv, &g_reaper_stop);
         g_reaper_on = 0;
     }
     if (g_daemon) MHD_stop_daemon(g_daemon);
     g_daemon = NULL;
-    receivers_free();
+    receiver_shutdown();
 }

@@ -1,5 +1,5 @@
 /*
- * main.c - intuned-emulator: options, startup, shutdown, small utilities.
+ * main.c - intuned-emulator: options, startup, shutdown.
  *
  * The first line on stdout is machine-readable and flushed at once:
  *   listening http://127.0.0.1:PORT/api/v1/workspace
@@ -8,102 +8,17 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include "deliver.h"
 #include "emu.h"
-
-emu_opts g_opts;
-char g_origin[128];
-
-/* ------------------------------------------------------------ utilities */
-
-void emu_log(const char *fmt, ...)
-{
-    if (!g_opts.verbose) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    char ts[40];
-    if (!itd_datetime_format(emu_now(), ts, sizeof ts)) snprintf(ts, sizeof ts, "-");
-    fprintf(stderr, "%s intuned-emulator: %s\n", ts, line);
-}
-
-double emu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void emu_sleep_ms(double ms)
-{
-    if (!(ms > 0)) return;
-    struct timespec ts;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)fmod(ms * 1e6, 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-}
-
-void *emu_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) { fputs("intuned-emulator: out of memory\n", stderr); abort(); }
-    return p;
-}
-
-void *emu_xcalloc(size_t n, size_t m)
-{
-    void *p = calloc(n ? n : 1, m ? m : 1);
-    if (!p) { fputs("intuned-emulator: out of memory\n", stderr); abort(); }
-    return p;
-}
-
-char *emu_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = emu_xmalloc(n);
-    memcpy(d, s, n);
-    return d;
-}
-
-uint64_t emu_hash(const void *p, size_t n, uint64_t seed)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ULL ^ (seed * 0x9E3779B97F4A7C15ULL);
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ULL; }
-    return h;
-}
-
-void emu_stable_uuid(const char *name, char *buf)
-{
-    uint64_t a = emu_hash(name, strlen(name), 11), b = emu_hash(name, strlen(name), 12);
-    /* shaped like a version-4 UUID so clients that check the form accept it */
-    snprintf(buf, 37, "%08llx-%04llx-4%03llx-%04llx-%012llx",
-             (unsigned long long)(a >> 32), (unsigned long long)((a >> 16) & 0xffff),
-             (unsigned long long)(a & 0xfff), (unsigned long long)(0x8000 | ((b >> 48) & 0x3fff)),
-             (unsigned long long)(b & 0xffffffffffffULL));
-}
-
-void emu_rng_seed(emu_rng *r, uint64_t seed) { r->s = seed; }
-
-uint64_t emu_rng_next(emu_rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-double emu_rng_unit(emu_rng *r) { return (double)(emu_rng_next(r) >> 11) / 9007199254740992.0; }
+#include "faults.h"
+#include "http.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "store.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -142,9 +57,15 @@ static void usage(FILE *f)
 "  --s3-dir DIR           where S3 sinks write: DIR/<bucket>/<prefix><jobId>/<runId>/\n"
 "                         <apiRunId>.json (default DATA-DIR/s3, else a new temp dir,\n"
 "                         removed at exit if nothing was written; see /_emulator/stats)\n"
+"  --schedule-scale F     multiply the time between scheduled runs by F (default 1;\n"
+"                         0.001..1000): the schedule clock, on which next_run_time\n"
+"                         and last_run_time are read, runs 1/F times as fast as the\n"
+"                         wall clock from the emulator's start, so with 0.01 an\n"
+"                         interval of 1m fires every 0.6s and a calendar's 10:00:00\n"
+"                         comes when that clock shows it (--time-scale does not\n"
+"                         apply to schedules)\n"
 "  --no-scheduler         schedules set next_run_time but start no runs\n"
-"                         (schedules run on the wall clock, not scaled by --time-scale;\n"
-"                         an interval `every` below 1s, or a calendar value out of\n"
+"                         (an interval `every` below 1s, or a calendar value out of\n"
 "                         range, e.g. second 61, is refused with 400)\n"
 "  --seed N               seed of the fault PRNG and of run ids (default 1)\n"
 "\n"
@@ -210,20 +131,13 @@ static const char *fault_json_key(const char *opt)
 
 static int parse_args(int argc, char **argv, cJSON *fault)
 {
-    g_opts.host = "127.0.0.1";
-    g_opts.api_key = "test-key";
-    g_opts.workspace = "ws-local";
-    g_opts.seed = 1;
-    g_opts.time_scale = 1;
-    g_opts.api_latency_ms = 20;
-    g_opts.max_body = 1048576;
-    g_opts.conn_timeout = 30;
-    g_opts.request_timeout = 10;
-    g_opts.receiver_max_bytes = 33554432;
-    g_opts.receiver_max_names = 256;
-    g_opts.max_conns = 1024;
-    g_opts.delivery_attempts = 5;
-    g_opts.workers = 16;
+    static const emu_opts defaults = {
+        .host = "127.0.0.1", .api_key = "test-key", .workspace = "ws-local", .seed = 1, .time_scale = 1,
+        .schedule_scale = 1, .api_latency_ms = 20, .max_body = 1048576, .conn_timeout = 30, .request_timeout = 10,
+        .receiver_max_bytes = 33554432, .receiver_max_names = 256, .max_conns = 1024, .delivery_attempts = 5,
+        .workers = 16,
+    };
+    g_opts = defaults;
     g_opts.fail_apis = calloc((size_t)argc + 1, sizeof *g_opts.fail_apis);
     if (!g_opts.fail_apis) return -1;
     for (int i = 1; i < argc; i++) {
@@ -249,6 +163,7 @@ static int parse_args(int argc, char **argv, cJSON *fault)
         else if (strcmp(o, "--s3-dir") == 0) g_opts.s3_dir = emu_strdup(v);
         else if (strcmp(o, "--seed") == 0) { if (parse_num(o, v, 0, 9007199254740991.0, &d)) return -1; g_opts.seed = (uint64_t)d; }
         else if (strcmp(o, "--time-scale") == 0) { if (parse_num(o, v, 0, 1000, &d)) return -1; g_opts.time_scale = d; }
+        else if (strcmp(o, "--schedule-scale") == 0) { if (parse_num(o, v, 0.001, 1000, &d)) return -1; g_opts.schedule_scale = d; }
         else if (strcmp(o, "--api-latency-ms") == 0) { if (parse_num(o, v, 0, 600000, &d)) return -1; g_opts.api_latency_ms = d; }
         else if (strcmp(o, "--max-body") == 0) { if (parse_num(o, v, 1, 1e9, &d)) return -1; g_opts.max_body = (size_t)d; }
         else if (strcmp(o, "--conn-timeout") == 0) { if (parse_num(o, v, 0, 86400, &d)) return -1; g_opts.conn_timeout = (unsigned)d; }
@@ -268,26 +183,6 @@ static int parse_args(int argc, char **argv, cJSON *fault)
     return 0;
 }
 
-static int g_s3_tmp;   /* 1: s3_dir is our mkdtemp: removed at exit when still empty */
-
-static int resolve_s3_dir(void)
-{
-    if (g_opts.s3_dir) return 0;
-    if (g_opts.data_dir) {
-        size_t n = strlen(g_opts.data_dir) + 4;
-        g_opts.s3_dir = emu_xmalloc(n);
-        snprintf(g_opts.s3_dir, n, "%s/s3", g_opts.data_dir);
-        return 0;
-    }
-    const char *tmp = getenv("TMPDIR");
-    char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/intuned-emulator-s3-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(tmpl)) { perror("intuned-emulator: mkdtemp"); return -1; }
-    g_opts.s3_dir = emu_strdup(tmpl);
-    g_s3_tmp = 1;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     cJSON *fault = cJSON_CreateObject();
@@ -303,7 +198,7 @@ int main(int argc, char **argv)
         faults_add(&f);
     }
     cJSON_Delete(fault);
-    if (resolve_s3_dir()) return 1;
+    if (deliver_init()) return 1;
 
     /* signals are taken by sigwait below: block them before any thread starts */
     sigset_t set;
@@ -317,7 +212,7 @@ int main(int argc, char **argv)
     int rc = 1;
     /* http first: g_origin (the own port, for the webhook guard) is set
      * before any worker delivers; requests meanwhile only queue work */
-    if (store_init() == 0 && http_start() == 0 && runner_start() == 0) {
+    if (store_init() == 0 && http_start() == 0 && runner_start() == 0 && scheduler_start() == 0) {
         printf("listening %s%s\n", g_origin, EMU_BASE_PATH);
         fflush(stdout);
         emu_log("workspace %s, data %s, s3 %s", g_opts.workspace, g_opts.data_dir ? g_opts.data_dir : "(memory)", g_opts.s3_dir);
@@ -327,11 +222,11 @@ int main(int argc, char **argv)
         rc = 0;
     }
     http_stop();
+    scheduler_stop();
     runner_stop();
     store_shutdown();
     curl_global_cleanup();
-    if (g_s3_tmp) rmdir(g_opts.s3_dir);   /* fails, and keeps it, when S3 sinks wrote there */
-    free(g_opts.s3_dir);
+    deliver_shutdown();
     free(g_opts.fail_apis);
     return rc;
 }
