@@ -146,7 +146,7 @@ describe("API reference sources", function()
     for _, f in ipairs{ "lua/intuned/init.lua", "lua/intuned/core.luadoc", "lua/intuned/client.lua",
                         "lua/intuned/ngx.lua", "lua/intuned/convert.lua", "lua/intuned/webhook.lua",
                         "lua/intuned/workflow.lua", "lua/intuned/plan.lua", "lua/intuned/cli.lua",
-                        "lua/intuned/clock.luadoc" } do
+                        "lua/intuned/clock.luadoc", "lua/intuned/debug.lua" } do
       assert.truthy(set[f], "config.ld does not list " .. f)
     end
     assert.truthy(util.read("config.ld"):find('dir%s*=%s*"docs"'), "the reference renders into docs/")
@@ -154,7 +154,7 @@ describe("API reference sources", function()
 
   it("documents every installed module, each with a description", function()
     for _, m in ipairs{ "intuned", "intuned.client", "intuned.ngx", "intuned.convert", "intuned.webhook",
-                        "intuned.workflow", "intuned.plan", "intuned.cli", "intuned.clock" } do
+                        "intuned.workflow", "intuned.plan", "intuned.cli", "intuned.clock", "intuned.debug" } do
       assert.truthy(DOC[m], "no doc comments for module " .. m)
       local described = false
       for _, it in ipairs(ITEMS) do
@@ -425,7 +425,7 @@ end)
 
 describe("API reference of intuned.workflow, intuned.plan, intuned.cli and intuned.clock", function()
   it("documents every function and table of the three modules", function()
-    for _, m in ipairs{ "intuned.workflow", "intuned.plan", "intuned.cli", "intuned.clock" } do
+    for _, m in ipairs{ "intuned.workflow", "intuned.plan", "intuned.cli", "intuned.clock", "intuned.debug" } do
       local mod = require(m)
       local names = keys(mod, function(_, v) return type(v) == "function" or type(v) == "table" end)
       assert.truthy(#names >= 1, m)

@@ -405,14 +405,21 @@ local function each_job_call(ctx, verb, call)
   return EXIT_OK
 end
 
+-- The i-th job definition as a T (JobInput or JobUpdateInput), or nil and
+-- a validation error whose path starts at jobs[i].
+local function definition_as(T, src, i)
+  local v, err = T.from(src)
+  if v then return v end
+  local intuned = require "intuned"
+  return nil, intuned.new_error("validation", tostring(err.message),
+    { path = "jobs[" .. i .. "]" .. (err.path and err.path ~= "" and ("." .. err.path) or "") })
+end
+
 H["jobs create"] = function(ctx)
   local intuned = require "intuned"
   return each_job_call(ctx, "create", function(src, i)
-    local input, err = intuned.JobInput.from(src)
-    if not input then
-      return nil, intuned.new_error("validation", tostring(err.message),
-        { path = "jobs[" .. i .. "]" .. (err.path and err.path ~= "" and ("." .. err.path) or "") })
-    end
+    local input, err = definition_as(intuned.JobInput, src, i)
+    if not input then return nil, err end
     return ctx.client.jobs:create(ctx.project, input)
   end)
 end
@@ -420,11 +427,8 @@ end
 H["jobs update"] = function(ctx)
   local intuned = require "intuned"
   return each_job_call(ctx, "update", function(src, i)
-    local upd, err = intuned.JobUpdateInput.from(src)
-    if not upd then
-      return nil, intuned.new_error("validation", tostring(err.message),
-        { path = "jobs[" .. i .. "]" .. (err.path and err.path ~= "" and ("." .. err.path) or "") })
-    end
+    local upd, err = definition_as(intuned.JobUpdateInput, src, i)
+    if not upd then return nil, err end
     if type(src.id) ~= "string" then
       return nil, intuned.new_error("validation", "a job to update needs an id", { path = "jobs[" .. i .. "].id" })
     end
@@ -655,22 +659,29 @@ local function steps_data(list)
   return a
 end
 
-H["plan"] = function(ctx)
+-- The jobs of the file named by the first argument and their plan; or nil
+-- and the exit code (usage for a bad file, API error for a failed plan).
+local function file_plan(ctx)
   local plan = require "intuned.plan"
   local list, msg = load_jobs(ctx.args[1])
-  if not list then return usage_error(msg) end
+  if not list then return nil, usage_error(msg) end
   local p, err = plan.plan(ctx.client, ctx.project, list, { prune = ctx.opts.prune or false })
-  if not p then return api_failure(ctx, err) end
+  if not p then return nil, api_failure(ctx, err) end
+  return list, p
+end
+
+H["plan"] = function(ctx)
+  local plan = require "intuned.plan"
+  local list, p = file_plan(ctx)
+  if not list then return p end
   if ctx.opts.json then out(json(plan_data(p))) else out(plan.plan_text(p)) end
   return EXIT_OK
 end
 
 H["apply"] = function(ctx)
   local plan = require "intuned.plan"
-  local list, msg = load_jobs(ctx.args[1])
-  if not list then return usage_error(msg) end
-  local p, perr = plan.plan(ctx.client, ctx.project, list, { prune = ctx.opts.prune or false })
-  if not p then return api_failure(ctx, perr) end
+  local list, p = file_plan(ctx)
+  if not list then return p end
   if not ctx.opts.json then out(plan.plan_text(p)) end
   local report, err, partial = plan.apply(ctx.client, ctx.project, list, { plan = p })
   local r = report or partial or { done = {}, not_done = {} }

@@ -57,6 +57,7 @@
 -- call, so one client works in plain Lua and inside nginx.
 -- @module intuned.client
 local core = require "intuned.core"
+local debugout = require "intuned.debug"
 
 local M = {}
 
@@ -156,9 +157,19 @@ local function ngx_transport()
 end
 
 -- One operation: args = { project=, job_id=, run_id=, input=, update=, page_number=, ... }.
+-- With debug output on, a call's own hook (or none: false) still prints.
+local function with_debug(st, callopts)
+  if not st.debug or not callopts or callopts.hook == nil then return callopts end
+  local co = {}
+  for k, v in pairs(callopts) do co[k] = v end
+  co.hook = debugout.wrap(callopts.hook or nil, st.debug)
+  return co
+end
+
 local function call(client, op, args, callopts)
   local st = state_of[client]
   if st.closed then error("intuned: the client is closed", 3) end
+  callopts = with_debug(st, callopts)
   local t, err = pick_transport(st)
   if not t then return nil, err end
   if t == "ngx" then return ngx_transport().call(st.opts, op, args, callopts) end
@@ -230,6 +241,13 @@ local function count_opt(v, k)
   return true, v
 end
 
+local function debug_opt(v, k)
+  if type(v) ~= "boolean" and type(v) ~= "function" then
+    return false, ("option '%s' must be a boolean or a function(line), got %s"):format(k, type(v))
+  end
+  return true, v
+end
+
 local function call_hook_opt(v, k)
   if v == false then return true, false end -- no hook for this call
   return hook_opt(v, k)
@@ -290,6 +308,7 @@ local CLIENT_OPTIONS = {
   ca_file = string_opt,
   insecure = boolean_opt,
   hook = hook_opt,
+  debug = debug_opt,
   transport = string_opt,
   keepalive_timeout = seconds_opt,
   pool_size = count_opt,
@@ -709,7 +728,7 @@ function Client:batch(calls, opts)
     end
     local args, co, msg = entry_of(c)
     if msg then error(("bad argument #1 to 'batch' (calls[%d]%s)"):format(i, msg), 2) end
-    list[i] = { c.op, args, co }
+    list[i] = { c.op, args, with_debug(st, co) }
   end
   local n = #list
   if n == 0 then return {} end
@@ -773,7 +792,13 @@ local function normalize(opts)
     return nil, "option 'transport' must be \"auto\", \"curl\" or \"ngx\""
   end
   o.insecure = o.insecure or false
-  return o
+  -- debug output: the option, else INTUNED_DEBUG; a hook that prints a line
+  -- per event, around the user's (the events are redacted already)
+  if o.debug == nil then o.debug = debugout.from_env() end
+  local printer = debugout.printer(o.debug)
+  o.debug = nil
+  if printer then o.hook = debugout.wrap(o.hook, printer) end
+  return o, printer
 end
 
 --- Making a client.
@@ -789,8 +814,8 @@ function M.new(opts)
   if type(opts) ~= "table" then
     error(("bad argument #1 to 'client' (table expected, got %s)"):format(tname(opts)), 2)
   end
-  local o, msg = normalize(opts)
-  if not o then error("intuned.client: " .. msg, 2) end
+  local o, printer = normalize(opts)
+  if not o then error("intuned.client: " .. printer, 2) end
   local self = setmetatable({}, Client)
   local jobs = setmetatable({}, Jobs)
   local runs = setmetatable({}, Runs)
@@ -800,7 +825,7 @@ function M.new(opts)
   self.workspace_id = o.workspace_id
   client_of[jobs] = self
   client_of[runs] = self
-  state_of[self] = { opts = o, transport = o.transport }
+  state_of[self] = { opts = o, transport = o.transport, debug = printer }
   return self
 end
 

@@ -53,18 +53,28 @@ local function join(path, key)
   return path == "" and key or path .. "." .. key
 end
 
-local function is_array(t)
+--- Whether a plain table stands for a JSON array: marked with
+-- `intuned.array_mt` (or `intuned.object_mt` for an object), else by having
+-- a first element.  Shared with `intuned.plan`.
+-- @tparam table t
+-- @treturn boolean
+function M.is_array(t)
   if getmetatable(t) == core.array_mt then return true end
   if getmetatable(t) == core.object_mt then return false end
   return t[1] ~= nil
 end
+local is_array = M.is_array
 
-local function sorted_keys(t)
+--- The keys of a table, sorted as strings (stable warnings and diffs).
+-- @tparam table t
+-- @treturn {string,...}
+function M.sorted_keys(t)
   local ks = {}
   for k in pairs(t) do ks[#ks + 1] = k end
   table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
   return ks
 end
+local sorted_keys = M.sorted_keys
 
 -- Apply rules to the keys of t (in sorted order, so warnings are stable):
 -- rules[k] is true (kept), "server" (dropped silently), or a function
@@ -151,18 +161,25 @@ function to_input.configuration(ctx, c, p)
   return out
 end
 
-function to_input.payload(ctx, list, p)
+-- Each payload item mapped with `rules` (what is not a table is kept, for the
+-- model to refuse with its path); `finish(o)` completes a mapped item.
+local function map_payloads(ctx, list, p, rules, finish)
   local out = core.array()
   for i, item in ipairs(list) do
-    local ip = p .. "[" .. i .. "]"
     if type(item) == "table" then
-      out[i] = map(ctx, item, ip, { apiName = true, parameters = true, requestTimeout = other(600),
-                                    retry = other(nil) }, {})
+      local o = map(ctx, item, p .. "[" .. i .. "]", rules, {})
+      if finish then finish(o) end
+      out[i] = o
     else
       out[i] = item
     end
   end
   return out
+end
+
+function to_input.payload(ctx, list, p)
+  return map_payloads(ctx, list, p, { apiName = true, parameters = true, requestTimeout = other(600),
+                                      retry = other(nil) })
 end
 
 local SINK_INPUT = {
@@ -266,19 +283,9 @@ local function parameters_update(ctx, v, p, out)
 end
 
 function to_update.payload(ctx, list, p)
-  local out = core.array()
-  for i, item in ipairs(list) do
-    local ip = p .. "[" .. i .. "]"
-    if type(item) == "table" then
-      local o = map(ctx, item, ip, { apiName = true, parameters = parameters_update, requestTimeout = true,
-                                     retry = true }, {})
-      if o.parameters == nil then o.parameters = core.object() end
-      out[i] = o
-    else
-      out[i] = item
-    end
-  end
-  return out
+  return map_payloads(ctx, list, p, { apiName = true, parameters = parameters_update, requestTimeout = true,
+                                      retry = true },
+    function(o) if o.parameters == nil then o.parameters = core.object() end end)
 end
 
 local function headers_update(_, v, _, out)

@@ -53,6 +53,10 @@ M.JobUpdateInput.from = convert.to_update
 -- @tparam[opt=false] boolean opts.insecure turn TLS verification off
 -- @tparam[opt] function opts.hook called with each @{HookEvent} (request,
 -- response, retry; secrets already redacted); it may call `client:close()`
+-- @tparam[opt] boolean|function opts.debug one redacted line per request,
+-- response and retry (@{intuned.debug}): `true` writes them to stderr (to
+-- `ngx.log` at NOTICE inside nginx), a function gets each line; default:
+-- on when `INTUNED_DEBUG=1`
 -- @tparam[opt="auto"] string opts.transport `"auto"`, `"curl"` or `"ngx"`
 -- @tparam[opt=4] number opts.keepalive_timeout nginx: seconds a pooled
 -- connection may stay idle

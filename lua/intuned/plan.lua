@@ -33,18 +33,7 @@ local M = {}
 
 local null = core.null
 
-local function is_array(t)
-  if getmetatable(t) == core.array_mt then return true end
-  if getmetatable(t) == core.object_mt then return false end
-  return t[1] ~= nil
-end
-
-local function sorted_keys(t)
-  local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
-  table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
-  return ks
-end
+local is_array, sorted_keys = convert.is_array, convert.sorted_keys
 
 local function join(path, key)
   if type(key) == "number" then return path .. "[" .. key .. "]" end
