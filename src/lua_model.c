@@ -702,6 +702,10 @@ static int t_decode(lua_State *L)
         return itdl_push_error_clear(L, &e);
     }
     if (attach_root(v, s, obj, &w)) return luaL_error(L, "intuned: out of memory");
+    /* The object's memory is malloc'd, so Lua's collector does not see it:
+     * a step worth about the document's size keeps dropped objects from
+     * piling up between collections (RSS, and malloc's cost, grow with them). */
+    lua_gc(L, LUA_GCSTEP, (int)(len >> 10) + 1);
     return 1;
 }
 
