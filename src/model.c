@@ -223,6 +223,19 @@ static const itd_field itd_JobUpdateInput_fields[] = {
 };
 SCHEMA(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST);
 
+/* The newest API's create body (JobInputV2): key order id, payload,
+ * configuration, schedule, sink, proxy, auth_session. */
+static const itd_field itd_JobInputNewest_fields[] = {
+    STR(itd_job_update_input, "id", ITD_REQ | ITD_SLUG, id),
+    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobUpdatePayload),
+    OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_JobUpdateConfiguration),
+    OBJN(itd_job_update_input, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
+    OBJN(itd_job_update_input, "sink", 0, sink, sink_null, itd_JobSink),
+    STRN(itd_job_update_input, "proxy", ITD_NEWEST, proxy, proxy_null),
+    OBJN(itd_job_update_input, "auth_session", ITD_NEWEST, auth_session, auth_session_null, itd_JobUpdateAuthSession),
+};
+SCHEMA(itd_JobInputNewest, "JobInputNewest", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST);
+
 /* ---- Job (get job; list item) */
 static const itd_field itd_JobState_fields[] = {
     { .name = "status", .kind = ITD_F_STRING, .off = O(itd_job_state, status), .enums = state_values },
@@ -408,7 +421,7 @@ static const itd_field itd_JobSinkResultPayload_fields[] = {
 SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, ITD_S_OPEN);
 
 const itd_schema *const itd_schemas[] = {
-    &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobRun, &itd_JobList, &itd_JobRunList,
+    &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobInputNewest, &itd_JobRun, &itd_JobList, &itd_JobRunList,
     &itd_JobRunDetail, &itd_RunResults, &itd_JobSink, &itd_WebhookSink, &itd_AmazonS3Sink,
     &itd_JobPayload, &itd_JobUpdatePayload, &itd_PayloadRetry, &itd_JobSchedule, &itd_Interval,
     &itd_Calendar, &itd_CalendarRange, &itd_JobConfiguration, &itd_JobConfigurationResponse,

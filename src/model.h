@@ -153,9 +153,11 @@ typedef struct itd_job_input {
     itd_configuration *configuration;
 } itd_job_input;
 
-/* The newest API's update body: the whole definition without id. */
+/* The newest API's update body (the whole definition without id), and its
+ * create body (itd_JobInputNewest: the same with `id` first). */
 typedef struct itd_job_update_input {
     itd_obj h;
+    char *id;                          /* create only; NULL in an update */
     itd_array payload;
     itd_configuration *configuration;
     itd_schedule *schedule; int schedule_null;
@@ -290,7 +292,7 @@ typedef struct itd_sink_result {  /* JobSinkResultPayload */
  * NULL-terminated. */
 extern const itd_schema *const itd_schemas[];
 
-extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobRun,
+extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobInputNewest, itd_JobRun,
     itd_JobList, itd_JobRunList, itd_JobRunDetail, itd_RunResults,
     itd_JobSink, itd_WebhookSink, itd_AmazonS3Sink, itd_JobPayload, itd_PayloadRetry,
     itd_JobSchedule, itd_Interval, itd_Calendar, itd_CalendarRange, itd_CalendarValue,
