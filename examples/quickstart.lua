@@ -53,10 +53,20 @@ print(("run %s: %s (%s), %d/%d payloads succeeded")
 if receiver then
   -- reading the receiver takes the API key (its records hold the sink's secret headers)
   local key = (os.getenv("INTUNED_API_KEY") or ""):gsub("'", "'\\''")
-  local p = io.popen("curl -s -H 'x-api-key: " .. key .. "' '" .. receiver .. "'")
-  local got = p:read("*a")
-  p:close()
-  local records = intuned.decode_json(got) or {}
+  local function received()
+    local p = io.popen("curl -s -H 'x-api-key: " .. key .. "' '" .. receiver .. "'")
+    local got = p:read("*a")
+    p:close()
+    return intuned.decode_json(got) or {}
+  end
+  -- a run ends when its payloads do; each result's delivery is its own
+  -- request, and may land a moment later (wait up to 5 s for all of them)
+  local clock = require "intuned.clock"
+  local records, t0 = received(), clock.now()
+  while #records < run.summary.apis_count and clock.now() - t0 < 5 do
+    clock.sleep(0.05)
+    records = received()
+  end
   print(("webhook received %d result(s)"):format(#records))
   for _, rec in ipairs(records) do
     local body = rec.body and intuned.JobSinkResultPayload.decode(rec.body)

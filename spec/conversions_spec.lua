@@ -122,11 +122,12 @@ describe("job conversions", function()
       assert.are.same({ id = "as" }, input:to_table().authSession)
     end)
 
-    it("fills the payload a newest-API job may leave out", function()
+    it("refuses a newest-API job that leaves out its payload (an empty payload has nothing to run)", function()
       local job = assert(intuned.Job.decode('{"id":"no-payload","project_id":"p","state":"ACTIVE","configuration":{}}'))
-      local input = assert(job:to_input())
-      assert.are.equal(0, #input.payload)
-      assert.truthy(input:to_json():find('"payload":[]', 1, true))
+      local input, err = job:to_input()
+      assert.is_nil(input)
+      assert.are.equal("payload", err.path)
+      assert.truthy(err.message:find("must not be empty", 1, true), err.message)
     end)
   end)
 
@@ -352,20 +353,21 @@ end)
 describe("maxConcurrentRequests without a client-side bound", function()
   for _, n in ipairs{ 0, -3 } do
     it("passes " .. n .. " with a warning, in both input shapes", function()
-      local input, err = intuned.JobInput.new{ id = "lenient-job", payload = {},
+      local input, err = intuned.JobInput.new{ id = "lenient-job", payload = { { apiName = "a" } },
                                                configuration = { runMode = "Order-Irrelevant", maxConcurrentRequests = n } }
       assert(input, tostring(err))
       assert.are.equal(n, input.configuration.maxConcurrentRequests)
       assert.truthy(input:to_json():find('"maxConcurrentRequests":' .. n, 1, true))
       assert.is_true(has(input:warnings(), "configuration.maxConcurrentRequests: "))
-      local up = assert(intuned.JobUpdateInput.new{ payload = {}, configuration = { maxConcurrentRequests = n } })
+      local up = assert(intuned.JobUpdateInput.new{ payload = { { apiName = "a", parameters = {} } },
+                                                     configuration = { maxConcurrentRequests = n } })
       assert.are.equal(n, up.configuration.maxConcurrentRequests)
       assert.is_true(has(up:warnings(), "configuration.maxConcurrentRequests: "))
     end)
   end
 
   it("gives no warning for a positive value", function()
-    local input = assert(intuned.JobInput.new{ id = "lenient-job", payload = {},
+    local input = assert(intuned.JobInput.new{ id = "lenient-job", payload = { { apiName = "a" } },
                                                configuration = { runMode = "Order-Irrelevant", maxConcurrentRequests = 2 } })
     assert.are.same({}, input:warnings())
   end)

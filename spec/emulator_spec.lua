@@ -2,8 +2,15 @@
 -- line: every operation, error statuses, fault kinds, the run lifecycle,
 -- sinks, persistence across SIGKILL and concurrency.
 -- The binary comes from $INTUNED_EMULATOR (see spec/helpers/emulator.lua).
+-- The API version is $INTUNED_TEST_API_VERSION's (v0.3.12 by default;
+-- tools/test.sh runs this file in both): bodies are written in it and the
+-- answers read in it where the versions differ (the shapes of each are
+-- checked in detail by emulator_newest_spec.lua and the v0.3.12 cases here).
 local cjson = require "cjson"
 local emulator = require "spec.helpers.emulator"
+
+local NEWEST = emulator.api_version() == "newest"
+local FAILED = NEWEST and "FAILURE" or "FAILED"   -- the newest API renamed it
 
 local function example(name) return emulator.read_file("spec/fixtures/examples/" .. name) end
 
@@ -13,11 +20,50 @@ local function decode(s)
   return nil
 end
 
+-- A v0.3.12 JobInput table in the newest API's form (JobInputV2): no
+-- runMode, retry {maximumAttempts} only, auth_session, object parameters,
+-- string header values.
+local function to_newest(t)
+  local n = { id = t.id, payload = {}, configuration = {}, schedule = t.schedule, sink = t.sink }
+  for i, p in ipairs(t.payload or {}) do
+    local params = p.parameters or {}
+    if params[1] ~= nil then params = { values = params } end
+    n.payload[i] = { apiName = p.apiName, parameters = params }
+  end
+  for k, v in pairs(t.configuration or {}) do
+    if k == "retry" then n.configuration.retry = { maximumAttempts = v.maximumAttempts }
+    elseif k ~= "runMode" then n.configuration[k] = v end
+  end
+  if t.authSession then n.auth_session = t.authSession end
+  if t.sink and t.sink.headers then
+    local h = {}
+    for k, v in pairs(t.sink.headers) do h[k] = tostring(v) end
+    n.sink = {}
+    for k, v in pairs(t.sink) do n.sink[k] = v end
+    n.sink.headers = h
+  end
+  return n
+end
+
 local function job_input(id, payload, extra)
   local t = { id = id, payload = payload or { { apiName = "health/ping" } },
               configuration = { runMode = "Order-Irrelevant" } }
   for k, v in pairs(extra or {}) do t[k] = v end
-  return cjson.encode(t)
+  return cjson.encode(NEWEST and to_newest(t) or t)
+end
+
+-- Read the answers of either version.
+local function state_of(job)   -- "ACTIVE" | "PAUSED"
+  if type(job.state) == "string" then return job.state end
+  return job.state.status
+end
+
+local function counts(run)     -- payloads that finished well / badly
+  if NEWEST then
+    assert.is_nil(run.summary)
+    return { ok = run.successful_runs, failed = run.failed_runs }
+  end
+  return { ok = run.summary.success_count, failed = run.summary.failures_count }
 end
 
 -- Poll fn() until it returns a truthy value (or time runs out).
@@ -48,17 +94,33 @@ describe("intuned-emulator", function()
     return r
   end
 
-  local function runs(id)
+  local function runs(id)   -- the runs of a job (newest: the jobRuns of {jobRuns, totalCount})
     local r = emu.api("GET", P .. "/jobs/" .. id .. "/runs")
     assert.are.equal(200, r.status, r.body)
-    return decode(r.body)
+    local list = decode(r.body)
+    if NEWEST then
+      assert.are.equal(#list.jobRuns, list.totalCount)
+      return list.jobRuns
+    end
+    return list
+  end
+
+  -- 1 when no finished payload's result is still to be delivered (a run
+  -- ends before the webhook deliveries of its results do).
+  local function deliveries_over(run)
+    for _, p in ipairs(emu.run_view(run).payloads) do
+      if (p.state == "completed" or p.state == "failed") and (p.delivery == "pending" or p.delivery == "delivering") then
+        return false
+      end
+    end
+    return true
   end
 
   local function wait_run(id, want)
     return eventually(function()
       local list = runs(id)
       local run = list[1]
-      if run and run.status ~= "PENDING" and (not want or run.status == want) then return run end
+      if run and run.status ~= "PENDING" and (not want or run.status == want) and deliveries_over(run) then return run end
     end, 15)
   end
 
@@ -67,7 +129,7 @@ describe("intuned-emulator", function()
       assert.matches("^http://127%.0%.0%.1:%d+/api/v1/workspace$", emu.url)
       local help = emulator.capture(emulator.quote(emulator.binary()) .. " --help")
       for _, opt in ipairs{ "--api-key", "--workspace", "--port", "--host", "--data-dir", "--seed", "--fault-status",
-                            "--fault-kind", "--fault-rate", "--fault-latency-ms", "--time-scale", "--fail-api" } do
+                            "--fault-kind", "--fault-rate", "--fault-latency-ms", "--time-scale", "--fail-api", "--api-version" } do
         assert.truthy(help:find(opt, 1, true), opt)
       end
     end)
@@ -82,6 +144,24 @@ describe("intuned-emulator", function()
   describe("operations", function()
     it("create answers 201 {id, message=created} and get answers the Job", function()
       local r = emu.api("POST", P .. "/jobs", { body = example("jobinput-rich.json") })
+      if NEWEST then
+        -- a v0.3.12 body: refused, saying how to get an emulator that takes it
+        assert.are.equal(400, r.status, r.body)
+        assert.matches("--api-version v0.3.12", decode(r.body).details.issue, 1, true)
+        create("fleet-telemetry-sweep", { { apiName = "a/b" }, { apiName = "c/d" }, { apiName = "e/f" } },
+          { configuration = { retry = { maximumAttempts = 5 } }, schedule = { intervals = { { every = "1h" } } },
+            sink = { type = "webhook", url = emu.base .. "/_receiver/rich" } })
+        local job = decode(emu.api("GET", P .. "/jobs/fleet-telemetry-sweep").body)
+        assert.are.equal("ACTIVE", job.state)
+        assert.are.same({ retry = { maximumAttempts = 5 }, requestTimeout = 600 }, job.configuration)
+        assert.are.equal(cjson.null, job.last_run_time)
+        assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", job.created_at)
+        assert.matches("^%d%d%d%d%-%d%d%-%d%dT", job.next_run_time)
+        assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", job.projectId)
+        assert.are.equal(3, #job.payload)
+        assert.are.equal("webhook", job.sink.type)
+        return
+      end
       assert.are.equal(201, r.status, r.body)
       assert.matches("^application/json", r.headers["content-type"])
       assert.are.same({ id = "fleet-telemetry-sweep", message = "created" }, decode(r.body))
@@ -107,7 +187,13 @@ describe("intuned-emulator", function()
                                                        retry = { maximumAttempts = 2 } } })
       local job = decode(emu.api("GET", P .. "/jobs/no-schedule-1").body)
       assert.are.equal(cjson.null, job.next_run_time)
-      assert.are.same({ maximumAttempts = 2, backoffCoefficient = 1, initialInterval = 1000 }, job.configuration.retry)
+      if NEWEST then
+        assert.are.same({ maximumAttempts = 2 }, job.configuration.retry)
+        assert.are.equal(600, job.configuration.requestTimeout)
+        assert.are.equal(600, job.payload[1].requestTimeout)
+      else
+        assert.are.same({ maximumAttempts = 2, backoffCoefficient = 1, initialInterval = 1000 }, job.configuration.retry)
+      end
     end)
 
     it("next_run_time of an interval is the next multiple of `every` since the epoch", function()
@@ -140,8 +226,8 @@ describe("intuned-emulator", function()
       assert.are.equal("new/api", job.payload[1].apiName)
       assert.are.equal(3, job.configuration.maxConcurrentRequests)
       assert.are.equal(4, job.configuration.retry.maximumAttempts)
-      assert.are.equal("ACTIVE", job.state.status)
-      r = emu.api("PUT", P .. "/jobs/update-me-1", { body = '{"payload":[]}' })
+      assert.are.equal("ACTIVE", state_of(job))
+      r = emu.api("PUT", P .. "/jobs/update-me-1", { body = '{"payload":[{"apiName":"a","parameters":{}}]}' })
       assert.are.equal(400, r.status)
       assert.are.equal("configuration", decode(r.body).details.field)
       assert.are.equal(404, emu.api("PUT", P .. "/jobs/nope-nope-1", { body = body }).status)
@@ -156,20 +242,22 @@ describe("intuned-emulator", function()
       assert.are.equal(404, emu.api("DELETE", P .. "/jobs/delete-me-1").status)
     end)
 
-    it("pause / resume change the state and answer {id, message}", function()
+    it("pause / resume change the state and answer {id, message} (newest: {message})", function()
       create("pause-me-1")
       local r = emu.api("POST", P .. "/jobs/pause-me-1/pause")
       assert.are.equal(200, r.status)
-      assert.are.same({ id = "pause-me-1", message = "Paused" }, decode(r.body))
+      local id = not NEWEST and "pause-me-1" or nil
+      assert.are.same({ id = id, message = "Paused" }, decode(r.body))
       local job = decode(emu.api("GET", P .. "/jobs/pause-me-1").body)
-      assert.are.same({ status = "PAUSED", reason = "Paused via API" }, job.state)
+      if NEWEST then assert.are.equal("PAUSED", job.state)
+      else assert.are.same({ status = "PAUSED", reason = "Paused via API" }, job.state) end
       -- trigger of a paused job: 409
       r = emu.api("POST", P .. "/jobs/pause-me-1/trigger")
       assert.are.equal(409, r.status)
       assert.matches("paused", decode(r.body).message)
       r = emu.api("POST", P .. "/jobs/pause-me-1/resume")
-      assert.are.same({ id = "pause-me-1", message = "Resumed" }, decode(r.body))
-      assert.are.same({ status = "ACTIVE" }, decode(emu.api("GET", P .. "/jobs/pause-me-1").body).state)
+      assert.are.same({ id = id, message = "Resumed" }, decode(r.body))
+      assert.are.equal("ACTIVE", state_of(decode(emu.api("GET", P .. "/jobs/pause-me-1").body)))
       assert.are.equal(200, emu.api("POST", P .. "/jobs/pause-me-1/trigger").status)
     end)
 
@@ -194,8 +282,8 @@ describe("intuned-emulator", function()
     end)
 
     it("400 names the bad field path in details.field", function()
-      local body = '{"id":"bad-input-1","payload":[{"apiName":"a"},{"parameters":{}}],' ..
-                   '"configuration":{"runMode":"Order-Irrelevant"}}'
+      local body = '{"id":"bad-input-1","payload":[{"apiName":"a","parameters":{}},{"parameters":{}}],' ..
+                   (NEWEST and '"configuration":{}}' or '"configuration":{"runMode":"Order-Irrelevant"}}')
       local r = emu.api("POST", P .. "/jobs", { body = body })
       assert.are.equal(400, r.status)
       local e = decode(r.body)
@@ -204,10 +292,20 @@ describe("intuned-emulator", function()
       assert.matches("^Invalid job input: payload%[2%]%.apiName: ", e.message)
       assert.is_string(e.details.issue)
       -- wrong type, unknown run mode, not a slug, malformed JSON, empty body
-      local cases = {
-        { '{"id":5,"payload":[],"configuration":{"runMode":"Order-Irrelevant"}}', "id" },
-        { '{"id":"abc-def-1","payload":[],"configuration":{"runMode":"fast"}}', "configuration.runMode" },
-        { '{"id":"a b c d e","payload":[],"configuration":{"runMode":"Order-Irrelevant"}}', "id" },
+      local pl = '"payload":[{"apiName":"a","parameters":{}}]'
+      local cases = NEWEST and {
+        { '{"id":5,' .. pl .. ',"configuration":{}}', "id" },
+        { '{"id":"abc-def-1",' .. pl .. ',"configuration":{"runMode":"Order-Irrelevant"}}', "configuration.runMode" },
+        { '{"id":"abc-def-1",' .. pl .. ',"configuration":{"retry":{"maximumAttempts":2,"initialInterval":"1s"}}}',
+          "configuration.retry.initialInterval" },
+        { '{"id":"abc-def-1","payload":[{"apiName":"a","parameters":[1]}],"configuration":{}}', "payload[1].parameters" },
+        { '{"id":"a b c d e",' .. pl .. ',"configuration":{}}', "id" },
+        { '{"id":"abc-def-1",', "" },
+        { "", "" },
+      } or {
+        { '{"id":5,' .. pl .. ',"configuration":{"runMode":"Order-Irrelevant"}}', "id" },
+        { '{"id":"abc-def-1",' .. pl .. ',"configuration":{"runMode":"fast"}}', "configuration.runMode" },
+        { '{"id":"a b c d e",' .. pl .. ',"configuration":{"runMode":"Order-Irrelevant"}}', "id" },
         { '{"id":"abc-def-1",', "" },
         { "", "" },
       }
@@ -268,16 +366,19 @@ describe("intuned-emulator", function()
       local r = emu.api("POST", P .. "/jobs/run-ok-1/trigger")
       assert.are.equal(200, r.status)
       local t = decode(r.body)
-      assert.are.equal("run-ok-1", t.id)
+      assert.are.equal(not NEWEST and "run-ok-1" or nil, t.id)   -- the newest API's answer has no id
       assert.are.equal("Triggered", t.message)
       local first = runs("run-ok-1")[1]
       assert.are.equal("PENDING", first.status)   -- two 30 ms calls one at a time
       assert.are.equal("MANUAL", first.type)
       local run = wait_run("run-ok-1")
       assert.are.equal("COMPLETED", run.status)
-      assert.are.same({ apis_count = 2, success_count = 2, failures_count = 0, pending_count = 0 }, run.summary)
+      assert.are.same({ ok = 2, failed = 0 }, counts(run))
+      if not NEWEST then
+        assert.are.same({ apis_count = 2, success_count = 2, failures_count = 0, pending_count = 0 }, run.summary)
+      end
       assert.are.equal(t.jobRunId, run.id)
-      assert.are.equal("run-ok-1", run.jobId)
+      assert.are.equal("run-ok-1", NEWEST and run.job_id or run.jobId)
       assert.are.equal("ws-local", run.workspace_id)
       assert.is_string(decode(emu.api("GET", P .. "/jobs/run-ok-1").body).last_run_time)
     end)
@@ -289,9 +390,9 @@ describe("intuned-emulator", function()
       emu.api("POST", P .. "/jobs/run-retry-1/trigger")
       local run = wait_run("run-retry-1")
       assert.are.equal("COMPLETED", run.status)
-      assert.are.same({ apis_count = 3, success_count = 2, failures_count = 1, pending_count = 0 }, run.summary)
+      assert.are.same({ ok = 2, failed = 1 }, counts(run))
       local attempts = {}
-      for _, p in ipairs(run.emulator.payloads) do attempts[p.apiName] = p.attempts end
+      for _, p in ipairs(emu.run_view(run).payloads) do attempts[p.apiName] = p.attempts end
       assert.are.same({ ["ok/api"] = 1, ["fail/always"] = 3, ["flaky:2/api"] = 3 }, attempts)
     end)
 
@@ -299,8 +400,8 @@ describe("intuned-emulator", function()
       create("run-fail-1", { { apiName = "fail-one" }, { apiName = "fail-two" } })
       emu.api("POST", P .. "/jobs/run-fail-1/trigger")
       local run = wait_run("run-fail-1")
-      assert.are.equal("FAILED", run.status)
-      assert.are.equal(2, run.summary.failures_count)
+      assert.are.equal(FAILED, run.status)
+      assert.are.equal(2, counts(run).failed)
     end)
 
     it("keeps at most maxConcurrentRequests payloads in flight", function()
@@ -311,8 +412,8 @@ describe("intuned-emulator", function()
       emu.api("POST", P .. "/jobs/run-conc-2/trigger")
       emu.api("POST", P .. "/jobs/run-conc-0/trigger")
       local limited, free = wait_run("run-conc-2"), wait_run("run-conc-0")
-      assert.are.equal(2, limited.emulator.max_in_flight)
-      assert.is_true(free.emulator.max_in_flight > 2)
+      assert.are.equal(2, emu.run_view(limited).max_in_flight)
+      assert.is_true(emu.run_view(free).max_in_flight > 2)
     end)
 
     it("terminate stops a run: pending payloads are not run", function()
@@ -327,10 +428,18 @@ describe("intuned-emulator", function()
       emulator.sleep(0.2)
       local run = runs("run-term-1")[1]
       assert.are.equal("TERMINATED", run.status)
-      assert.is_true(run.summary.apis_count < 30)
-      assert.are.equal(0, run.summary.pending_count)
-      -- again: still fine; a finished run cannot be terminated
-      assert.are.equal(200, emu.api("POST", P .. "/jobs/run-term-1/runs/" .. id .. "/terminate").status)
+      local c = counts(run)
+      assert.is_true(c.ok + c.failed < 30)
+      if NEWEST then
+        assert.are.same({ type = "terminated", message = "Job run terminated on request" }, run.reason)
+        assert.is_string(run.end_time)
+      else
+        assert.are.equal(0, run.summary.pending_count)
+      end
+      -- again: 409, as for any finished run
+      r = emu.api("POST", P .. "/jobs/run-term-1/runs/" .. id .. "/terminate")
+      assert.are.equal(409, r.status)
+      assert.matches("already finished %(TERMINATED%)", decode(r.body).message)
       create("run-term-2")
       local id2 = decode(emu.api("POST", P .. "/jobs/run-term-2/trigger").body).jobRunId
       wait_run("run-term-2")
@@ -347,13 +456,15 @@ describe("intuned-emulator", function()
       emulator.sleep(0.1)
       local run = runs("run-pause-1")[1]
       assert.are.equal("PAUSED", run.status)
-      local done = run.summary.apis_count
+      local c = counts(run)
+      local done = c.ok + c.failed
       emulator.sleep(0.15)
-      assert.are.equal(done, runs("run-pause-1")[1].summary.apis_count)
+      c = counts(runs("run-pause-1")[1])
+      assert.are.equal(done, c.ok + c.failed)
       emu.api("POST", P .. "/jobs/run-pause-1/resume")
       run = wait_run("run-pause-1")
       assert.are.equal("COMPLETED", run.status)
-      assert.are.equal(8, run.summary.success_count)
+      assert.are.equal(8, counts(run).ok)
     end)
 
     it("GET one run answers {jobRun, results}; ?pageSize answers the newest API's paged list", function()
@@ -378,7 +489,8 @@ describe("intuned-emulator", function()
       local page = decode(r.body)
       assert.are.equal(2, page.totalCount)
       assert.are.equal(1, #page.jobRuns)
-      assert.are.equal(2, #runs("run-get-1"))   -- without a query: the bare array
+      assert.are.equal(2, #runs("run-get-1"))   -- without a query: the bare array (newest: one page of all)
+      if not NEWEST then assert.is_nil(decode(emu.api("GET", P .. "/jobs/run-get-1/runs").body).totalCount) end
     end)
   end)
 
@@ -397,7 +509,7 @@ describe("intuned-emulator", function()
                    headers = { ["X-Token"] = "s3cr3t", ["X-Num"] = 5 } } })
       local runid = decode(emu.api("POST", P .. "/jobs/hook-job-1/trigger").body).jobRunId
       local run = wait_run("hook-job-1")
-      assert.are.equal(2, run.emulator.deliveries.delivered)
+      assert.are.equal(2, emu.run_view(run).deliveries.delivered)
       local recs = receiver("hook1")
       assert.are.equal(2, #recs)
       local names = {}
@@ -429,7 +541,7 @@ describe("intuned-emulator", function()
         { sink = { type = "webhook", url = other.base .. "/_receiver/ext", headers = { ["X-Token"] = "t0k" } } })
       emu.api("POST", P .. "/jobs/hook-ext-1/trigger")
       local run = wait_run("hook-ext-1")
-      assert.are.equal(1, run.emulator.deliveries.delivered)
+      assert.are.equal(1, emu.run_view(run).deliveries.delivered)
       local recs = decode(receiver_http(other, "GET", "ext").body)
       other.stop()
       assert.are.equal(1, #recs)
@@ -443,7 +555,7 @@ describe("intuned-emulator", function()
         { sink = { type = "webhook", url = emu.base .. "/_receiver/hook2", skipOnFail = true } })
       emu.api("POST", P .. "/jobs/hook-skip-1/trigger")
       local run = wait_run("hook-skip-1")
-      assert.are.same({ delivered = 1, failed = 0, skipped = 1, attempts = 1 }, run.emulator.deliveries)
+      assert.are.same({ delivered = 1, failed = 0, skipped = 1, attempts = 1 }, emu.run_view(run).deliveries)
       assert.are.equal(1, #receiver("hook2"))
 
       assert.are.equal(200, emu.control("POST", "/_emulator/receivers/hook3", '{"status":500,"count":2}').status)
@@ -451,7 +563,7 @@ describe("intuned-emulator", function()
         { sink = { type = "webhook", url = emu.base .. "/_receiver/hook3" } })
       emu.api("POST", P .. "/jobs/hook-retry-1/trigger")
       run = wait_run("hook-retry-1")
-      assert.are.same({ delivered = 1, failed = 0, skipped = 0, attempts = 3 }, run.emulator.deliveries)
+      assert.are.same({ delivered = 1, failed = 0, skipped = 0, attempts = 3 }, emu.run_view(run).deliveries)
       local recs = receiver("hook3")
       assert.are.same({ 500, 500, 200 }, { recs[1].status, recs[2].status, recs[3].status })
       assert.are.equal("failed", decode(recs[3].body).apiInfo.result.status)
@@ -461,7 +573,7 @@ describe("intuned-emulator", function()
       create("hook-far-1", nil, { sink = { type = "webhook", url = "https://hooks.example.test/x" } })
       emu.api("POST", P .. "/jobs/hook-far-1/trigger")
       local run = wait_run("hook-far-1")
-      assert.are.equal(1, run.emulator.deliveries.failed)
+      assert.are.equal(1, emu.run_view(run).deliveries.failed)
       assert.are.equal("COMPLETED", run.status)
     end)
 
@@ -471,7 +583,7 @@ describe("intuned-emulator", function()
                    secretAccessKey = "secret/key", prefix = "pre/fix-" } })
       local runid = decode(emu.api("POST", P .. "/jobs/s3-job-1/trigger").body).jobRunId
       local run = wait_run("s3-job-1")
-      assert.are.equal(2, run.emulator.deliveries.delivered)
+      assert.are.equal(2, emu.run_view(run).deliveries.delivered)
       local s3 = decode(emu.control("GET", "/_emulator/stats").body).s3_dir
       local dir = s3 .. "/bkt/pre/fix-s3-job-1/" .. runid
       local files = emulator.capture("ls " .. emulator.quote(dir))
@@ -546,7 +658,7 @@ describe("intuned-emulator", function()
       fault{ kind = "malformed", count = 1, method = "POST" }
       r = emu.api("POST", P .. "/jobs/fault-body-1/pause")
       assert.are.equal(200, r.status)
-      assert.are.equal("ACTIVE", decode(emu.api("GET", P .. "/jobs/fault-body-1").body).state.status)
+      assert.are.equal("ACTIVE", state_of(decode(emu.api("GET", P .. "/jobs/fault-body-1").body)))
     end)
 
     it("latency holds only the matching request", function()
@@ -674,10 +786,11 @@ describe("intuned-emulator", function()
       e.api("POST", pp .. "/jobs/persist-b-1/pause")
       mk("persist-c-1", { sink = { type = "webhook", url = e.base .. "/_receiver/p" } })
       e.api("POST", pp .. "/jobs/persist-c-1/trigger")
-      eventually(function()
+      assert.is_true(eventually(function()
         local l = decode(e.api("GET", pp .. "/jobs/persist-c-1/runs").body)
+        if NEWEST then l = l.jobRuns end
         return l[1] and l[1].status == "COMPLETED"
-      end)
+      end))
       local jobs_before = e.api("GET", pp .. "/jobs").body
       local runs_before = decode(e.api("GET", pp .. "/jobs/persist-c-1/runs").body)
       e.api("DELETE", pp .. "/jobs/persist-a-1")
@@ -686,10 +799,10 @@ describe("intuned-emulator", function()
       -- while creating jobs as fast as possible, SIGKILL at a random moment
       e = emulator.start(args)
       local log = emulator.tmpname()
+      local body = job_input("kill-IDX"):gsub('"', '\\"'):gsub("kill%-IDX", "kill-$i")
       emulator.run("for i in $(seq 1 200); do curl -s -o /dev/null -w \"kill-$i %{http_code}\\n\" " ..
         "-H 'x-api-key: test-key' -H 'Content-Type: application/json' " ..
-        "--data-binary \"{\\\"id\\\":\\\"kill-$i\\\",\\\"payload\\\":[]," ..
-        "\\\"configuration\\\":{\\\"runMode\\\":\\\"Order-Irrelevant\\\"}}\" " ..
+        "--data-binary \"" .. body .. "\" " ..
         emulator.quote(e.url .. pp .. "/jobs") .. "; done >" .. emulator.quote(log) .. " 2>&1 &")
       emulator.sleep(0.4)
       e.kill()
@@ -710,7 +823,7 @@ describe("intuned-emulator", function()
       local before = decode(jobs_before)
       assert.are.equal("persist-b-1", list[1].id)   -- creation order kept; persist-a-1 was deleted
       assert.are.same(before[2], list[1])
-      assert.are.equal("PAUSED", list[1].state.status)
+      assert.are.equal("PAUSED", state_of(list[1]))
       assert.are.same(before[3].id, list[2].id)
       assert.are.same(runs_before, decode(e.api("GET", pp .. "/jobs/persist-c-1/runs").body))
       assert.are.equal(404, e.api("GET", pp .. "/jobs/persist-a-1").status)

@@ -51,6 +51,7 @@
 #include <unistd.h>
 #include "call.h"
 #include "codec.h"
+#include "ops.h"
 #include "scrub.h"
 
 /* ------------------------------------------------------------------- rng */
@@ -295,9 +296,11 @@ static int build_redacted(itd_call_m *m)
     r->url = strdup(m->req.url);
     r->path = strdup(m->req.path);
     if (!r->url || !r->path || itd_request_redacted_headers(&m->req, &r->headers, &r->nheaders)) return -1;
-    if (m->wire == ITD_OP_JOBS_CREATE || m->wire == ITD_OP_JOBS_UPDATE) {
-        cJSON *t = m->wire == ITD_OP_JOBS_CREATE ? itd_to_cjson_redacted(&itd_JobInput, m->args->input)
-                                                 : itd_to_cjson_redacted(&itd_JobUpdateInput, m->args->update);
+    const itd_op_def *d = itd_op_def_of(m->wire);
+    const itd_arg_def *body = d && d->body ? itd_arg_find(d->body) : NULL;
+    const void *obj = body ? itd_arg_obj(body, m->args) : NULL;
+    if (obj) { /* the schema the request was encoded with (itd_request_build checked it) */
+        cJSON *t = itd_to_cjson_redacted(itd_op_request(d, m->args->api_version), obj);
         r->body = t ? itd_json_print(t, NULL) : NULL;
         cJSON_Delete(t);
         if (!r->body) return -1;
@@ -520,7 +523,7 @@ itd_step_kind itd_call_next(itd_call_m *m, double now, itd_step *step)
         itd_call_args a;
         memset(&a, 0, sizeof a);
         a.project = m->args->project;
-        a.job_id = m->args->input ? m->args->input->id : NULL;
+        a.job_id = itd_input_id(m->args->input);
         m->wire = ITD_OP_JOBS_GET;
         m->reconciling = 1;
         m->attempt = 0;
@@ -641,12 +644,12 @@ static void attempt_done(itd_call_m *m, double now, int ok, itd_result *r, itd_e
         itd_result c;
         memset(&c, 0, sizeof c);
         if (!same) move_error(e, &m->conflict);
-        else if (!make_created(m->args->input->id, &c, e)) { finish_result(m, &c); return; }
+        else if (!make_created(itd_input_id(m->args->input), &c, e)) { finish_result(m, &c); return; }
         finish_error(m, e);
         return;
     }
     if (m->op == ITD_OP_JOBS_CREATE && !m->reconciling && e->kind == ITD_ERR_CONFLICT && m->sent_before &&
-        m->args->input && m->args->input->id) {
+        itd_input_id(m->args->input)) {
         move_error(&m->conflict, e);
         m->state = S_RECONCILE;
         return;

@@ -6,6 +6,13 @@
  * unknown keys are refused (input models) or kept in `extra` (responses),
  * then required keys are checked and defaults applied.  The first problem
  * stops the decode and is reported with its exact field path.
+ *
+ * Input (the input models, or what a program builds) also gets the value
+ * rules the reference gives (ranges of §4.7, §4.8, §5; flags ITD_RANGED,
+ * ITD_URL, ITD_NONEMPTY), never applied to a server's answer.  A key of the
+ * other API version is refused naming that version.  The newest API's input
+ * forms (JobUpdateInput, JobInputNewest) add no v0.3.12 defaults
+ * (ITD_OLD_DEFAULT: the range step) and take its closed calendar unions.
  */
 #include <ctype.h>
 #include <math.h>
@@ -195,12 +202,15 @@ static size_t levenshtein(const char *a, const char *b)
     return row[lb];
 }
 
-const char *itd_closest_field(const itd_schema *schema, const char *name)
+/* skip_newest: leave out the keys of the newest API (they are refused
+ * where this suggestion is made: suggesting one would only be refused again). */
+static const char *closest_field(const itd_schema *schema, const char *name, int skip_newest)
 {
     const char *best = NULL;
     size_t bestd = (size_t)-1;
     for (size_t i = 0; i < schema->nfields; i++) {
         const itd_field *f = &schema->fields[i];
+        if (skip_newest && (f->flags & ITD_NEWEST)) continue;
         const char *cands[3] = { f->name, f->alias, f->sdk_name };
         for (int k = 0; k < 3; k++) {
             if (!cands[k]) continue;
@@ -213,6 +223,49 @@ const char *itd_closest_field(const itd_schema *schema, const char *name)
     return bestd <= limit ? best : NULL;
 }
 
+const char *itd_closest_field(const itd_schema *schema, const char *name)
+{
+    return closest_field(schema, name, 0);
+}
+
+/* An absolute http:// or https:// URL with a host: scheme, "//", an
+ * authority whose host is not empty (a bracketed IPv6 literal or a name),
+ * an optional numeric port; no spaces or control characters anywhere. */
+static int is_http_url(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f) return 0;
+    const char *p;
+    if (strncasecmp(s, "https://", 8) == 0) p = s + 8;
+    else if (strncasecmp(s, "http://", 7) == 0) p = s + 7;
+    else return 0;
+    size_t alen = strcspn(p, "/?#");
+    const char *at = NULL;
+    for (const char *q = p; q < p + alen; q++)
+        if (*q == '@') at = q;
+    const char *h = at ? at + 1 : p, *end = p + alen;
+    const char *port;
+    if (h < end && *h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(end - h));
+        if (!rb || rb == h + 1) return 0;
+        port = rb + 1;
+        if (port < end && *port != ':') return 0;
+    } else {
+        const char *colon = memchr(h, ':', (size_t)(end - h));
+        port = colon ? colon : end;
+        if (port == h) return 0; /* no host */
+        for (const char *q = h; q < port; q++)
+            if (*q == '[' || *q == ']') return 0;
+    }
+    if (port < end) { /* ":" digits */
+        const char *q = port + 1;
+        if (q == end || end - q > 5) return 0;
+        for (; q < end; q++)
+            if (!isdigit((unsigned char)*q)) return 0;
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------------ decode */
 
 #define MAX_SEGS 64
@@ -221,6 +274,7 @@ typedef struct ctx {
     int strict;        /* unknown keys are errors (input models) */
     int newest;        /* keys of the newest API accepted */
     int input;         /* stricter value checks for what a user sends */
+    int newest_form;   /* the root is an input form of the newest API (JobUpdateInput, JobInputNewest) */
     itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
     int arena;         /* nodes live in a parser arena: copy out kept subtrees */
     itd_warnings *warn;
@@ -381,7 +435,63 @@ static int decode_numstr(ctx *c, const itd_field *f, cJSON *v, itd_numstr *ns)
     return fail(c, "expected number or string, got %s", jtype(v));
 }
 
-static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **out)
+/* A number of a calendar field with bounds (ITD_RANGED, on input): a whole
+ * number in the field's range (§4.7). */
+static int check_calnum(ctx *c, const itd_field *f, double x)
+{
+    if (!(f->flags & ITD_RANGED) || !c->input) return 0;
+    if (x != floor(x) || x < f->lo || x > f->hi)
+        return fail(c, "must be a whole number from %g to %g, got %.17g", f->lo, f->hi, x);
+    return 0;
+}
+
+/* §8.3: the newest API's calendar fields each take a closed union: dayOfWeek
+ * and month their full upper-case names (no numbers), the others whole
+ * numbers; "*" only as the whole value.  A value at `where` (0: the whole
+ * value, 1: an array member, 2: a range's start or end) that does not fit
+ * is refused in the newest input forms (v0.3.12 passes any string, §5.2). */
+static int check_newest_calscalar(ctx *c, const itd_field *f, int where, int is_num, double num, const char *str)
+{
+    if (!c->newest_form) return 0;
+    const char *const *names = strcmp(f->name, "dayOfWeek") == 0 ? weekday_names
+                             : strcmp(f->name, "month") == 0 ? month_names : NULL;
+    const char *star = where == 0 ? "\"*\" or " : "";
+    if (names) {
+        if (!is_num && in_list(str, names)) return 0;
+        if (!is_num && where == 0 && strcmp(str, "*") == 0) return 0;
+        const char *what = names == weekday_names ? "day name (SUNDAY ... SATURDAY)" : "month name (JANUARY ... DECEMBER)";
+        if (is_num) return fail(c, "expected %sa %s in the newest API, got %.17g", star, what, num);
+        return fail(c, "expected %sa %s in the newest API, got \"%.40s\"", star, what, str);
+    }
+    if (is_num || (where == 0 && strcmp(str, "*") == 0)) return 0;
+    return fail(c, "expected %sa whole number in the newest API, got \"%.40s\"", star, str);
+}
+
+/* The start and end of a decoded range: numbers in the field's range; in
+ * the newest API's input forms a range with a step carries its end (§8.3:
+ * the form {start, step, end} has all three). */
+static int check_calrange(ctx *c, const itd_field *f, const itd_calrange *r)
+{
+    static const char *const names[] = { "start", "end" };
+    const itd_numstr *ends[] = { &r->start, &r->end };
+    for (int k = 0; k < 2; k++) {
+        if (ends[k]->kind == ITD_NS_ABSENT) continue;
+        size_t old = push_key(c, names[k]);
+        int num = ends[k]->kind == ITD_NS_NUMBER;
+        if (check_newest_calscalar(c, f, 2, num, ends[k]->num, ends[k]->str)) return -1;
+        if (num && check_calnum(c, f, ends[k]->num)) return -1;
+        pop(c, old);
+    }
+    if (c->newest_form && r->has_step && r->end.kind == ITD_NS_ABSENT) {
+        size_t old = push_key(c, "step");
+        fail(c, "a range with \"step\" must also have \"end\" in the newest API");
+        (void)old;
+        return -1;
+    }
+    return 0;
+}
+
+static int decode_calvalue(ctx *c, const itd_field *f, cJSON *v, int in_list_item, itd_calvalue **out)
 {
     itd_calvalue *cv = calloc(1, sizeof *cv);
     if (!cv) return nomem(c);
@@ -389,19 +499,23 @@ static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **ou
     *out = cv;
     if (cJSON_IsObject(v) && !is_empty_table(v)) {
         cv->kind = ITD_CV_RANGE;
-        return decode_object(c, &itd_CalendarRange, v, (void **)&cv->range);
+        if (decode_object(c, &itd_CalendarRange, v, (void **)&cv->range)) return -1;
+        return check_calrange(c, f, cv->range);
     }
     if (in_list_item && c->input && !c->newest)
         return fail(c, "expected a range object {start=..., [\"end\"]=..., step=...}, got %s "
                        "(arrays hold range objects at v0.3.12)", jtype(v));
     if (cJSON_IsString(v)) {
         cv->kind = ITD_CV_STRING;
-        check_calendar_string(c, v->valuestring);
+        if (check_newest_calscalar(c, f, in_list_item, 0, 0, v->valuestring)) return -1;
+        if (!c->newest_form) check_calendar_string(c, v->valuestring);
         cv->str = take_string(v);
         return 0;
     }
     if (cJSON_IsNumber(v)) {
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
+        if (check_newest_calscalar(c, f, in_list_item, 1, v->valuedouble, NULL)) return -1;
+        if (check_calnum(c, f, v->valuedouble)) return -1;
         cv->kind = ITD_CV_NUMBER;
         cv->num = v->valuedouble;
         return 0;
@@ -412,7 +526,7 @@ static int decode_calvalue(ctx *c, cJSON *v, int in_list_item, itd_calvalue **ou
         if (n && !(cv->list.items = calloc(n, sizeof(void *)))) return nomem(c);
         for (cJSON *it = v->child; it; it = it->next, i++) {
             size_t old = push_index(c, i);
-            int rc = decode_calvalue(c, it, 1, (itd_calvalue **)&cv->list.items[i]);
+            int rc = decode_calvalue(c, f, it, 1, (itd_calvalue **)&cv->list.items[i]);
             cv->list.n = i + 1;
             if (rc) return rc;
             pop(c, old);
@@ -446,6 +560,8 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         }
         if ((f->flags & ITD_SLUG) && !itd_is_slug(s))
             return fail(c, "must be a URL slug (letters, digits, '-' and '_'), got \"%.60s\"", s);
+        if ((f->flags & ITD_URL) && c->input && !is_http_url(s))
+            return fail(c, "must be an absolute http:// or https:// URL with a host, got \"%.60s\"", s);
         if ((f->flags & ITD_SLUG) && c->input && strlen(s) < 7)
             warn(c, "shorter than 7 characters; Intuned's docs give a minimum length of 7");
         *AT(base, f->off, char *) = take_string(v);
@@ -456,6 +572,11 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
         if ((f->flags & ITD_INTEGER) && v->valuedouble != floor(v->valuedouble))
             return fail(c, "expected an integer, got %.17g", v->valuedouble);
+        if ((f->flags & ITD_RANGED) && c->input &&
+            (v->valuedouble != floor(v->valuedouble) || v->valuedouble < f->lo || v->valuedouble > f->hi)) {
+            if (isinf(f->hi)) return fail(c, "must be a whole number >= %g, got %.17g", f->lo, v->valuedouble);
+            return fail(c, "must be a whole number from %g to %g, got %.17g", f->lo, f->hi, v->valuedouble);
+        }
         /* The reference sets no bound and the SDK sends any number: the server decides. */
         if ((f->flags & ITD_POSITIVE) && c->input && !(v->valuedouble > 0))
             warn(c, "%.17g is not greater than 0; sent as is, the server decides", v->valuedouble);
@@ -468,7 +589,11 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         if (f->has_off) *AT(base, f->has_off, int) = 1;
         return 0;
     case ITD_F_JSON:
-        if ((f->flags & ITD_J_OBJECT) && !cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+        if ((f->flags & ITD_J_OBJECT) && !cJSON_IsObject(v)) {
+            if (c->newest_form && cJSON_IsArray(v) && strcmp(f->name, "parameters") == 0)
+                return fail(c, "expected object, got array (an array of parameters is only in API v0.3.12)");
+            return fail(c, "expected object, got %s", jtype(v));
+        }
         if ((f->flags & ITD_J_OBJARR) && !cJSON_IsObject(v) && !cJSON_IsArray(v))
             return fail(c, "expected object or array, got %s", jtype(v));
         if ((f->flags & ITD_STRVALS) && is_empty_table(v)) v->type = cJSON_Array;
@@ -508,7 +633,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
     case ITD_F_NUMSTR:
         return decode_numstr(c, f, v, AT(base, f->off, itd_numstr));
     case ITD_F_CALVALUE:
-        return decode_calvalue(c, v, 0, AT(base, f->off, itd_calvalue *));
+        return decode_calvalue(c, f, v, 0, AT(base, f->off, itd_calvalue *));
     }
     return fail(c, "internal: unknown field kind");
 }
@@ -568,11 +693,15 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
         size_t i = hint;
         const itd_field *f = find_field(s, it->string, &i);
         if (f) hint = i + 1;
-        if (f && (f->flags & ITD_NEWEST) && c->strict && !c->newest) f = NULL;
         size_t old = push_key(c, it->string);
+        if (f && (f->flags & ITD_NEWEST) && c->strict && !c->newest)
+            return fail(c, "only in the newest API (api_version = \"newest\")");
         if (!f) {
             if (c->strict) {
-                const char *near = itd_closest_field(s, it->string);
+                if (s->other_keys && in_list(it->string, s->other_keys))
+                    return (s->flags & ITD_S_NEWEST) ? fail(c, "only in API v0.3.12")
+                                     : fail(c, "only in the newest API (api_version = \"newest\")");
+                const char *near = closest_field(s, it->string, !c->newest);
                 if (near) return fail(c, "unknown field (did you mean \"%s\"?)", near);
                 return fail(c, "unknown field of %s", s->name);
             }
@@ -603,15 +732,29 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
     }
     for (size_t i = 0; i < s->nfields; i++) {
         const itd_field *f = &s->fields[i];
-        if (seen & ((uint64_t)1 << i)) continue;
-        if (f->flags & ITD_REQ) {
+        if (!(seen & ((uint64_t)1 << i)) && (f->flags & ITD_REQ)) {
             size_t old = push_key(c, f->name);
             fail(c, "required field is missing");
             (void)old;
             return -1;
         }
-        if (f->has_default && (!(f->flags & ITD_NEWEST) || !c->strict || c->newest) && apply_default(c, f, obj))
+    }
+    /* after the missing keys: a key left out is the bigger mistake */
+    for (size_t i = 0; c->input && i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if ((f->flags & ITD_NONEMPTY) && (seen & ((uint64_t)1 << i)) && AT(obj, f->off, itd_array)->n == 0) {
+            size_t old = push_key(c, f->name);
+            fail(c, "must not be empty (a job without payloads has nothing to run)");
+            (void)old;
             return -1;
+        }
+    }
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if (seen & ((uint64_t)1 << i) || !f->has_default) continue;
+        if ((f->flags & ITD_NEWEST) && c->strict && !c->newest) continue;
+        if ((f->flags & ITD_OLD_DEFAULT) && c->newest_form) continue;
+        if (apply_default(c, f, obj)) return -1;
     }
     return 0;
 }
@@ -661,6 +804,7 @@ static void init_ctx(ctx *c, const itd_schema *schema, int mode, itd_warnings *w
     c->strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
     c->input = input_model || mode == ITD_MODE_USER;
     c->newest = !input_model || (schema->flags & ITD_S_NEWEST);
+    c->newest_form = input_model && (schema->flags & ITD_S_NEWEST);
     c->kind = c->input ? ITD_ERR_VALIDATION : ITD_ERR_DECODE;
     c->warn = w;
     c->err = err;
@@ -883,6 +1027,8 @@ void *itd_clone(const itd_schema *schema, const void *obj)
     ctx c;
     memset(&c, 0, sizeof c);
     c.newest = 1;
+    /* no v0.3.12 defaults added to a copy of a newest input form */
+    c.newest_form = (s->flags & ITD_S_STRICT) && (s->flags & ITD_S_NEWEST);
     c.kind = ITD_ERR_DECODE;
     void *out = NULL;
     int rc = decode_object(&c, s, t, &out);

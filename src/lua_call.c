@@ -111,7 +111,8 @@ static int l_call_machine(lua_State *L)
     int nul = 0;
     itd_config cfg;
     itdl_read_config(L, 1, 8, &cfg, &nul);
-    if (itdl_read_args(L, 3, 8, (itd_op)op, s, &u->args, &u->err)) return itdl_push_error(L, &u->err);
+    if (itdl_read_args(L, 3, 8, (itd_op)op, itdl_read_api_version(L, 1), s, &u->args, &u->err))
+        return itdl_push_error(L, &u->err);
     itd_call_policy pol;
     itd_call_policy_default(&pol);
     if (lua_istable(L, 4)) {

@@ -24,6 +24,7 @@
 typedef struct lclient {
     itd_client *c;
     int hook_ref;            /* the client's hook; LUA_NOREF when none */
+    itd_api_version api_version; /* option api_version: the create body sent */
     char desc[200];
 } lclient;
 
@@ -72,6 +73,7 @@ static int l_curl_client(lua_State *L)
     itd_client_opts o;
     itd_client_opts_default(&o);
     itdl_read_config(L, 1, 3, &o.cfg, &nul);
+    u->api_version = itdl_read_api_version(L, 1);
     lua_getfield(L, 1, "ca_file");
     if (lua_type(L, -1) == LUA_TSTRING) {
         o.ca_file = lua_tostring(L, -1);
@@ -131,7 +133,7 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
 {
     itd_call *c = &s->calls[i];
     c->op = (itd_op)op;
-    if (itdl_read_args(L, argsidx, anchor, (itd_op)op, s, &c->args, &s->errs[i])) {
+    if (itdl_read_args(L, argsidx, anchor, (itd_op)op, u->api_version, s, &c->args, &s->errs[i])) {
         s->prefailed[i] = 1;
         return -1;
     }

@@ -134,7 +134,11 @@ int itdl_check_op(lua_State *L, int idx);
 /* Fill `a` from the args table at idx (any of each argument's names).  0, or
  * -1 with `e` (data the request cannot be built from).  Owned inputs go to
  * the scratch. */
-int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itdl_scratch *s, itd_call_args *a, itd_error *e);
+int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version v, itdl_scratch *s,
+                   itd_call_args *a, itd_error *e);
+/* The option api_version of the table at idx ("v0.3.12" when absent); raises
+ * for another value. */
+itd_api_version itdl_read_api_version(lua_State *L, int idx);
 /* The config (server_url, workspace_id, api_key, user_agent) of the table at
  * idx; *nul set when a value holds a NUL byte. */
 void itdl_read_config(lua_State *L, int idx, int anchor, itd_config *cfg, int *nul);

@@ -32,7 +32,7 @@ static int l_build_request(lua_State *L)
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
     itd_call_args a;
-    if (itdl_read_args(L, 3, 4, (itd_op)op, s, &a, &e)) return itdl_push_error_clear(L, &e);
+    if (itdl_read_args(L, 3, 4, (itd_op)op, itdl_read_api_version(L, 1), s, &a, &e)) return itdl_push_error_clear(L, &e);
     if (itd_request_build(&cfg, (itd_op)op, &a, &s->req, &e)) return itdl_push_error_clear(L, &e);
     itd_request *r = &s->req;
     itdl_push_request(L, r, 0);
@@ -102,7 +102,7 @@ static int l_call_secrets(lua_State *L)
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
     /* an input that does not convert is never sent: only the key matters then */
-    if (itdl_read_args(L, 3, 4, (itd_op)op, sc, &a, &e)) memset(&a, 0, sizeof a);
+    if (itdl_read_args(L, 3, 4, (itd_op)op, itdl_read_api_version(L, 1), sc, &a, &e)) memset(&a, 0, sizeof a);
     itd_error_clear(&e);
     int bad = itd_secrets_add_call(sec, &cfg, &a, 1);
     lua_getfield(L, 1, "headers"); /* 7 */
@@ -239,7 +239,7 @@ static void push_operations(lua_State *L)
         const itd_op_def *d = &itd_ops[i];
         lua_pushstring(L, d->name);
         lua_rawseti(L, -2, i + 1);
-        lua_createtable(L, 0, 14);
+        lua_createtable(L, 0, 15);
         set_str(L, "name", d->name);
         set_str(L, "group", d->group);
         set_str(L, "method_name", d->method_name);
@@ -256,6 +256,8 @@ static void push_operations(lua_State *L)
         lua_setfield(L, -2, "args");
         set_str(L, "body", d->body);
         set_str(L, "body_type", itd_schema_name(d->request));
+        /* the body of a client with api_version "newest" */
+        set_str(L, "body_type_newest", itd_schema_name(itd_op_request(d, ITD_APIV_NEWEST)));
         set_str(L, "response_type", itd_schema_name(d->response));
         set_str(L, "list_of", itd_schema_name(d->list_of));
         push_strings(L, d->query, ITD_OP_QUERY_MAX);

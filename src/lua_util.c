@@ -331,9 +331,21 @@ static const char *str_field(lua_State *L, int idx, int anchor, const char *cons
     return NULL;
 }
 
-int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itdl_scratch *s, itd_call_args *a, itd_error *e)
+itd_api_version itdl_read_api_version(lua_State *L, int idx)
+{
+    itd_api_version v = ITD_APIV_V0_3_12;
+    lua_getfield(L, idx, "api_version");
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || itd_api_version_parse(lua_tostring(L, -1), &v)))
+        luaL_error(L, "intuned: option 'api_version' must be \"v0.3.12\" (or \"0.3.12\") or \"newest\" (or \"v0.5.2\")");
+    lua_pop(L, 1);
+    return v;
+}
+
+int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version v, itdl_scratch *s,
+                   itd_call_args *a, itd_error *e)
 {
     memset(a, 0, sizeof *a);
+    a->api_version = v;
     if (lua_isnoneornil(L, idx)) return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
     /* every path and query argument of the operation table (ops.c), by any
@@ -351,7 +363,7 @@ int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itdl_scratch *s
     const itd_op_def *od = itd_op_def_of(op);
     const itd_arg_def *body = od && od->body ? itd_arg_find(od->body) : NULL;
     if (!body) return 0;
-    const itd_schema *sc = od->request;
+    const itd_schema *sc = itd_op_request(od, v); /* the body form of the client's API version */
     int top = lua_gettop(L);
     for (const char *const *n = body->names; *n && lua_gettop(L) == top; n++) {
         lua_getfield(L, idx, *n);

@@ -7,6 +7,7 @@
  * required only when both versions require it; keys that exist only in the
  * newest API (v0.5.2) carry ITD_NEWEST and are refused in v0.3.12 input (JobInput).
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,9 +32,17 @@
 #define ARRH(st, n, fl, m, has, sc) { .name = n, .kind = ITD_F_ARRAY, .flags = (fl), .off = O(st, m), .has_off = O(st, has), .sub = &(sc) }
 #define NS(st, n, fl, m) { .name = n, .kind = ITD_F_NUMSTR, .flags = (fl), .off = O(st, m) }
 #define CAL(st, n, m) { .name = n, .kind = ITD_F_CALVALUE, .off = O(st, m) }
+/* A calendar value whose numbers must lie in [a, b] on input (§4.7). */
+#define CALR(st, n, m, a, b) { .name = n, .kind = ITD_F_CALVALUE, .flags = ITD_RANGED, .off = O(st, m), .lo = (a), .hi = (b) }
+/* A count that must be a whole number >= 1 on input (the reference gives no
+ * upper bound): attempts, request timeouts, calendar steps. */
+#define MIN1 .lo = 1, .hi = INFINITY
 
 #define SCHEMA(var, nm, st, fl) \
-    const itd_schema var = { nm, sizeof(st), var##_fields, countof(var##_fields), (fl), NULL, NULL }
+    const itd_schema var = { nm, sizeof(st), var##_fields, countof(var##_fields), (fl), NULL, NULL, NULL }
+/* An input form, with the keys only the other version's form of it has. */
+#define SCHEMA_OTHER(var, nm, st, fl, other) \
+    const itd_schema var = { nm, sizeof(st), var##_fields, countof(var##_fields), (fl), NULL, NULL, other }
 
 static const char *const run_mode_values[] = { "Order-Irrelevant", NULL };
 static const char *const state_values[] = { "ACTIVE", "PAUSED", NULL };
@@ -53,15 +62,19 @@ SCHEMA(itd_AuthSession, "AuthSession", itd_auth_session, 0);
 
 static const itd_field itd_JobUpdateAuthSession_fields[] = {
     STR(itd_auth_session, "id", ITD_REQ, id),
-    NUMD(itd_auth_session, "checkAttempts", ITD_NEWEST | ITD_INTEGER, checkAttempts, has_checkAttempts, 3),
-    NUMD(itd_auth_session, "createAttempts", ITD_NEWEST | ITD_INTEGER, createAttempts, has_createAttempts, 3),
+    { .name = "checkAttempts", .kind = ITD_F_NUMBER, .flags = ITD_NEWEST | ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_auth_session, checkAttempts), .has_off = O(itd_auth_session, has_checkAttempts),
+      .has_default = 1, .num_default = 3, MIN1 },
+    { .name = "createAttempts", .kind = ITD_F_NUMBER, .flags = ITD_NEWEST | ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_auth_session, createAttempts), .has_off = O(itd_auth_session, has_createAttempts),
+      .has_default = 1, .num_default = 3, MIN1 },
 };
 SCHEMA(itd_JobUpdateAuthSession, "JobUpdateAuthSession", itd_auth_session, 0);
 
 /* ---- Sinks: a union told apart by `type` (webhook first, as the SDK) */
 static const itd_field itd_WebhookSink_fields[] = {
     { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_sink, type), .enums = webhook_values },
-    STR(itd_sink, "url", ITD_REQ, url),
+    STR(itd_sink, "url", ITD_REQ | ITD_URL, url),
     JSON(itd_sink, "headers", ITD_J_OBJECT | ITD_SECRET, headers),
     BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
     JSON(itd_sink, "apisToSend", ITD_NEWEST | ITD_STRVALS, apisToSend),
@@ -93,11 +106,13 @@ static const itd_schema *select_sink(const cJSON *v, char *msg, size_t len)
     return NULL;
 }
 static const itd_schema *const sink_branches[] = { &itd_WebhookSink, &itd_AmazonS3Sink, NULL };
-const itd_schema itd_JobSink = { "JobSink", sizeof(itd_sink), NULL, 0, 0, select_sink, sink_branches };
+const itd_schema itd_JobSink = { "JobSink", sizeof(itd_sink), NULL, 0, 0, select_sink, sink_branches, NULL };
 
 /* ---- Payload */
 static const itd_field itd_PayloadRetry_fields[] = {
-    NUMD(itd_payload_retry, "maximumAttempts", ITD_INTEGER, maximumAttempts, has_maximumAttempts, 3),
+    { .name = "maximumAttempts", .kind = ITD_F_NUMBER, .flags = ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_payload_retry, maximumAttempts), .has_off = O(itd_payload_retry, has_maximumAttempts),
+      .has_default = 1, .num_default = 3, MIN1 },
 };
 SCHEMA(itd_PayloadRetry, "PayloadRetry", itd_payload_retry, 0);
 
@@ -112,7 +127,9 @@ SCHEMA(itd_JobPayload, "JobPayload", itd_payload, 0);
 /* The newest API's payload (JobUpdatePayload), key order parameters, requestTimeout, retry, apiName. */
 static const itd_field itd_JobUpdatePayload_fields[] = {
     JSON(itd_payload, "parameters", ITD_REQ | ITD_J_OBJECT, parameters),
-    NUMD(itd_payload, "requestTimeout", ITD_NEWEST | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+    { .name = "requestTimeout", .kind = ITD_F_NUMBER, .flags = ITD_NEWEST | ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_payload, requestTimeout), .has_off = O(itd_payload, has_requestTimeout),
+      .has_default = 1, .num_default = 600, MIN1 },
     OBJ(itd_payload, "retry", ITD_NEWEST, retry, itd_PayloadRetry),
     STR(itd_payload, "apiName", ITD_REQ, apiName),
 };
@@ -127,21 +144,24 @@ SCHEMA(itd_Interval, "Interval", itd_interval, 0);
 static const itd_field itd_CalendarRange_fields[] = {
     NS(itd_calrange, "start", ITD_REQ, start),
     NS(itd_calrange, "end", 0, end),
-    NUMD(itd_calrange, "step", 0, step, has_step, 1),
+    /* v0.3.12's SDK adds step 1 to every range; the newest API's does not (§8.3) */
+    { .name = "step", .kind = ITD_F_NUMBER, .flags = ITD_RANGED | ITD_OLD_DEFAULT, .off = O(itd_calrange, step),
+      .has_off = O(itd_calrange, has_step), .has_default = 1, .num_default = 1, MIN1 },
 };
 SCHEMA(itd_CalendarRange, "CalendarRange", itd_calrange, 0);
 
 /* A calendar value is handled by codec.c (kind ITD_F_CALVALUE); this schema
  * only names the struct. */
-const itd_schema itd_CalendarValue = { "CalendarValue", sizeof(itd_calvalue), NULL, 0, 0, NULL, NULL };
+const itd_schema itd_CalendarValue = { "CalendarValue", sizeof(itd_calvalue), NULL, 0, 0, NULL, NULL, NULL };
 
 static const itd_field itd_Calendar_fields[] = {
-    CAL(itd_calendar, "second", second),
-    CAL(itd_calendar, "minute", minute),
-    CAL(itd_calendar, "hour", hour),
-    CAL(itd_calendar, "dayOfWeek", dayOfWeek),
-    CAL(itd_calendar, "dayOfMonth", dayOfMonth),
-    CAL(itd_calendar, "month", month),
+    /* ranges of §4.7; dayOfWeek and month numbers are inferred there (Sunday = 0) */
+    CALR(itd_calendar, "second", second, 0, 59),
+    CALR(itd_calendar, "minute", minute, 0, 59),
+    CALR(itd_calendar, "hour", hour, 0, 23),
+    CALR(itd_calendar, "dayOfWeek", dayOfWeek, 0, 6),
+    CALR(itd_calendar, "dayOfMonth", dayOfMonth, 1, 31),
+    CALR(itd_calendar, "month", month, 1, 12),
     CAL(itd_calendar, "year", year),
     STR(itd_calendar, "comment", 0, comment),
 };
@@ -156,7 +176,8 @@ SCHEMA(itd_JobSchedule, "JobSchedule", itd_schedule, 0);
 
 /* ---- Configuration and retry: input carries duration strings, responses ms */
 static const itd_field itd_JobRetry_fields[] = {
-    NUMR(itd_retry, "maximumAttempts", 0, maximumAttempts),
+    { .name = "maximumAttempts", .kind = ITD_F_NUMBER, .flags = ITD_REQ | ITD_RANGED,
+      .off = O(itd_retry, maximumAttempts), MIN1 },
     NUMD(itd_retry, "backoffCoefficient", 0, backoffCoefficient, has_backoffCoefficient, 1),
     { .name = "initialInterval", .kind = ITD_F_NUMSTR, .flags = ITD_DURATION | ITD_STRVALS,
       .off = O(itd_retry, initialInterval), .has_default = 1, .str_default = "1s" },
@@ -175,9 +196,12 @@ static const itd_field itd_JobRetryResponse_fields[] = {
 SCHEMA(itd_JobRetryResponse, "JobRetryResponse", itd_retry, 0);
 
 static const itd_field itd_JobUpdateRetry_fields[] = {
-    NUMD(itd_retry, "maximumAttempts", ITD_INTEGER, maximumAttempts, has_maximumAttempts, 3),
+    { .name = "maximumAttempts", .kind = ITD_F_NUMBER, .flags = ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_retry, maximumAttempts), .has_off = O(itd_retry, has_maximumAttempts),
+      .has_default = 1, .num_default = 3, MIN1 },
 };
-SCHEMA(itd_JobUpdateRetry, "JobUpdateRetry", itd_retry, 0);
+static const char *const old_retry_keys[] = { "backoffCoefficient", "initialInterval", "maximumInterval", NULL };
+SCHEMA_OTHER(itd_JobUpdateRetry, "JobUpdateRetry", itd_retry, ITD_S_NEWEST, old_retry_keys);
 
 static const itd_field itd_JobConfiguration_fields[] = {
     { .name = "runMode", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_configuration, runMode),
@@ -185,7 +209,8 @@ static const itd_field itd_JobConfiguration_fields[] = {
     NUM(itd_configuration, "maxConcurrentRequests", ITD_POSITIVE, maxConcurrentRequests, has_maxConcurrentRequests),
     OBJ(itd_configuration, "retry", 0, retry, itd_JobRetry),
 };
-SCHEMA(itd_JobConfiguration, "JobConfiguration", itd_configuration, 0);
+static const char *const newest_configuration_keys[] = { "requestTimeout", NULL };
+SCHEMA_OTHER(itd_JobConfiguration, "JobConfiguration", itd_configuration, 0, newest_configuration_keys);
 
 static const itd_field itd_JobConfigurationResponse_fields[] = {
     { .name = "runMode", .kind = ITD_F_STRING, .off = O(itd_configuration, runMode) },
@@ -198,43 +223,53 @@ SCHEMA(itd_JobConfigurationResponse, "JobConfigurationResponse", itd_configurati
 static const itd_field itd_JobUpdateConfiguration_fields[] = {
     OBJ(itd_configuration, "retry", ITD_NEWEST, retry, itd_JobUpdateRetry),
     NUM(itd_configuration, "maxConcurrentRequests", ITD_POSITIVE, maxConcurrentRequests, has_maxConcurrentRequests),
-    NUMD(itd_configuration, "requestTimeout", ITD_NEWEST | ITD_INTEGER, requestTimeout, has_requestTimeout, 600),
+    { .name = "requestTimeout", .kind = ITD_F_NUMBER, .flags = ITD_NEWEST | ITD_INTEGER | ITD_RANGED,
+      .off = O(itd_configuration, requestTimeout), .has_off = O(itd_configuration, has_requestTimeout),
+      .has_default = 1, .num_default = 600, MIN1 },
 };
-SCHEMA(itd_JobUpdateConfiguration, "JobUpdateConfiguration", itd_configuration, 0);
+static const char *const old_configuration_keys[] = { "runMode", NULL };
+SCHEMA_OTHER(itd_JobUpdateConfiguration, "JobUpdateConfiguration", itd_configuration, ITD_S_NEWEST,
+             old_configuration_keys);
 
-/* ---- JobInput (create body, v0.3.12) and JobUpdateInput (update body, newest API) */
+/* ---- JobInput (create body, v0.3.12) and JobUpdateInput (update body, newest API)
+ *
+ * `payload` must not be empty in any of them.  v0.3.12's schema allows an
+ * empty array (§4.3), but such a job has nothing to run: every trigger and
+ * scheduled run would do nothing, so it is refused as a mistake. */
 static const itd_field itd_JobInput_fields[] = {
     STR(itd_job_input, "id", ITD_REQ | ITD_SLUG, id),
     OBJN(itd_job_input, "sink", 0, sink, sink_null, itd_JobSink),
-    ARR(itd_job_input, "payload", ITD_REQ, payload, itd_JobPayload),
+    ARR(itd_job_input, "payload", ITD_REQ | ITD_NONEMPTY, payload, itd_JobPayload),
     OBJ(itd_job_input, "schedule", 0, schedule, itd_JobSchedule),
     OBJ(itd_job_input, "authSession", 0, authSession, itd_AuthSession),
     OBJ(itd_job_input, "configuration", ITD_REQ, configuration, itd_JobConfiguration),
 };
-SCHEMA(itd_JobInput, "JobInput", itd_job_input, ITD_S_STRICT);
+static const char *const newest_input_keys[] = { "proxy", "auth_session", NULL };
+SCHEMA_OTHER(itd_JobInput, "JobInput", itd_job_input, ITD_S_STRICT, newest_input_keys);
 
 static const itd_field itd_JobUpdateInput_fields[] = {
-    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobUpdatePayload),
+    ARR(itd_job_update_input, "payload", ITD_REQ | ITD_NONEMPTY, payload, itd_JobUpdatePayload),
     OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_JobUpdateConfiguration),
     OBJN(itd_job_update_input, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
     OBJN(itd_job_update_input, "sink", 0, sink, sink_null, itd_JobSink),
     STRN(itd_job_update_input, "proxy", ITD_NEWEST, proxy, proxy_null),
     OBJN(itd_job_update_input, "auth_session", ITD_NEWEST, auth_session, auth_session_null, itd_JobUpdateAuthSession),
 };
-SCHEMA(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST);
+static const char *const old_input_keys[] = { "authSession", NULL };
+SCHEMA_OTHER(itd_JobUpdateInput, "JobUpdateInput", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST, old_input_keys);
 
 /* The newest API's create body (JobInputV2): key order id, payload,
  * configuration, schedule, sink, proxy, auth_session. */
 static const itd_field itd_JobInputNewest_fields[] = {
     STR(itd_job_update_input, "id", ITD_REQ | ITD_SLUG, id),
-    ARR(itd_job_update_input, "payload", ITD_REQ, payload, itd_JobUpdatePayload),
+    ARR(itd_job_update_input, "payload", ITD_REQ | ITD_NONEMPTY, payload, itd_JobUpdatePayload),
     OBJ(itd_job_update_input, "configuration", ITD_REQ, configuration, itd_JobUpdateConfiguration),
     OBJN(itd_job_update_input, "schedule", 0, schedule, schedule_null, itd_JobSchedule),
     OBJN(itd_job_update_input, "sink", 0, sink, sink_null, itd_JobSink),
     STRN(itd_job_update_input, "proxy", ITD_NEWEST, proxy, proxy_null),
     OBJN(itd_job_update_input, "auth_session", ITD_NEWEST, auth_session, auth_session_null, itd_JobUpdateAuthSession),
 };
-SCHEMA(itd_JobInputNewest, "JobInputNewest", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST);
+SCHEMA_OTHER(itd_JobInputNewest, "JobInputNewest", itd_job_update_input, ITD_S_STRICT | ITD_S_NEWEST, old_input_keys);
 
 /* ---- Job (get job; list item) */
 static const itd_field itd_JobState_fields[] = {
@@ -260,8 +295,8 @@ static const itd_field itd_Job_fields[] = {
     OBJ(itd_job, "state", ITD_REQ, state, itd_JobState),
     { .name = "projectId", .alias = "project_id", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_job, projectId) },
     { .name = "workspace_id", .sdk_name = "workspaceId", .kind = ITD_F_STRING, .flags = ITD_NEWEST, .off = O(itd_job, workspace_id) },
-    JSON(itd_job, "proxy", ITD_NEWEST, proxy),
-    JSON(itd_job, "reason", ITD_NEWEST, reason),
+    JSON(itd_job, "proxy", ITD_NEWEST | ITD_NULLABLE, proxy),   /* list items: null when none (§8.3) */
+    JSON(itd_job, "reason", ITD_NEWEST | ITD_NULLABLE, reason), /* list items: null unless paused */
     STRN(itd_job, "schedule_id", ITD_NEWEST, schedule_id, schedule_id_null),
 };
 SCHEMA(itd_Job, "Job", itd_job, ITD_S_OPEN);
@@ -398,7 +433,7 @@ static const itd_schema *select_result(const cJSON *v, char *msg, size_t len)
     return NULL;
 }
 static const itd_schema *const result_branches[] = { &itd_ResultCompleted, &itd_ResultFailed, NULL };
-const itd_schema itd_ApiResult = { "ApiResult", sizeof(itd_api_result), NULL, 0, 0, select_result, result_branches };
+const itd_schema itd_ApiResult = { "ApiResult", sizeof(itd_api_result), NULL, 0, 0, select_result, result_branches, NULL };
 
 static const itd_field itd_WebhookAPIInfo_fields[] = {
     STR(itd_api_info, "name", ITD_REQ, name),

@@ -36,6 +36,12 @@ typedef enum itd_field_kind {
 #define ITD_POSITIVE   0x0400u /* number should be > 0: a warning on input otherwise */
 #define ITD_INTEGER    0x0800u /* number must be integral */
 #define ITD_STRVALS    0x1000u /* JSON array of strings */
+/* Value rules applied to input only (a server's answer is never refused for them): */
+#define ITD_RANGED     0x2000u /* NUMBER, CALVALUE: whole numbers from `lo` to `hi` (hi may be INFINITY);
+                                * for a calendar value also its ranges' start/end and its list members */
+#define ITD_URL        0x4000u /* STRING: an absolute http:// or https:// URL with a host */
+#define ITD_NONEMPTY   0x8000u /* ARRAY: must hold at least one item */
+#define ITD_OLD_DEFAULT 0x10000u /* the default is v0.3.12's: not applied in the newest API's input forms */
 
 typedef struct itd_field {
     const char *name;        /* wire name (written on encode) */
@@ -52,13 +58,15 @@ typedef struct itd_field {
     int has_default;
     double num_default;             /* NUMBER / BOOL default */
     const char *str_default;        /* STRING / NUMSTR default */
+    double lo, hi;                  /* ITD_RANGED bounds */
 } itd_field;
 
 /* schema flags */
 #define ITD_S_STRICT      0x01u  /* input model: unknown keys are errors */
 #define ITD_S_ARRAY_FORM  0x02u  /* the wire form is a bare array holding the first field */
 #define ITD_S_STRING_FORM 0x04u  /* a bare string is accepted as the first field (the newest API's job state) */
-#define ITD_S_NEWEST      0x08u  /* input in the newest API's form: ITD_NEWEST fields allowed */
+#define ITD_S_NEWEST      0x08u  /* input in the newest API's form: ITD_NEWEST fields allowed (at the
+                                  * root); its other_keys are v0.3.12's */
 #define ITD_S_OPEN        0x10u  /* a server document whose unknown keys are data: kept even
                                   * when a program builds one (ITD_MODE_USER) */
 
@@ -71,6 +79,10 @@ struct itd_schema {
     /* unions: pick the branch for a JSON value; NULL with msg set = no branch */
     const struct itd_schema *(*select)(const cJSON *v, char *msg, size_t msglen);
     const struct itd_schema *const *branches; /* NULL-terminated, for unions */
+    /* input forms: keys that exist only in the other API version's form of
+     * this object (v0.3.12's for a newest form, the newest API's for a
+     * v0.3.12 one), refused naming that version; NULL-terminated, or NULL */
+    const char *const *other_keys;
 };
 
 #endif

@@ -93,7 +93,8 @@ const itd_op_def itd_ops[ITD_OP__COUNT] = {
                            .response = &itd_JobList, .list_of = &itd_Job, .list_off = LIST(itd_job_list, items) },
     [ITD_OP_JOBS_CREATE] = { .name = "jobs:create", .group = "jobs", .method_name = "create", .method = "POST",
                              .path = JOBS, .success = 201, .idempotent = 0, .api = ITD_API_BOTH,
-                             .body = "input", .request = &itd_JobInput, .response = &itd_CreateJob },
+                             .body = "input", .request = &itd_JobInput, .request_newest = &itd_JobInputNewest,
+                             .response = &itd_CreateJob },
     [ITD_OP_JOBS_GET] = { .name = "jobs:get", .group = "jobs", .method_name = "get", .method = "GET",
                           .path = JOB, .success = 200, .idempotent = 1, .api = ITD_API_BOTH,
                           .response = &itd_Job },
@@ -125,6 +126,12 @@ const itd_op_def itd_ops[ITD_OP__COUNT] = {
                                 .method = "POST", .path = JOB "/runs/{run_id}/terminate", .success = 200,
                                 .idempotent = 1, .api = ITD_API_BOTH, .response = &itd_TerminateJobRun },
 };
+
+const itd_schema *itd_op_request(const itd_op_def *d, itd_api_version v)
+{
+    if (!d) return NULL;
+    return v == ITD_APIV_NEWEST && d->request_newest ? d->request_newest : d->request;
+}
 
 const itd_op_def *itd_op_def_of(itd_op op)
 {

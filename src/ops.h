@@ -76,6 +76,8 @@ typedef struct itd_op_def {
     itd_api api;
     const char *body;          /* the BODY argument ("input", "update"), or NULL for none */
     const itd_schema *request; /* its model, or NULL */
+    const itd_schema *request_newest; /* its model when the client speaks the newest API,
+                                       * or NULL: the same as `request` */
     const itd_schema *response;/* model of the success body; NULL when the body is ignored */
     const itd_schema *list_of; /* list answers: the element model (the items are the
                                 * itd_array at list_off in the response object), else NULL */
@@ -84,6 +86,9 @@ typedef struct itd_op_def {
 } itd_op_def;
 
 extern const itd_op_def itd_ops[ITD_OP__COUNT];
+/* The body model a client of API version v sends for the row (NULL when it
+ * takes no body): the one rule both transports and the events follow. */
+const itd_schema *itd_op_request(const itd_op_def *d, itd_api_version v);
 const itd_op_def *itd_op_def_of(itd_op op); /* NULL when op is out of range */
 
 /* The PATH arguments of a row's template in order (the workspace left out):

@@ -20,6 +20,9 @@
  *    reconciliation of a retried create.
  *  - Retry-After (seconds, fractions, HTTP dates) is parsed here; values are
  *    clamped to ITD_RETRY_AFTER_CLAMP seconds.
+ *  - A body is encoded with the model the call's api_version sends
+ *    (itd_op_request: create's JobInput or JobInputNewest); a body object of
+ *    the other form is refused (VALIDATION), never re-encoded.
  */
 #include <ctype.h>
 #include <math.h>
@@ -53,6 +56,51 @@ int itd_op_from_name(const char *name)
 }
 
 int itd_op_idempotent(itd_op op) { return op_valid(op) ? itd_ops[op].idempotent : 0; }
+
+const char *itd_api_version_name(itd_api_version v)
+{
+    return v == ITD_APIV_NEWEST ? "newest" : v == ITD_APIV_V0_3_12 ? "v0.3.12" : "unknown";
+}
+
+int itd_api_version_parse(const char *s, itd_api_version *out)
+{
+    if (!s) return -1;
+    itd_api_version v;
+    if (strcmp(s, "v0.3.12") == 0 || strcmp(s, "0.3.12") == 0) v = ITD_APIV_V0_3_12;
+    else if (strcmp(s, "newest") == 0 || strcmp(s, "v0.5.2") == 0) v = ITD_APIV_NEWEST;
+    else return -1;
+    if (out) *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------ create bodies */
+
+static const itd_schema *input_schema(const void *in)
+{
+    return in ? ((const itd_obj *)in)->schema : NULL;
+}
+
+const char *itd_input_id(const void *in)
+{
+    const itd_schema *s = input_schema(in);
+    if (s == &itd_JobInput) return ((const itd_job_input *)in)->id;
+    if (s == &itd_JobInputNewest || s == &itd_JobUpdateInput) return ((const itd_job_update_input *)in)->id;
+    return NULL;
+}
+
+const itd_sink *itd_input_sink(const void *in)
+{
+    const itd_schema *s = input_schema(in);
+    if (s == &itd_JobInput) {
+        const itd_job_input *j = in;
+        return j->sink_null ? NULL : j->sink;
+    }
+    if (s == &itd_JobInputNewest || s == &itd_JobUpdateInput) {
+        const itd_job_update_input *j = in;
+        return j->sink_null ? NULL : j->sink;
+    }
+    return NULL;
+}
 
 /* ------------------------------------------------------------ small bufs */
 
@@ -192,10 +240,19 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
     }
     const itd_arg_def *body = d->body ? itd_arg_find(d->body) : NULL;
     const void *body_obj = body ? itd_arg_obj(body, args) : NULL;
+    const itd_schema *body_schema = itd_op_request(d, args->api_version);
     if (body && !body_obj) {
         free(path.p);
         return itd_error_set(err, ITD_ERR_VALIDATION, body->names[0], "%s needs a %s", d->method_name,
-                             itd_schema_name(d->request));
+                             itd_schema_name(body_schema));
+    }
+    /* the body's form must be the one this client's API version sends */
+    if (body_obj && ((const itd_obj *)body_obj)->schema != body_schema) {
+        const itd_schema *got = ((const itd_obj *)body_obj)->schema;
+        free(path.p);
+        return itd_error_set(err, ITD_ERR_VALIDATION, body->names[0], "%s with api_version \"%s\" sends a %s, got a %s",
+                             d->method_name, itd_api_version_name(args->api_version), itd_schema_name(body_schema),
+                             got ? itd_schema_name(got) : "object without a schema");
     }
     int first = 1;
     for (size_t i = 0; i < ITD_OP_QUERY_MAX && d->query[i]; i++) {
@@ -218,7 +275,7 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
     out->expect_status = d->success;
 
     if (body_obj) {
-        out->body = itd_encode(d->request, body_obj, &out->body_len);
+        out->body = itd_encode(body_schema, body_obj, &out->body_len);
         if (!out->body) goto nomem;
     }
     if (add_header(out, "x-api-key", cfg->api_key) || add_header(out, "Accept", "application/json") ||
@@ -540,25 +597,37 @@ static int sink_eq(const itd_sink *a, const itd_sink *b)
            (!a->prefix || !b->prefix || str_eq(a->prefix, b->prefix));
 }
 
-int itd_job_matches_input(const itd_job *job, const itd_job_input *in)
+int itd_job_matches_input(const itd_job *job, const void *in)
 {
     if (!job || !in) return 0;
-    if (!str_eq(job->id, in->id)) return 0;
+    /* the two forms share the parts compared: payload, sink, configuration */
+    const itd_array *payload;
+    const itd_configuration *ic;
+    const itd_schema *s = input_schema(in);
+    if (s == &itd_JobInput) {
+        payload = &((const itd_job_input *)in)->payload;
+        ic = ((const itd_job_input *)in)->configuration;
+    } else if (s == &itd_JobInputNewest) {
+        payload = &((const itd_job_update_input *)in)->payload;
+        ic = ((const itd_job_update_input *)in)->configuration;
+    } else {
+        return 0;
+    }
+    if (!str_eq(job->id, itd_input_id(in))) return 0;
     /* payload: same API names and parameters, in order */
     if (job->has_payload || job->payload.n) {
-        if (job->payload.n != in->payload.n) return 0;
-        for (size_t i = 0; i < in->payload.n; i++) {
-            const itd_payload *a = job->payload.items[i], *b = in->payload.items[i];
+        if (job->payload.n != payload->n) return 0;
+        for (size_t i = 0; i < payload->n; i++) {
+            const itd_payload *a = job->payload.items[i], *b = payload->items[i];
             if (!a || !b || !str_eq(a->apiName, b->apiName) || !params_eq(a->parameters, b->parameters))
                 return 0;
         }
     }
     /* sink: an input without one must meet a job without one */
     const itd_sink *js = job->sink_null ? NULL : job->sink;
-    const itd_sink *is = in->sink_null ? NULL : in->sink;
-    if (!sink_eq(js, is)) return 0;
+    if (!sink_eq(js, itd_input_sink(in))) return 0;
     /* configuration */
-    const itd_configuration *jc = job->configuration, *ic = in->configuration;
+    const itd_configuration *jc = job->configuration;
     if (jc && ic) {
         if (jc->runMode && ic->runMode && strcmp(jc->runMode, ic->runMode) != 0) return 0;
         if (jc->has_maxConcurrentRequests != ic->has_maxConcurrentRequests) {

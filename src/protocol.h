@@ -43,14 +43,32 @@ const char *itd_op_name(itd_op op);       /* "jobs:create", "jobs.runs:list", ..
 int itd_op_from_name(const char *name);   /* -1 if unknown */
 int itd_op_idempotent(itd_op op);         /* safe to retry blindly */
 
+/* Which form of the API a client speaks where the two differ in what is
+ * sent: the create body (JobInput at v0.3.12, JobInputNewest in the newest
+ * API).  Decoding is version-blind (reference §8.8). */
+typedef enum itd_api_version {
+    ITD_APIV_V0_3_12 = 0,    /* the default */
+    ITD_APIV_NEWEST = 1      /* SDK v0.5.2 */
+} itd_api_version;
+const char *itd_api_version_name(itd_api_version v);  /* "v0.3.12", "newest" */
+/* "v0.3.12" or "0.3.12", "newest" or "v0.5.2": 0 with *out set; -1 otherwise. */
+int itd_api_version_parse(const char *s, itd_api_version *out);
+
 typedef struct itd_call_args {
     const char *project;     /* every operation */
     const char *job_id;      /* all but list/create */
     const char *run_id;      /* runs get/terminate */
-    const itd_job_input *input;          /* create */
+    /* create: an itd_job_input decoded as itd_JobInput (api_version v0.3.12)
+     * or an itd_job_update_input decoded as itd_JobInputNewest (newest); the
+     * object's schema must be the one `api_version` sends
+     * (itd_op_request), else the request is refused */
+    const void *input;
     const itd_job_update_input *update;  /* update */
     /* runs list (the newest API): optional query */
     const char *page_number, *page_size, *sort_by;
+    /* the API version the client speaks (its option api_version): which
+     * body create sends; 0 (v0.3.12) by default */
+    itd_api_version api_version;
 } itd_call_args;
 
 typedef struct itd_config {
@@ -103,12 +121,16 @@ typedef struct itd_response {
 int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd_error *err);
 
 /* Reconciliation of a retried create that met 409 "already exists": 1 when the
- * stored `job` is the one `in` describes (id, payload apiNames + parameters,
+ * stored `job` is the one `in` (a create body of either form) describes (id, payload apiNames + parameters,
  * sink type and destination, configuration runMode / maxConcurrentRequests /
  * retry with durations compared in ms), 0 when it differs.  Keys the server
  * may leave out of its answer (the newest API dropped runMode and the retry intervals)
  * are compared only when present on both sides. */
-int itd_job_matches_input(const itd_job *job, const itd_job_input *in);
+int itd_job_matches_input(const itd_job *job, const void *in);
+/* The id and the sink of a create body of either form (see itd_call_args.input);
+ * NULL for none. */
+const char *itd_input_id(const void *in);
+const itd_sink *itd_input_sink(const void *in);
 
 /* Percent-encode like JavaScript's encodeURIComponent. malloc'd. */
 char *itd_uri_component(const char *s);

@@ -200,7 +200,7 @@ int itd_secrets_add_call(itd_secrets *s, const itd_config *cfg, const itd_call_a
 {
     if (!s) return 0;
     if (cfg && cfg->api_key && itd_secrets_add(s, cfg->api_key, strlen(cfg->api_key), copy)) return -1;
-    if (args && args->input && !args->input->sink_null && itd_secrets_add_sink(s, args->input->sink, copy)) return -1;
+    if (args && itd_secrets_add_sink(s, itd_input_sink(args->input), copy)) return -1;
     if (args && args->update && !args->update->sink_null && itd_secrets_add_sink(s, args->update->sink, copy))
         return -1;
     return 0;

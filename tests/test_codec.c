@@ -250,8 +250,206 @@ static void test_datetime_range(void)
     CHECK(itd_datetime_parse("10000-01-01T00:00:00Z", &t) == -1);
 }
 
+/* ------------------------------------------- value ranges and versions */
+
+#define OKCFG ",\"configuration\":{\"runMode\":\"Order-Irrelevant\"}}"
+#define NEWCFG ",\"configuration\":{}}"
+#define P1 "\"payload\":[{\"apiName\":\"a\"}]"
+#define NP1 "\"payload\":[{\"apiName\":\"a\",\"parameters\":{}}]"
+
+static void expect_ok(const itd_schema *s, const char *json)
+{
+    itd_error e; memset(&e, 0, sizeof e);
+    void *obj = itd_decode(s, json, strlen(json), NULL, &e);
+    CHECK(obj != NULL);
+    if (!obj) fprintf(stderr, "refused %s: %s: %s\n", json, e.path, e.message);
+    itd_free(s, obj);
+    itd_error_clear(&e);
+}
+
+/* Calendar ranges (§4.7) on both input forms, never on a response. */
+static void test_calendar_ranges(void)
+{
+    /* nm: the message in the newest forms, where dayOfWeek and month take names only (§8.3) */
+    static const char DOW[] = "a day name (SUNDAY ... SATURDAY) in the newest API", MON[] = "a month name";
+    static const struct { const char *cal, *path, *msg, *nm; } bad[] = {
+        { "{\"second\":60}", "schedule.calendars[1].second", "from 0 to 59, got 60", NULL },
+        { "{\"minute\":-1}", "schedule.calendars[1].minute", "from 0 to 59, got -1", NULL },
+        { "{\"hour\":24}", "schedule.calendars[1].hour", "from 0 to 23, got 24", NULL },
+        { "{\"hour\":1.5}", "schedule.calendars[1].hour", "whole number", NULL },
+        { "{\"dayOfMonth\":0}", "schedule.calendars[1].dayOfMonth", "from 1 to 31, got 0", NULL },
+        { "{\"dayOfMonth\":32}", "schedule.calendars[1].dayOfMonth", "from 1 to 31", NULL },
+        { "{\"dayOfWeek\":7}", "schedule.calendars[1].dayOfWeek", "from 0 to 6, got 7", DOW },
+        { "{\"month\":0}", "schedule.calendars[1].month", "from 1 to 12, got 0", MON },
+        { "{\"month\":13}", "schedule.calendars[1].month", "from 1 to 12", MON },
+        { "{\"hour\":{\"start\":25}}", "schedule.calendars[1].hour.start", "from 0 to 23, got 25", NULL },
+        { "{\"hour\":{\"start\":1,\"end\":24}}", "schedule.calendars[1].hour.end", "got 24", NULL },
+        { "{\"hour\":{\"start\":1,\"end\":5,\"step\":0}}", "schedule.calendars[1].hour.step", "whole number >= 1, got 0", NULL },
+        { "{\"hour\":{\"start\":1,\"end\":5,\"step\":1.5}}", "schedule.calendars[1].hour.step", ">= 1, got 1.5", NULL },
+        { "{\"minute\":[{\"start\":0},{\"start\":61}]}", "schedule.calendars[1].minute[2].start", "got 61", NULL },
+    };
+    char buf[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"calendars\":[%s]}" OKCFG, bad[i].cal);
+        expect_error(&itd_JobInput, buf, bad[i].path, bad[i].msg);
+        snprintf(buf, sizeof buf, "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[%s]}" NEWCFG, bad[i].cal);
+        const char *nm = bad[i].nm ? bad[i].nm : bad[i].msg;
+        expect_error(&itd_JobInputNewest, buf, bad[i].path, nm);
+        snprintf(buf, sizeof buf, "{" NP1 ",\"schedule\":{\"calendars\":[%s]}" NEWCFG, bad[i].cal);
+        expect_error(&itd_JobUpdateInput, buf, bad[i].path, nm);
+        /* a server's answer is never refused for them */
+        snprintf(buf, sizeof buf, "{\"id\":\"x\",\"payload\":[],\"schedule\":{\"calendars\":[%s]},"
+                 "\"configuration\":{},\"state\":\"ACTIVE\",\"projectId\":\"p\"}", bad[i].cal);
+        expect_ok(&itd_Job, buf);
+    }
+    /* the bounds themselves, names, strings and arrays of numbers (newest) pass */
+    expect_ok(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"calendars\":[{\"second\":59,\"minute\":0,"
+              "\"hour\":{\"start\":0,\"end\":23,\"step\":23},\"dayOfMonth\":31,\"dayOfWeek\":{\"start\":\"MONDAY\","
+              "\"end\":6},\"month\":\"DECEMBER\",\"year\":2030}]}" OKCFG);
+    expect_ok(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[{\"minute\":[0,30,59],"
+              "\"hour\":\"*\",\"dayOfWeek\":[\"SUNDAY\",{\"start\":\"MONDAY\",\"end\":\"FRIDAY\"}],"
+              "\"month\":{\"start\":\"JANUARY\",\"end\":\"DECEMBER\",\"step\":3},\"year\":2030}]}" NEWCFG);
+    /* §8.3's closed unions in the newest forms (v0.3.12 passes such strings with a warning) */
+    static const struct { const char *cal, *path, *msg; } newest_bad[] = {
+        { "{\"dayOfWeek\":\"MON-FRI\"}", "schedule.calendars[1].dayOfWeek", "expected \"*\" or a day name" },
+        { "{\"month\":\"JAN\"}", "schedule.calendars[1].month", "month name" },
+        { "{\"minute\":\"0\"}", "schedule.calendars[1].minute", "expected \"*\" or a whole number in the newest API, got \"0\"" },
+        { "{\"hour\":\"*/5\"}", "schedule.calendars[1].hour", "whole number" },
+        { "{\"dayOfWeek\":1}", "schedule.calendars[1].dayOfWeek", "day name (SUNDAY ... SATURDAY) in the newest API, got 1" },
+        { "{\"minute\":{\"start\":\"5\"}}", "schedule.calendars[1].minute.start", "expected a whole number" },
+        { "{\"minute\":[\"*\"]}", "schedule.calendars[1].minute[1]", "expected a whole number" },
+        { "{\"dayOfWeek\":{\"start\":\"MONDAY\",\"end\":5}}", "schedule.calendars[1].dayOfWeek.end", "expected a day name" },
+        { "{\"dayOfWeek\":[\"*\"]}", "schedule.calendars[1].dayOfWeek[1]", "expected a day name" },
+    };
+    for (size_t i = 0; i < sizeof newest_bad / sizeof newest_bad[0]; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[%s]}" NEWCFG, newest_bad[i].cal);
+        expect_error(&itd_JobInputNewest, buf, newest_bad[i].path, newest_bad[i].msg);
+    }
+    expect_ok(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"calendars\":[{\"dayOfWeek\":\"MON-FRI\","
+              "\"month\":\"JAN\",\"minute\":\"0\",\"hour\":{\"start\":\"5\"}}]}" OKCFG);
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[{\"minute\":[0,60]}]}"
+                 NEWCFG, "schedule.calendars[1].minute[2]", "got 60");
+    /* §8.3: in the newest forms a range with step carries end, and no step default is added */
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[{\"hour\":{\"start\":1,"
+                 "\"step\":2}}]}" NEWCFG, "schedule.calendars[1].hour.step", "must also have \"end\"");
+    expect_error(&itd_JobUpdateInput, "{" NP1 ",\"schedule\":{\"calendars\":[{\"hour\":[{\"start\":1,"
+                 "\"step\":2}]}]}" NEWCFG, "schedule.calendars[1].hour[1].step", "must also have \"end\"");
+    expect_ok(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"calendars\":[{\"hour\":{\"start\":1,"
+              "\"step\":2}}]}" OKCFG);
+    {
+        const char *in = "{\"id\":\"job-1234\"," NP1 ",\"schedule\":{\"calendars\":[{\"hour\":{\"start\":1},"
+                         "\"minute\":[{\"start\":0,\"end\":30}]}]}" NEWCFG;
+        itd_error e; memset(&e, 0, sizeof e);
+        void *o = itd_decode(&itd_JobInputNewest, in, strlen(in), NULL, &e);
+        CHECK(o != NULL);
+        char *out = o ? itd_encode(&itd_JobInputNewest, o, NULL) : NULL;
+        CHECK(out && strstr(out, "\"minute\":[{\"start\":0,\"end\":30}],\"hour\":{\"start\":1}") != NULL);
+        /* a copy keeps the newest form: no default added on the way */
+        void *copy = o ? itd_clone(&itd_JobInputNewest, o) : NULL;
+        char *out2 = copy ? itd_encode(&itd_JobInputNewest, copy, NULL) : NULL;
+        CHECK(out && out2 && strcmp(out, out2) == 0);
+        free(out); free(out2);
+        itd_free(&itd_JobInputNewest, copy);
+        itd_free(&itd_JobInputNewest, o);
+        /* v0.3.12 keeps its step default */
+        const char *old = "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"calendars\":[{\"hour\":{\"start\":1}}]}" OKCFG;
+        o = itd_decode(&itd_JobInput, old, strlen(old), NULL, &e);
+        out = o ? itd_encode(&itd_JobInput, o, NULL) : NULL;
+        CHECK(out && strstr(out, "\"hour\":{\"start\":1,\"step\":1}") != NULL);
+        free(out);
+        itd_free(&itd_JobInput, o);
+    }
+}
+
+/* Counts, URLs, the payload, and the fields of the other version. */
+static void test_input_rules(void)
+{
+    expect_error(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"configuration\":{\"runMode\":\"Order-Irrelevant\","
+                 "\"retry\":{\"maximumAttempts\":0}}}", "configuration.retry.maximumAttempts", "whole number >= 1, got 0");
+    expect_error(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"configuration\":{\"runMode\":\"Order-Irrelevant\","
+                 "\"retry\":{\"maximumAttempts\":2.5}}}", "configuration.retry.maximumAttempts", "got 2.5");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"configuration\":{\"retry\":{\"maximumAttempts\":0}}}",
+                 "configuration.retry.maximumAttempts", ">= 1");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\",\"payload\":[{\"apiName\":\"a\",\"parameters\":{},"
+                 "\"retry\":{\"maximumAttempts\":-2}}]" NEWCFG, "payload[1].retry.maximumAttempts", ">= 1");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\",\"payload\":[{\"apiName\":\"a\",\"parameters\":{},"
+                 "\"requestTimeout\":0}]" NEWCFG, "payload[1].requestTimeout", "whole number >= 1, got 0");
+    expect_error(&itd_JobUpdateInput, "{" NP1 ",\"configuration\":{\"requestTimeout\":-5}}",
+                 "configuration.requestTimeout", ">= 1");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"auth_session\":{\"id\":\"s\",\"checkAttempts\":0}"
+                 NEWCFG, "auth_session.checkAttempts", ">= 1");
+    expect_error(&itd_JobUpdateInput, "{" NP1 ",\"auth_session\":{\"id\":\"s\",\"createAttempts\":1.5}" NEWCFG,
+                 "auth_session.createAttempts", "integer");
+    /* webhook URLs */
+    static const char *const bad_urls[] = { "ftp://h.test/x", "https://", "http:///x", "h.test/x", "/hook",
+                                            "https://h.test:port/x", "https://h test/x", "https://u@/x", "" };
+    static const char *const good_urls[] = { "https://h.test", "http://h.test:8080/x?y=1#z", "HTTPS://H.TEST/",
+                                             "http://user:pw@127.0.0.1:9/h", "http://[::1]:80/h" };
+    char buf[512];
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"job-1234\",\"sink\":{\"type\":\"webhook\",\"url\":\"%s\"}," P1 OKCFG,
+                 bad_urls[i]);
+        expect_error(&itd_JobInput, buf, "sink.url", "absolute http:// or https:// URL with a host");
+        snprintf(buf, sizeof buf, "{" NP1 ",\"sink\":{\"type\":\"webhook\",\"url\":\"%s\"}" NEWCFG, bad_urls[i]);
+        expect_error(&itd_JobUpdateInput, buf, "sink.url", "absolute");
+        snprintf(buf, sizeof buf, "{\"id\":\"x\",\"sink\":{\"type\":\"webhook\",\"url\":\"%s\"},\"configuration\":{},"
+                 "\"state\":\"ACTIVE\",\"projectId\":\"p\"}", bad_urls[i]);
+        expect_ok(&itd_Job, buf);
+    }
+    for (size_t i = 0; i < sizeof good_urls / sizeof good_urls[0]; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"job-1234\",\"sink\":{\"type\":\"webhook\",\"url\":\"%s\"}," P1 OKCFG,
+                 good_urls[i]);
+        expect_ok(&itd_JobInput, buf);
+    }
+    /* an empty payload: refused in every input form, after a missing key */
+    expect_error(&itd_JobInput, "{\"id\":\"job-1234\",\"payload\":[]" OKCFG, "payload", "must not be empty");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\",\"payload\":[]" NEWCFG, "payload", "must not be empty");
+    expect_error(&itd_JobUpdateInput, "{\"payload\":[]" NEWCFG, "payload", "must not be empty");
+    expect_error(&itd_JobUpdateInput, "{\"payload\":[]}", "configuration", "required");
+    expect_ok(&itd_Job, "{\"id\":\"x\",\"payload\":[],\"configuration\":{},\"state\":\"ACTIVE\",\"projectId\":\"p\"}");
+    /* a key of the newest API in v0.3.12 input: its version, and no hint naming the key itself */
+    static const struct { const char *doc, *path; } newest_keys[] = {
+        { "{\"id\":\"job-1234\"," P1 ",\"configuration\":{\"runMode\":\"Order-Irrelevant\",\"requestTimeout\":5}}",
+          "configuration.requestTimeout" },
+        { "{\"id\":\"job-1234\",\"payload\":[{\"apiName\":\"a\",\"requestTimeout\":5}]" OKCFG, "payload[1].requestTimeout" },
+        { "{\"id\":\"job-1234\"," P1 ",\"proxy\":\"http://p.test\"" OKCFG, "proxy" },
+        { "{\"id\":\"job-1234\"," P1 ",\"auth_session\":{\"id\":\"s\"}" OKCFG, "auth_session" },
+        { "{\"id\":\"job-1234\"," P1 ",\"schedule\":{\"jitter\":\"1m\"}" OKCFG, "schedule.jitter" },
+    };
+    for (size_t i = 0; i < sizeof newest_keys / sizeof newest_keys[0]; i++) {
+        itd_error e; memset(&e, 0, sizeof e);
+        void *o = itd_decode(&itd_JobInput, newest_keys[i].doc, strlen(newest_keys[i].doc), NULL, &e);
+        CHECK(o == NULL);
+        itd_free(&itd_JobInput, o);
+        CHECK_STR(e.path, newest_keys[i].path);
+        CHECK_STR(e.message, "only in the newest API (api_version = \"newest\")");
+        itd_error_clear(&e);
+    }
+    /* a key of v0.3.12 in a newest form */
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"configuration\":{\"retry\":{\"maximumAttempts\":2,"
+                 "\"initialInterval\":\"1s\"}}}", "configuration.retry.initialInterval", "only in API v0.3.12");
+    expect_error(&itd_JobUpdateInput, "{" NP1 ",\"configuration\":{\"runMode\":\"Order-Irrelevant\"}}",
+                 "configuration.runMode", "only in API v0.3.12");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\"," NP1 ",\"authSession\":{\"id\":\"s\"}" NEWCFG,
+                 "authSession", "only in API v0.3.12");
+    expect_error(&itd_JobInputNewest, "{\"id\":\"job-1234\",\"payload\":[{\"apiName\":\"a\",\"parameters\":[1]}]" NEWCFG,
+                 "payload[1].parameters", "only in API v0.3.12");
+    /* a typo still gets its hint, but never a key the version refuses */
+    expect_error(&itd_JobInput, "{\"id\":\"job-1234\"," P1 ",\"configuration\":{\"runMode\":\"Order-Irrelevant\","
+                 "\"maxConcurentRequests\":2}}", "configuration.maxConcurentRequests", "did you mean \"maxConcurrentRequests\"");
+    {
+        itd_error e; memset(&e, 0, sizeof e);
+        const char *d = "{\"id\":\"job-1234\",\"payload\":[{\"apiName\":\"a\",\"requestTimeot\":5}]" OKCFG;
+        CHECK(itd_decode(&itd_JobInput, d, strlen(d), NULL, &e) == NULL);
+        CHECK(strstr(e.message, "requestTimeout") == NULL);
+        itd_error_clear(&e);
+    }
+}
+
 int main(void)
 {
+    test_calendar_ranges();
+    test_input_rules();
     test_json_truncation_offsets();
     test_json_utf8();
     test_datetime_range();
@@ -294,7 +492,7 @@ int main(void)
     /* defaults applied on input */
     {
         const char *in = "{\"id\":\"abcdefg\",\"sink\":{\"type\":\"s3\",\"region\":\"r\",\"bucket\":\"b\","
-                         "\"accessKeyId\":\"a\",\"secretAccessKey\":\"s\"},\"payload\":[],"
+                         "\"accessKeyId\":\"a\",\"secretAccessKey\":\"s\"},\"payload\":[{\"apiName\":\"a\"}],"
                          "\"schedule\":{\"calendars\":[{\"hour\":{\"start\":1}}]},"
                          "\"configuration\":{\"runMode\":\"Order-Irrelevant\",\"retry\":{\"maximumAttempts\":2}}}";
         itd_error e; memset(&e, 0, sizeof e);
@@ -390,7 +588,7 @@ int main(void)
     {
         itd_warnings w = {0, NULL};
         itd_error e; memset(&e, 0, sizeof e);
-        const char *in = "{\"id\":\"short\",\"payload\":[],\"schedule\":{\"calendars\":[{\"dayOfWeek\":\"MON-FRI\"}]},"
+        const char *in = "{\"id\":\"short\",\"payload\":[{\"apiName\":\"a\"}],\"schedule\":{\"calendars\":[{\"dayOfWeek\":\"MON-FRI\"}]},"
                          "\"configuration\":{\"runMode\":\"Order-Irrelevant\"}}";
         void *o = itd_decode(&itd_JobInput, in, strlen(in), &w, &e);
         CHECK(o != NULL);

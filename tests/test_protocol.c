@@ -705,8 +705,123 @@ static void test_conformance(void)
     CHECK(cases >= 6);
 }
 
+/* api_version: the create body of the newest API (key order of SDK
+ * v0.5.2's JobInputV2), the form checked against the version, the events'
+ * copy in the same form, and reconciliation of either form. */
+static void test_api_versions(void)
+{
+    itd_api_version v = ITD_APIV_NEWEST;
+    CHECK(itd_api_version_parse("v0.3.12", &v) == 0 && v == ITD_APIV_V0_3_12);
+    CHECK(itd_api_version_parse("0.3.12", &v) == 0 && v == ITD_APIV_V0_3_12);
+    CHECK(itd_api_version_parse("newest", &v) == 0 && v == ITD_APIV_NEWEST);
+    CHECK(itd_api_version_parse("v0.5.2", &v) == 0 && v == ITD_APIV_NEWEST);
+    CHECK(itd_api_version_parse("0.5", &v) == -1 && itd_api_version_parse(NULL, &v) == -1);
+    CHECK_STR(itd_api_version_name(ITD_APIV_V0_3_12), "v0.3.12");
+    CHECK_STR(itd_api_version_name(ITD_APIV_NEWEST), "newest");
+    const itd_op_def *create = itd_op_def_of(ITD_OP_JOBS_CREATE), *update = itd_op_def_of(ITD_OP_JOBS_UPDATE);
+    CHECK(itd_op_request(create, ITD_APIV_V0_3_12) == &itd_JobInput);
+    CHECK(itd_op_request(create, ITD_APIV_NEWEST) == &itd_JobInputNewest);
+    CHECK(itd_op_request(update, ITD_APIV_V0_3_12) == &itd_JobUpdateInput);
+    CHECK(itd_op_request(update, ITD_APIV_NEWEST) == &itd_JobUpdateInput);
+    CHECK(itd_op_request(itd_op_def_of(ITD_OP_JOBS_GET), ITD_APIV_NEWEST) == NULL);
+
+    /* keys given out of order; defaults of the newest API filled in */
+    const char *in = "{\"auth_session\":{\"id\":\"as-1\"},\"proxy\":\"http://proxy.test:3128\","
+                     "\"sink\":{\"apisToSend\":[\"a\"],\"url\":\"https://h.test/x\",\"type\":\"webhook\","
+                     "\"headers\":{\"X-Token\":\"hook-secret-1\"}},"
+                     "\"schedule\":{\"calendars\":[{\"hour\":{\"start\":8,\"end\":18}}],\"jitter\":\"5m\"},"
+                     "\"configuration\":{\"maxConcurrentRequests\":2,\"retry\":{}},"
+                     "\"payload\":[{\"apiName\":\"a\",\"retry\":{\"maximumAttempts\":2},\"parameters\":{\"k\":1}}],"
+                     "\"id\":\"job-new-1\"}";
+    itd_error e;
+    memset(&e, 0, sizeof e);
+    itd_job_update_input *ji = itd_decode(&itd_JobInputNewest, in, strlen(in), NULL, &e);
+    CHECK(ji != NULL);
+    if (!ji) { fprintf(stderr, "%s: %s\n", e.path, e.message); return; }
+    static const char want[] =
+        "{\"id\":\"job-new-1\",\"payload\":[{\"parameters\":{\"k\":1},\"requestTimeout\":600,"
+        "\"retry\":{\"maximumAttempts\":2},\"apiName\":\"a\"}],"
+        "\"configuration\":{\"retry\":{\"maximumAttempts\":3},\"maxConcurrentRequests\":2,\"requestTimeout\":600},"
+        "\"schedule\":{\"jitter\":\"5m\",\"calendars\":[{\"hour\":{\"start\":8,\"end\":18}}]},"
+        "\"sink\":{\"type\":\"webhook\",\"url\":\"https://h.test/x\",\"headers\":{\"X-Token\":\"hook-secret-1\"},"
+        "\"skipOnFail\":false,\"apisToSend\":[\"a\"]},"
+        "\"proxy\":\"http://proxy.test:3128\",\"auth_session\":{\"id\":\"as-1\",\"checkAttempts\":3,\"createAttempts\":3}}";
+    itd_call_args a = { 0 };
+    a.project = "p";
+    a.input = ji;
+    itd_request r;
+    /* a newest body for a v0.3.12 client is refused, naming both forms */
+    CHECK(itd_request_build(&CFG, ITD_OP_JOBS_CREATE, &a, &r, &e) == -1);
+    CHECK(e.kind == ITD_ERR_VALIDATION);
+    CHECK_STR(e.path, "input");
+    CHECK(strstr(e.message, "\"v0.3.12\" sends a JobInput, got a JobInputNewest") != NULL);
+    itd_error_clear(&e);
+    a.api_version = ITD_APIV_NEWEST;
+    CHECK(itd_request_build(&CFG, ITD_OP_JOBS_CREATE, &a, &r, &e) == 0);
+    CHECK_STR(r.method, "POST");
+    CHECK_STR(r.path, "/ws-123/projects/p/jobs");
+    CHECK_STR(r.body, want);
+    CHECK(r.body_len == strlen(want));
+    CHECK_STR(hdr(&r, "content-type"), "application/json");
+    itd_request_free(&r);
+
+    /* the call machine sends those bytes; its events carry the same form, secrets hidden */
+    itd_call_policy pol;
+    itd_call_policy_default(&pol);
+    itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_CREATE, &a, &pol, 1, 0, &e);
+    CHECK(m != NULL);
+    if (m) {
+        itd_step st;
+        CHECK(itd_call_next(m, 0, &st) == ITD_STEP_SEND);
+        CHECK_STR(st.request->body, want);
+        const itd_event *ev = itd_call_event(m);
+        CHECK(ev && ev->kind == ITD_EV_REQUEST && ev->body);
+        if (ev && ev->body) {
+            CHECK(strstr(ev->body, "hook-secret-1") == NULL);
+            static const char head[] = "{\"id\":\"job-new-1\",\"payload\":[{\"parameters\"";
+            CHECK(strncmp(ev->body, head, sizeof head - 1) == 0);
+            CHECK(strstr(ev->body, "\"auth_session\":{\"id\":\"as-1\"") != NULL);
+            CHECK(strstr(ev->body, "runMode") == NULL);
+        }
+        itd_call_free(m);
+    }
+    /* and a v0.3.12 body for a newest client is refused too */
+    const char *old = "{\"id\":\"job-old-1\",\"payload\":[{\"apiName\":\"a\"}],\"configuration\":{\"runMode\":\"Order-Irrelevant\"}}";
+    itd_job_input *oi = itd_job_input_decode(old, strlen(old), &e);
+    CHECK(oi != NULL);
+    itd_call_args b = { 0 };
+    b.project = "p";
+    b.input = oi;
+    b.api_version = ITD_APIV_NEWEST;
+    CHECK(itd_request_build(&CFG, ITD_OP_JOBS_CREATE, &b, &r, &e) == -1);
+    CHECK(strstr(e.message, "\"newest\" sends a JobInputNewest, got a JobInput") != NULL);
+    itd_error_clear(&e);
+    CHECK_STR(itd_input_id(oi), "job-old-1");
+    CHECK_STR(itd_input_id(ji), "job-new-1");
+    CHECK(itd_input_sink(oi) == NULL);
+    CHECK(itd_input_sink(ji) == ji->sink);
+    CHECK(itd_input_id(NULL) == NULL && itd_input_sink(NULL) == NULL);
+
+    /* reconciliation compares a newest body with the stored job */
+    const char *stored = "{\"id\":\"job-new-1\",\"payload\":[{\"parameters\":{\"k\":1},\"requestTimeout\":600,"
+                         "\"apiName\":\"a\"}],\"configuration\":{\"retry\":{\"maximumAttempts\":3},"
+                         "\"maxConcurrentRequests\":2,\"requestTimeout\":600},"
+                         "\"sink\":{\"type\":\"webhook\",\"url\":\"https://h.test/x\"},"
+                         "\"state\":\"ACTIVE\",\"project_id\":\"p\",\"created_at\":\"2025-01-01T00:00:00Z\"}";
+    itd_job *job = itd_job_decode(stored, strlen(stored), &e);
+    CHECK(job != NULL);
+    CHECK(itd_job_matches_input(job, ji) == 1);
+    CHECK(itd_job_matches_input(job, oi) == 0); /* another id */
+    ji->configuration->maxConcurrentRequests = 5;
+    CHECK(itd_job_matches_input(job, ji) == 0);
+    itd_job_free(job);
+    itd_job_input_free(oi);
+    itd_free(&itd_JobInputNewest, ji);
+}
+
 int main(void)
 {
+    test_api_versions();
     test_uri();
     test_paths();
     test_refusals();

@@ -639,8 +639,11 @@ static void fixed(void)
         if (n) fprintf(stderr, "never fires, yet %zu times: %s\n", n, nevers[i]);
         CHECK(n == 0);
         CHECK(itd_sched_never(c));
-        if (per > (vg ? 1e-3 : 2e-5)) fprintf(stderr, "never took %.1f us: %s\n", per * 1e6, nevers[i]);
-        CHECK(per < (vg ? 1e-3 : 2e-5));
+        /* a guard against a search (a scan of years takes seconds), not a
+         * benchmark (bench/schedule is): the bound leaves room for a loaded
+         * machine and the sanitizers */
+        if (per > (vg ? 1e-2 : 1e-3)) fprintf(stderr, "never took %.1f us: %s\n", per * 1e6, nevers[i]);
+        CHECK(per < (vg ? 1e-2 : 1e-3));
         itd_sched_free(c);
         itd_free(&itd_JobSchedule, s);
     }
@@ -652,7 +655,7 @@ static void fixed(void)
         for (int k = 0; k < 1000; k++) n += itd_sched_next(c, 1e9 + k * 1e6, out, 1);
         double per = (now_s() - t0) / 1000;
         CHECK(n == 1000);
-        CHECK(per < (vg ? 1e-3 : 2e-5));
+        CHECK(per < (vg ? 1e-2 : 1e-3));   /* as above: no search, with room for a loaded machine */
         itd_sched_free(c);
         itd_free(&itd_JobSchedule, s);
     }

@@ -91,6 +91,13 @@ for pair in "lua5.1:5.1" "luajit:5.1" "lua5.2:5.2" "lua5.3:5.3" "lua5.4:5.4"; do
     "$ROOT/build/tree-$v/share/lua/$v/?.lua;$ROOT/build/tree-$v/share/lua/$v/?/init.lua"
 done
 
+note "mode matrix: the emulator, client and conformance specs against an emulator speaking the newest API"
+# The other suites run the emulator in its default v0.3.12 mode; these specs
+# follow INTUNED_TEST_API_VERSION (spec/helpers/emulator.lua). Once, under 5.4.
+SPECS="spec/emulator_spec.lua spec/client_spec.lua spec/conformance_spec.lua" \
+  run_busted "busted-newest-lua5.4" lua5.4 "$ROOT/build/tree-5.4/lib/lua/5.4/?.so" \
+  "$ROOT/build/tree-5.4/share/lua/5.4/?.lua;$ROOT/build/tree-5.4/share/lua/5.4/?/init.lua" INTUNED_TEST_API_VERSION=newest
+
 note "fault storm: 10,000 calls with 30% injected faults through each transport"
 # Not in spec/'s default pattern (it would run under every interpreter): once,
 # with the 5.4 rock for libcurl and the LuaJIT build for nginx.

@@ -36,7 +36,8 @@
 -- call) in seconds (false = none), retry (table {max_attempts,
 -- initial_delay, max_delay, multiplier, jitter} or false), headers (name ->
 -- value), user_agent, ca_file, insecure, hook (function(event): redacted
--- request/response/retry events), transport ("auto" | "curl" | "ngx"), and
+-- request/response/retry events), transport ("auto" | "curl" | "ngx"),
+-- api_version ("v0.3.12", the default, or "newest": the create body sent), and
 -- for nginx keepalive_timeout, pool_size, backlog (see intuned/ngx.lua).
 -- Every option is checked here, once (an unknown one is refused, naming the
 -- closest valid one); both transports take the normalized table as it is.
@@ -57,6 +58,7 @@
 -- call, so one client works in plain Lua and inside nginx.
 -- @module intuned.client
 local core = require "intuned.core"
+local convert = require "intuned.convert"
 local debugout = require "intuned.debug"
 
 local M = {}
@@ -99,10 +101,12 @@ local function check_opt_table(n, fname, v)
   end
 end
 
-local function check_input(n, fname, v, T)
-  if type(v) ~= "table" and not T.is(v) then
-    error(("bad argument #%d to '%s' (table or intuned.%s expected, got %s)")
-      :format(n, fname, T.name, tname(v)), 3)
+-- T2: the body model of the newest API where it differs (create), or nil:
+-- an object of it is taken too (the core refuses it unless the client's
+-- api_version is "newest").
+local function check_input(n, fname, v, T, T2)
+  if type(v) ~= "table" and not T.is(v) and not (T2 and T2.is(v)) then
+    error(("bad argument #%d to '%s' (table or intuned.%s expected, got %s)"):format(n, fname, T.name, tname(v)), 3)
   end
 end
 
@@ -166,9 +170,54 @@ local function with_debug(st, callopts)
   return co
 end
 
+-- A JobInput object (v0.3.12's create body, e.g. from intuned.plan) as the
+-- newest API's: through the update conversion, the id put back.  What the
+-- newest API has no place for is refused (not dropped): the first such
+-- field, with its path.  nil, err.
+local function newest_of_input(input)
+  local up, err = convert.to_update(input)
+  if not up then return nil, err end
+  local notes = up:warnings()
+  if #notes > 0 then
+    local path = notes[1]:match("^(.-): ") or ""
+    return nil, new_error("validation", path .. ": only in API v0.3.12 (the client's api_version is \"newest\")",
+      { path = path })
+  end
+  local t = up:to_table()
+  t.id = input.id
+  return core.JobInputNewest.new(t)
+end
+
+-- The arguments as the client's API version sends them: with api_version
+-- "newest" a create body given as a plain table is mapped where both
+-- versions mean the same thing (intuned.convert.create_body_newest), a
+-- JobInput object converted; the core then checks the body as a
+-- JobInputNewest (ops.c picks the model).  nil, err when a JobInput does
+-- not convert.
+local function versioned(st, op, args)
+  if st.opts.api_version ~= "newest" or op ~= "jobs:create" or type(args) ~= "table" then return args end
+  local input = args.input
+  local mapped, err
+  if type(input) == "table" then
+    mapped = convert.create_body_newest(input)
+  elseif core.type(input) == "JobInput" then
+    mapped, err = newest_of_input(input)
+    if not mapped then return nil, err end
+  else
+    return args
+  end
+  local out = {}
+  for k, v in pairs(args) do out[k] = v end
+  out.input = mapped
+  return out
+end
+
 local function call(client, op, args, callopts)
   local st = state_of[client]
   if st.closed then error("intuned: the client is closed", 3) end
+  local verr
+  args, verr = versioned(st, op, args)
+  if not args then return nil, verr end
   callopts = with_debug(st, callopts)
   local t, err = pick_transport(st)
   if not t then return nil, err end
@@ -241,6 +290,17 @@ local function count_opt(v, k)
   return true, v
 end
 
+-- api_version: the API form create sends; spellings -> the name kept.
+local API_VERSIONS = { ["v0.3.12"] = "v0.3.12", ["0.3.12"] = "v0.3.12", newest = "newest", ["v0.5.2"] = "newest" }
+local function api_version_opt(v, k)
+  local name = API_VERSIONS[v]
+  if not name then
+    return false, ("option '%s' must be \"v0.3.12\" (the default; also \"0.3.12\") or \"newest\" "
+      .. "(also \"v0.5.2\"), got %s"):format(k, type(v) == "string" and ("%q"):format(v) or type(v))
+  end
+  return true, name
+end
+
 local function debug_opt(v, k)
   if type(v) ~= "boolean" and type(v) ~= "function" then
     return false, ("option '%s' must be a boolean or a function(line), got %s"):format(k, type(v))
@@ -310,6 +370,7 @@ local CLIENT_OPTIONS = {
   hook = hook_opt,
   debug = debug_opt,
   transport = string_opt,
+  api_version = api_version_opt,
   keepalive_timeout = seconds_opt,
   pool_size = count_opt,
   backlog = count_opt,
@@ -405,6 +466,8 @@ local function make_method(row)
   local query = {}
   for _, k in ipairs(row.query) do query[k] = true end
   local T = row.body_type and assert(core[row.body_type], row.body_type)
+  local T2 = row.body_type_newest and row.body_type_newest ~= row.body_type
+    and assert(core[row.body_type_newest], row.body_type_newest)
   local iopts = nargs + (body and 2 or 1) -- the position of opts
   local extra = OP_OPTIONS[op]
   return function(self, ...)
@@ -417,7 +480,7 @@ local function make_method(row)
     end
     if body then
       local v = (select(nargs + 1, ...))
-      check_input(nargs + 1, fname, v, T)
+      check_input(nargs + 1, fname, v, T, T2)
       args[body] = v
     end
     local opts = (select(iopts, ...))
@@ -728,7 +791,8 @@ function Client:batch(calls, opts)
     end
     local args, co, msg = entry_of(c)
     if msg then error(("bad argument #1 to 'batch' (calls[%d]%s)"):format(i, msg), 2) end
-    list[i] = { c.op, args, with_debug(st, co) }
+    -- a JobInput that does not convert goes as it is: the core refuses it in its slot
+    list[i] = { c.op, versioned(st, c.op, args) or args, with_debug(st, co) }
   end
   local n = #list
   if n == 0 then return {} end
@@ -792,6 +856,7 @@ local function normalize(opts)
     return nil, "option 'transport' must be \"auto\", \"curl\" or \"ngx\""
   end
   o.insecure = o.insecure or false
+  o.api_version = o.api_version or "v0.3.12"
   -- debug output: the option, else INTUNED_DEBUG; a hook that prints a line
   -- per event, around the user's (the events are redacted already)
   if o.debug == nil then o.debug = debugout.from_env() end

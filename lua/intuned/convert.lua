@@ -317,17 +317,99 @@ function to_update.proxy(_, v, _, out)
   if type(v) == "table" and type(v.url) == "string" then out.proxy = v.url else out.proxy = v end
 end
 
+-- The newest API's ranges carry `step` only with `end`, and add no default
+-- step.  A range without `end` is the single value `start` (v0.3.12's
+-- server reads it so): its step says nothing.  Step 1 is the default that
+-- v0.3.12's SDK adds to every range.  Both go; nothing is lost.
+local function range_update(r)
+  if type(r) ~= "table" or is_array(r) or r.step == nil or (r["end"] ~= nil and r.step ~= 1) then return r end
+  local out = {}
+  for k, v in pairs(r) do out[k] = v end
+  out.step = nil
+  return out
+end
+
+local function calendar_update(c)
+  local out = {}
+  for k, v in pairs(c) do out[k] = v end
+  for _, f in ipairs(CALENDAR_FIELDS) do
+    local v = c[f]
+    if type(v) == "table" and is_array(v) then
+      local list = core.array()
+      for i, item in ipairs(v) do list[i] = range_update(item) end
+      out[f] = list
+    elseif type(v) == "table" then
+      out[f] = range_update(v)
+    end
+  end
+  return out
+end
+
+function to_update.schedule(_, v, _, out)
+  if type(v) ~= "table" or type(v.calendars) ~= "table" then out.schedule = v return end
+  local s = {}
+  for k, x in pairs(v) do s[k] = x end
+  s.calendars = core.array()
+  for i, c in ipairs(v.calendars) do s.calendars[i] = type(c) == "table" and calendar_update(c) or c end
+  out.schedule = s
+end
+
 local UPDATE_RULES = {
   id = "server", -- the URL names the job
   sink = to_update.sink,
   payload = tables(to_update.payload, "payload"),
-  schedule = true,
+  schedule = to_update.schedule,
   authSession = to_update.auth,
   auth_session = to_update.auth,
   configuration = tables(to_update.configuration, "configuration"),
   proxy = to_update.proxy,
 }
 for k, v in pairs(SERVER) do UPDATE_RULES[k] = v end
+
+-- ------------------------------------------------- create body, newest API
+
+local function shallow(t, into)
+  local out = into or {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+
+--- The create body a client with `api_version = "newest"` sends for the
+-- plain table `t`, which may be shaped for either API version: where the
+-- two mean the same thing it becomes the newest form (`authSession` ->
+-- `auth_session`; `configuration.runMode = "Order-Irrelevant"`, the one run
+-- mode, left out; a payload without `parameters` gets `{}`, which the
+-- newest API requires). Everything else is left for the JobInputNewest
+-- model to check, so a field only v0.3.12 has is refused there with its
+-- path and version. Only the tables it changes are copied; `t` is not
+-- modified.
+-- @tparam table t
+-- @treturn table
+function M.create_body_newest(t)
+  if type(t) ~= "table" then return t end
+  local out = shallow(t, setmetatable({}, getmetatable(t)))
+  if out.authSession ~= nil and out.auth_session == nil then
+    out.auth_session, out.authSession = out.authSession, nil
+  end
+  local c = out.configuration
+  if type(c) == "table" and c.runMode == "Order-Irrelevant" then
+    out.configuration = shallow(c)
+    out.configuration.runMode = nil
+  end
+  local list = out.payload
+  if type(list) == "table" and is_array(list) then
+    local copy
+    for i, item in ipairs(list) do
+      if type(item) == "table" and item.parameters == nil then
+        copy = copy or shallow(list, core.array())
+        copy[i] = shallow(item)
+        copy[i].parameters = core.object()
+      end
+    end
+    out.payload = copy or list
+  end
+  return out
+end
 
 -- ------------------------------------------------------------------ entry
 

@@ -58,6 +58,9 @@ M.JobUpdateInput.from = convert.to_update
 -- `ngx.log` at NOTICE inside nginx), a function gets each line; default:
 -- on when `INTUNED_DEBUG=1`
 -- @tparam[opt="auto"] string opts.transport `"auto"`, `"curl"` or `"ngx"`
+-- @tparam[opt="v0.3.12"] string opts.api_version the create body sent:
+-- `"v0.3.12"` (also `"0.3.12"`) a `JobInput`, or `"newest"` (also
+-- `"v0.5.2"`) a `JobInputNewest` (see the README's "API versions")
 -- @tparam[opt=4] number opts.keepalive_timeout nginx: seconds a pooled
 -- connection may stay idle
 -- @tparam[opt=64] number opts.pool_size nginx: connections per worker and

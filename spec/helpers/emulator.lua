@@ -10,6 +10,12 @@
 --   emu.api(method, "/ws-local/projects/p/jobs", {body = "...", key = "test-key"})
 --   emu.stop()  -- SIGTERM, waits; emu.kill() sends SIGKILL
 --   emulator.stop_all()  -- in teardown: stops whatever is still running
+--   emu.run_view(run_id)  -- the emulator's own view of a run (GET /_emulator/runs/ID)
+--   emu.api_version  -- "v0.3.12" or "newest": the API version it answers
+--
+-- The API version: --api-version from the args, else $INTUNED_TEST_API_VERSION,
+-- else v0.3.12 (the mode matrix of tools/test.sh runs some specs with newest;
+-- a spec that relies on one version's shapes passes --api-version itself).
 --
 -- The binary: $INTUNED_EMULATOR, else the first existing of
 -- build/src/emulator/intuned-emulator, build/plain/src/emulator/intuned-emulator,
@@ -130,6 +136,24 @@ function M.http(method, url, opts)
   return res
 end
 
+local version_names = { ["v0.3.12"] = "v0.3.12", ["0.3.12"] = "v0.3.12", newest = "newest", ["v0.5.2"] = "newest" }
+
+-- This module with start() pinned to an API version, for a spec file that
+-- relies on one version's shapes whatever $INTUNED_TEST_API_VERSION says:
+--   local emulator = require("spec.helpers.emulator").pinned("v0.3.12")
+-- (a table of its own: nothing changes for other spec files; args that
+-- carry --api-version still win).
+function M.pinned(version)
+  assert(version_names[version], "pinned: v0.3.12 or newest")
+  local p = setmetatable({}, { __index = M })
+  function p.start(args)
+    local a = { "--api-version", version }
+    for _, x in ipairs(args or {}) do a[#a + 1] = x end
+    return M.start(a)
+  end
+  return p
+end
+
 local running = {}   -- started and not yet stopped, for stop_all
 
 -- Stop every emulator this module started that is still running (for a
@@ -138,18 +162,31 @@ function M.stop_all()
   for emu in pairs(running) do emu.stop() end
 end
 
+-- The API version specs run against by default: "v0.3.12" or "newest".
+function M.api_version()
+  local env = os.getenv("INTUNED_TEST_API_VERSION")
+  if env == nil or env == "" then return "v0.3.12" end
+  return assert(version_names[env], "INTUNED_TEST_API_VERSION: v0.3.12 or newest, got " .. env)
+end
+
 -- Start an emulator; `args` is a list of extra command-line arguments.
--- --port 0 is added unless args carry --port.
+-- --port 0 is added unless args carry --port, --api-version (M.api_version())
+-- unless they carry it.
 function M.start(args)
   args = args or {}
   local bin = M.binary()
   local cmd = { sh_quote(bin) }
-  local has_port = false
-  for _, a in ipairs(args) do
+  local has_port, version = false, nil
+  for i, a in ipairs(args) do
     if a == "--port" then has_port = true end
+    if a == "--api-version" then version = version_names[args[i + 1]] or args[i + 1] end
     cmd[#cmd + 1] = sh_quote(a)
   end
   if not has_port then cmd[#cmd + 1] = "--port 0" end
+  if not version then
+    version = M.api_version()
+    cmd[#cmd + 1] = "--api-version " .. sh_quote(version)
+  end
   local out, err = os.tmpname(), os.tmpname()
   local pid = capture(table.concat(cmd, " ") .. " >" .. sh_quote(out) .. " 2>" .. sh_quote(err) .. " & echo $!")
   local line
@@ -166,7 +203,7 @@ function M.start(args)
   local url = line:match("^listening (%S+)$")
   local base, port = url:match("^(http://[^/]+:(%d+))")
   local emu = { url = url, base = base, port = tonumber(port), pid = pid, stdout = out, stderr = err,
-                key = "test-key" }
+                key = "test-key", api_version = version, newest = version == "newest" }
   for i, a in ipairs(args) do
     if a == "--api-key" then emu.key = args[i + 1] end
   end
@@ -235,6 +272,20 @@ function M.start(args)
       if not route:find("control", 1, true) and not route:find("receiver", 1, true) then n = n + c end
     end
     return n
+  end
+
+  -- The emulator's own view of a run, decoded: {id, job_id, status,
+  -- maxConcurrentRequests, max_in_flight, attempts, end_time, deliveries =
+  -- {delivered, failed, skipped, attempts}, payloads = {{apiName, state,
+  -- attempts, delivery, delivery_error?}, ...}}.  `run` is a run id or a run
+  -- (a table or object with an id).
+  function emu.run_view(run)
+    local id = type(run) == "string" and run or run.id
+    local res = emu.control("GET", "/_emulator/runs/" .. id:gsub("[^%w%-_.~]", function(c)
+      return string.format("%%%02X", c:byte())
+    end))
+    assert(res.status == 200, "run view of " .. id .. ": HTTP " .. res.status .. " " .. res.body)
+    return require("cjson").decode(res.body)
   end
 
   -- Add a fault rule (a table or JSON text) and check it was taken.

@@ -1,8 +1,10 @@
 /*
  * control.c - the control endpoints under /_emulator/, for tests and
- * examples: fault rules (faults.c), stats (stats.c), health, the answers a
- * receiver gives (receiver.c), a run's sink results (store.c).  They answer
- * loopback clients only, and are invisible (404) to others.
+ * examples: fault rules (faults.c), stats (stats.c), health (with the API
+ * version served), the answers a receiver gives (receiver.c), a run's own
+ * view (render.c: what the API's documents do not show) and its sink
+ * results (store.c).  They answer loopback clients only, and are invisible
+ * (404) to others.
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "control.h"
 #include "faults.h"
 #include "receiver.h"
+#include "render.h"
 #include "stats.h"
 #include "store.h"
 
@@ -50,6 +53,7 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *method, con
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "ok", 1);
         cJSON_AddStringToObject(o, "version", ITD_VERSION);
+        cJSON_AddStringToObject(o, "api_version", g_opts.newest ? "newest" : "v0.3.12");
         return send_cjson(c, 200, o);
     }
     if (strncmp(path, "receivers/", 10) == 0 && strcmp(method, "POST") == 0) {
@@ -73,7 +77,13 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *method, con
         segs s;
         if (split_path(path + 5, &s) != 0) return send_error(c, 404, "Not found");
         enum MHD_Result rc;
-        if (s.n == 2 && strcmp(s.v[1], "results") == 0) {
+        if (s.n == 1) {
+            pthread_mutex_lock(&g_lock);
+            emu_run *run = store_run_get(s.v[0]);
+            cJSON *v = run ? render_run_view(run) : NULL;
+            pthread_mutex_unlock(&g_lock);
+            rc = v ? send_cjson(c, 200, v) : send_error(c, 404, "No such run");
+        } else if (s.n == 2 && strcmp(s.v[1], "results") == 0) {
             pthread_mutex_lock(&g_lock);
             emu_run *run = store_run_get(s.v[0]);
             cJSON *a = run ? store_run_results(run) : NULL;
@@ -86,5 +96,5 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *method, con
         return rc;
     }
     return send_error(c, 404, "Control endpoints: /_emulator/faults, /_emulator/stats, /_emulator/health, "
-                              "/_emulator/receivers/{name}, /_emulator/runs/{runId}/results");
+                              "/_emulator/receivers/{name}, /_emulator/runs/{runId}, /_emulator/runs/{runId}/results");
 }

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "deliver.h"
 
@@ -150,21 +151,58 @@ int deliver_webhook_is_self(const char *url)
 
 /* ------------------------------------------------------------ webhook POSTs */
 
-/* Set when the runner stops: transfers in progress give up (progress
- * callback), and so do back-off waits (d_cv). */
-static volatile int g_abort_io;
+/* Set once at shutdown (deliver_abort): a transfer in progress gives up at
+ * once (its multi handle is woken; the progress callback is a second
+ * guard), and so do waits (d_cv).  d_cv runs on CLOCK_MONOTONIC so that a
+ * step of the wall clock neither stretches nor cuts a back-off. */
+static int g_abort_io;            /* __atomic */
 static pthread_mutex_t d_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t d_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t d_cv;       /* initialized by d_init */
+static pthread_once_t d_once = PTHREAD_ONCE_INIT;
+
+/* A transfer in progress, for deliver_abort to wake; on g_xfers under d_lock. */
+typedef struct wh_xfer { CURLM *multi; struct wh_xfer *next; } wh_xfer;
+static wh_xfer *g_xfers;
+
+static void d_init(void)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0) abort();
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&d_cv, &a) != 0) abort();
+    pthread_condattr_destroy(&a);
+}
+
+static int aborted(void) { return __atomic_load_n(&g_abort_io, __ATOMIC_ACQUIRE); }
 
 void deliver_abort(void)
 {
-    __atomic_store_n(&g_abort_io, 1, __ATOMIC_RELAXED);
+    pthread_once(&d_once, d_init);
     pthread_mutex_lock(&d_lock);
+    __atomic_store_n(&g_abort_io, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&d_cv);
+#if LIBCURL_VERSION_NUM >= 0x074400   /* curl_multi_wakeup: 7.68.0 */
+    for (wh_xfer *x = g_xfers; x; x = x->next) curl_multi_wakeup(x->multi);
+#endif
     pthread_mutex_unlock(&d_lock);
 }
 
-static int aborted(void) { return __atomic_load_n(&g_abort_io, __ATOMIC_RELAXED); }
+int deliver_sleep(double seconds)
+{
+    pthread_once(&d_once, d_init);
+    if (!(seconds > 0)) return aborted();
+    if (seconds > 1e9) seconds = 1e9;   /* 30 years: keeps tv_sec in range */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double whole = floor(seconds);
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&d_lock);
+    while (!aborted() && pthread_cond_timedwait(&d_cv, &d_lock, &ts) == 0) {}   /* woken, or spurious */
+    pthread_mutex_unlock(&d_lock);
+    return aborted();
+}
 
 static int abort_check(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
@@ -197,6 +235,44 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
 }
 
 static size_t discard(char *p, size_t s, size_t n, void *ud) { (void)p; (void)ud; return s * n; }
+
+/* curl_easy_perform, but through a multi handle that deliver_abort can
+ * wake: libcurl calls the progress callback only about once a second while
+ * a transfer waits for an answer, too late for a shutdown (the aim is half
+ * a second).  Without curl_multi_wakeup the poll is short instead. */
+static CURLcode perform(CURL *c)
+{
+#if LIBCURL_VERSION_NUM >= 0x074400
+    const int poll_ms = 1000;
+#else
+    const int poll_ms = 50;
+#endif
+    wh_xfer me = { curl_multi_init(), NULL };
+    if (!me.multi) return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(me.multi, c) != CURLM_OK) { curl_multi_cleanup(me.multi); return CURLE_OUT_OF_MEMORY; }
+    pthread_mutex_lock(&d_lock);   /* registered before the first check: no wakeup is missed */
+    me.next = g_xfers;
+    g_xfers = &me;
+    pthread_mutex_unlock(&d_lock);
+    CURLcode res = CURLE_ABORTED_BY_CALLBACK;
+    int done = 0, running = 1;
+    while (!done && !aborted()) {
+        if (curl_multi_perform(me.multi, &running) != CURLM_OK) { res = CURLE_FAILED_INIT; break; }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(me.multi, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) { res = msg->data.result; done = 1; }
+        if (!done && !running) { res = CURLE_FAILED_INIT; break; }   /* not expected: no answer */
+        if (!done && curl_multi_poll(me.multi, NULL, 0, poll_ms, NULL) != CURLM_OK) { res = CURLE_FAILED_INIT; break; }
+    }
+    pthread_mutex_lock(&d_lock);
+    for (wh_xfer **pp = &g_xfers; *pp; pp = &(*pp)->next)
+        if (*pp == &me) { *pp = me.next; break; }
+    pthread_mutex_unlock(&d_lock);
+    curl_multi_remove_handle(me.multi, c);
+    curl_multi_cleanup(me.multi);
+    return res;
+}
 
 /* One POST; the HTTP status, or -1 when no answer came (x->why set when
  * the connection was refused by the guard). */
@@ -236,10 +312,12 @@ static long post_once(const wh_target *t, const cJSON *headers, const char *body
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    /* loopback: a connect either succeeds or is refused at once; a full
+     * backlog is the only wait, and it need not last */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return status;
@@ -307,15 +385,11 @@ static int api_wanted(const itd_sink *s, const char *api)
 
 /* ------------------------------------------------------------ one result */
 
-/* Waits `ms` unless the runner stops first (SIGTERM must not wait out a
- * back-off); 1 when it stopped. */
+/* Waits `ms` unless shutdown comes first (SIGTERM must not wait out a
+ * back-off); 1 when it came. */
 static int backoff_wait(double ms)
 {
-    double until = emu_now() + ms / 1000.0;
-    pthread_mutex_lock(&d_lock);
-    while (!aborted() && emu_now() < until) emu_cond_wait_until(&d_cv, &d_lock, until);
-    pthread_mutex_unlock(&d_lock);
-    return aborted();
+    return deliver_sleep(ms / 1000.0);
 }
 
 int deliver_result(const emu_run *r, size_t i, const char *body, int failed, long *attempts, const char **why)
@@ -343,6 +417,7 @@ int deliver_result(const emu_run *r, size_t i, const char *body, int failed, lon
     *why = WHY_NO_ANSWER;
     for (int k = 0; k < max; k++) {
         wh_conn x = { 0, 0, NULL };
+        if (aborted()) { rc = DELIVER_INTERRUPTED; *why = NULL; break; }   /* no POST made: still pending */
         (*attempts)++;
         long st = post_once(&t, s->headers, body, &x);
         emu_log("run %s: payload %zu: webhook attempt %d -> %ld%s%s", r->id, i + 1, k + 1, st,

@@ -12,8 +12,13 @@
 int deliver_init(void);
 /* Removes that temp dir when nothing was written there; frees g_opts.s3_dir. */
 void deliver_shutdown(void);
-/* Transfers and back-off waits in progress give up (the runner is stopping). */
+/* Shutdown (SIGTERM, SIGINT): transfers in progress give up at once, and so
+ * do back-off waits and deliver_sleep; whatever calls come later give up at
+ * once too.  Any thread, any time. */
 void deliver_abort(void);
+/* Waits `seconds` (on CLOCK_MONOTONIC: a step of the wall clock neither
+ * stretches nor cuts it) unless deliver_abort comes first; 1 when it did. */
+int deliver_sleep(double seconds);
 
 enum { DELIVER_INTERRUPTED = 0, DELIVER_OK = 1, DELIVER_FAILED = 2, DELIVER_SKIPPED = 3, DELIVER_NO_SINK = 4 };
 /* Deliver payload i's result `body` by the run's sink, without g_lock: a

@@ -9,10 +9,13 @@
  *   main.c       options, startup, shutdown     -> deliver faults http runner
  *                                                  scheduler store
  *   http.c       libmicrohttpd server, the API  -> reply control receiver store
- *                routes (from the operation        persist runner emu_sched
- *                table, ops.c), request deadline   deliver faults stats
- *   control.c    /_emulator/...: faults, stats, -> reply receiver store faults
- *                health, receivers, run results    stats
+ *                routes (from the operation        render persist runner
+ *                table, ops.c), request bodies     emu_sched deliver faults
+ *                per API version, request          stats
+ *                deadline
+ *   control.c    /_emulator/...: faults, stats, -> reply receiver store render
+ *                health, receivers, a run's        faults stats
+ *                own view and results
  *   receiver.c   /_receiver/NAME, its bounds    -> reply stats
  *   reply.c      answers: JSON, error bodies,   -> stats (faults.h: the rule's
  *                injected faults; request paths    type only)
@@ -22,8 +25,11 @@
  *                retries, maxConcurrentRequests
  *   deliver.c    webhook delivery (loopback
  *                guard, back-off), S3 files
- *   store.c      jobs and runs in memory,       -> persist emu_sched
- *                their API documents
+ *   store.c      jobs and runs in memory: one   -> render persist emu_sched
+ *                superset document per job, the
+ *                cached GET job answer
+ *   render.c     jobs and runs as API documents
+ *                per API version (--api-version)
  *   persist.c    the data dir: atomic writes,
  *                the run journal, loading (what
  *                it reads goes back to the store
@@ -82,6 +88,7 @@ typedef struct emu_opts {
     int delivery_attempts;     /* webhook attempts per result */
     int workers;               /* run worker threads */
     int no_scheduler;          /* 1: schedules give next_run_time but start no runs */
+    int newest;                /* --api-version: 0 v0.3.12 (default), 1 the newest API (SDK v0.5.2) */
 } emu_opts;
 
 /* Set once by main() before any thread starts; read-only afterwards. */
@@ -116,9 +123,9 @@ cJSON *emu_time_json(double t);
 /* ------------------------------------------------------------- shared types */
 typedef struct emu_job {
     char *project, *id;
-    cJSON *doc;          /* the Job document (v0.3.12 form): the truth, persisted */
+    cJSON *doc;          /* the superset Job document (store.c): the truth, persisted */
     itd_job *obj;        /* doc decoded by itd_Job (for the runner) */
-    char *json;          /* itd_encode of obj: GET job answers this */
+    char *json;          /* GET job's answer in the emulator's API version (store.c) */
     size_t json_len;
     double next_run;     /* on the schedule clock (emu_sched.h), < 0 when none */
     uint64_t seq;        /* creation order (list order) */

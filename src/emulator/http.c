@@ -2,7 +2,10 @@
  * http.c - the HTTP side: libmicrohttpd setup, the Jobs API operations
  * (routed by the operation table, ops.c), and the request deadline.  The
  * control endpoints (control.c) and the receiver (receiver.c) are served
- * from here; answers are built by reply.c.
+ * from here; answers are built by reply.c, the documents of jobs and runs by
+ * store.c and render.c in the API version the emulator was started with
+ * (--api-version): v0.3.12, or the newest API, whose create takes only
+ * JobInputV2 and whose answers all have that API's shapes.
  *
  * One thread per connection: a latency fault or a slow client then holds
  * only its own connection, and keep-alive connections cost a blocked thread
@@ -34,6 +37,7 @@
 #include "http.h"
 #include "persist.h"
 #include "receiver.h"
+#include "render.h"
 #include "reply.h"
 #include "runner.h"
 #include "emu_sched.h"
@@ -100,6 +104,7 @@ static const char *query_arg(struct MHD_Connection *c, const char *name)
 #define PAGE_SIZE_MAX 1000L
 #define PAGE_NUMBER_MAX 1000000L
 #define SORT_KEYS_MAX 4
+#define PAGE_SIZE_ALL 2000000000L   /* the one page of a newest-mode list without arguments */
 
 typedef struct page_args {
     long page, size;
@@ -252,6 +257,183 @@ static int check_concurrency(const itd_configuration *cfg, itd_error *err)
                          "the emulator requires at least 1 (the reference gives no bound)");
 }
 
+/* ---- calendars in newest mode
+ *
+ * ScheduleV2 (reference §8.3) gives each calendar field a closed union:
+ * whole numbers (names for dayOfWeek and month), ranges {start, end?} or
+ * {start, step, end}, arrays of those values and ranges, and "*" alone.  The
+ * core's input model takes v0.3.12's wider forms too (free strings, numbers
+ * as strings; the SDK sends them), but a newest answer has no form for them,
+ * so newest mode refuses them with the field's path. */
+static const char *const dow_names[] = { "SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", NULL };
+static const char *const month_names[] = { "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST",
+                                           "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER", NULL };
+
+/* One bare value or range end: a whole number, or with `names` one of them. */
+static int v2_value(itd_numstr_kind kind, double num, const char *str, const char *const *names)
+{
+    if (!names) return kind == ITD_NS_NUMBER && num == (double)(long long)num;
+    if (kind != ITD_NS_STRING || !str) return 0;
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(str, names[i]) == 0) return 1;
+    return 0;
+}
+
+static int v2_range(const itd_calrange *r, const char *const *names)
+{
+    if (!v2_value(r->start.kind, r->start.num, r->start.str, names)) return 0;
+    if (r->end.kind != ITD_NS_ABSENT && !v2_value(r->end.kind, r->end.num, r->end.str, names)) return 0;
+    /* a step comes with an end; the step is a whole number */
+    if (r->has_step && (r->end.kind == ITD_NS_ABSENT || r->step != (double)(long long)r->step)) return 0;
+    return 1;
+}
+
+static int v2_calvalue(const itd_calvalue *v, const char *const *names, int in_list)
+{
+    switch (v->kind) {
+    case ITD_CV_NUMBER: return v2_value(ITD_NS_NUMBER, v->num, NULL, names);
+    case ITD_CV_STRING: return (!in_list && v->str && strcmp(v->str, "*") == 0) || v2_value(ITD_NS_STRING, 0, v->str, names);
+    case ITD_CV_RANGE: return v->range && v2_range(v->range, names);
+    case ITD_CV_LIST:
+        if (in_list) return 0;
+        for (size_t i = 0; i < v->list.n; i++)
+            if (!v2_calvalue(v->list.items[i], names, 1)) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int check_calendars_v2(const itd_schedule *s, itd_error *err)
+{
+    for (size_t i = 0; s && i < s->calendars.n; i++) {
+        const itd_calendar *c = s->calendars.items[i];
+        const struct { const char *name; const itd_calvalue *v; const char *const *names; const char *what; } f[] = {
+            { "second", c->second, NULL, "0-59" }, { "minute", c->minute, NULL, "0-59" },
+            { "hour", c->hour, NULL, "0-23" }, { "dayOfWeek", c->dayOfWeek, dow_names, "SUNDAY..SATURDAY" },
+            { "dayOfMonth", c->dayOfMonth, NULL, "1-31" }, { "month", c->month, month_names, "JANUARY..DECEMBER" },
+            { "year", c->year, NULL, "a year" },
+        };
+        for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+            if (!f[k].v || v2_calvalue(f[k].v, f[k].names, 0)) continue;
+            char path[96];
+            snprintf(path, sizeof path, "schedule.calendars[%zu].%s", i + 1, f[k].name);
+            return itd_error_set(err, ITD_ERR_VALIDATION, path,
+                                 "not a form of the newest API's ScheduleV2 (%s as %s, {start, end?} or "
+                                 "{start, step, end}, an array of those, or \"*\"); v0.3.12's free strings need "
+                                 "--api-version v0.3.12", f[k].what, f[k].names ? "full upper-case names" : "whole numbers");
+        }
+    }
+    return 0;
+}
+
+static enum MHD_Result job_exists(struct MHD_Connection *c, const route *r, const char *id)
+{
+    char msg[600];
+    /* 409: the HTTP meaning of "already exists"; a client that retried a
+     * create whose answer was lost reconciles on it */
+    snprintf(msg, sizeof msg, "A job with id %.200s already exists in project %.200s", id, r->project);
+    return send_error(c, 409, msg);
+}
+
+/* create in v0.3.12 mode: a JobInput */
+static enum MHD_Result create_v0312(struct MHD_Connection *c, const route *r, req *q)
+{
+    emu_writes w = { NULL };
+    itd_error err = ITD_ERROR_INIT;
+    enum MHD_Result rc;
+    emu_job *j;
+    itd_job_input *in = itd_decode(&itd_JobInput, q->body ? q->body : "", q->len, NULL, &err);
+    if (!in) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); return rc; }
+    if (sink_is_self(in->sink)) { itd_free(&itd_JobInput, in); return refuse_self_sink(c, "job input"); }
+    if (check_concurrency(in->configuration, &err) || sched_validate(in->schedule, &err)) {   /* before g_lock: the checks bound the schedule search */
+        rc = send_invalid(c, "job input", &err);
+        itd_error_clear(&err);
+        itd_free(&itd_JobInput, in);
+        return rc;
+    }
+    pthread_mutex_lock(&g_lock);
+    if (store_job_get(r->project, in->id)) {
+        pthread_mutex_unlock(&g_lock);
+        rc = job_exists(c, r, in->id);
+        itd_free(&itd_JobInput, in);
+        return rc;
+    }
+    int bad = store_job_create(r->project, in, &w, &j, &err);
+    pthread_mutex_unlock(&g_lock);
+    persist_flush(&w);
+    if (bad) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); itd_free(&itd_JobInput, in); return rc; }
+    stats_create();
+    rc = send_action(c, 201, &itd_CreateJob, in->id, NULL, "created");
+    itd_free(&itd_JobInput, in);
+    return rc;
+}
+
+/* 1 when a refusal of the newest create schema is about what v0.3.12's
+ * JobInput has there: runMode, the retry durations, authSession, array or
+ * absent parameters (the last part of the error's path). */
+static int v0312_key(const char *path)
+{
+    static const char *const keys[] = { "runMode", "backoffCoefficient", "initialInterval", "maximumInterval",
+                                        "authSession", "parameters" };
+    const char *dot = strrchr(path, '.');
+    const char *last = dot ? dot + 1 : path;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(last, keys[i]) == 0) return 1;
+    return 0;
+}
+
+/* A body the newest schema refused.  When it is a v0.3.12 JobInput (it
+ * decodes as one, or the refusal is about a key of that form), the 400 says
+ * so and how to get an emulator that takes it. */
+static enum MHD_Result refuse_newest_body(struct MHD_Connection *c, const req *q, const itd_error *err)
+{
+    itd_error e2 = ITD_ERROR_INIT;
+    itd_job_input *old = itd_decode(&itd_JobInput, q->body ? q->body : "", q->len, NULL, &e2);
+    itd_error_clear(&e2);
+    int v0312 = old || v0312_key(err->path);
+    itd_free(&itd_JobInput, old);
+    if (!v0312) return send_invalid(c, "job input", err);
+    char issue[ITD_MSG_MAX + 300], msg[ITD_MSG_MAX + ITD_PATH_MAX + 400];
+    snprintf(issue, sizeof issue, "%s: this is a v0.3.12 JobInput, and this emulator speaks the newest API "
+             "(JobInputV2); start it with --api-version v0.3.12 for v0.3.12 bodies", err->message);
+    snprintf(msg, sizeof msg, "Invalid job input: %s: %s", err->path[0] ? err->path : "(body)", issue);
+    return send_bad_field(c, msg, err->path, issue);
+}
+
+/* create in newest mode: a JobInputV2 (JobInputNewest) */
+static enum MHD_Result create_newest(struct MHD_Connection *c, const route *r, req *q)
+{
+    emu_writes w = { NULL };
+    itd_error err = ITD_ERROR_INIT;
+    enum MHD_Result rc;
+    emu_job *j;
+    itd_job_update_input *in = itd_decode(&itd_JobInputNewest, q->body ? q->body : "", q->len, NULL, &err);
+    if (!in) { rc = refuse_newest_body(c, q, &err); itd_error_clear(&err); return rc; }
+    if (sink_is_self(in->sink)) { itd_free(&itd_JobInputNewest, in); return refuse_self_sink(c, "job input"); }
+    if (check_concurrency(in->configuration, &err) || check_calendars_v2(in->schedule, &err)
+        || sched_validate(in->schedule, &err)) {
+        rc = send_invalid(c, "job input", &err);
+        itd_error_clear(&err);
+        itd_free(&itd_JobInputNewest, in);
+        return rc;
+    }
+    pthread_mutex_lock(&g_lock);
+    if (store_job_get(r->project, in->id)) {
+        pthread_mutex_unlock(&g_lock);
+        rc = job_exists(c, r, in->id);
+        itd_free(&itd_JobInputNewest, in);
+        return rc;
+    }
+    int bad = store_job_create_newest(r->project, in, &w, &j, &err);
+    pthread_mutex_unlock(&g_lock);
+    persist_flush(&w);
+    if (bad) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); itd_free(&itd_JobInputNewest, in); return rc; }
+    stats_create();
+    rc = send_action(c, 201, &itd_CreateJob, in->id, NULL, "created");
+    itd_free(&itd_JobInputNewest, in);
+    return rc;
+}
+
 static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
 {
     emu_writes w = { NULL };
@@ -264,37 +446,11 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         pthread_mutex_lock(&g_lock);
         cJSON *a = store_jobs_array(r->project);
         pthread_mutex_unlock(&g_lock);
-        return send_model(c, &itd_JobList, a);
+        /* v0.3.12: through the schema, as GET job; newest: the rendered items, checked by it */
+        return g_opts.newest ? send_checked(c, 200, &itd_JobList, a) : send_model(c, &itd_JobList, a);
     }
-    case ITD_OP_JOBS_CREATE: {
-        itd_job_input *in = itd_decode(&itd_JobInput, q->body ? q->body : "", q->len, NULL, &err);
-        if (!in) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); return rc; }
-        if (sink_is_self(in->sink)) { itd_free(&itd_JobInput, in); return refuse_self_sink(c, "job input"); }
-        if (check_concurrency(in->configuration, &err) || sched_validate(in->schedule, &err)) {   /* before g_lock: the checks bound the schedule search */
-            rc = send_invalid(c, "job input", &err);
-            itd_error_clear(&err);
-            itd_free(&itd_JobInput, in);
-            return rc;
-        }
-        pthread_mutex_lock(&g_lock);
-        if (store_job_get(r->project, in->id)) {
-            pthread_mutex_unlock(&g_lock);
-            char msg[600];
-            /* 409: the HTTP meaning of "already exists"; a client that retried a
-             * create whose answer was lost reconciles on it */
-            snprintf(msg, sizeof msg, "A job with id %.200s already exists in project %.200s", in->id, r->project);
-            itd_free(&itd_JobInput, in);
-            return send_error(c, 409, msg);
-        }
-        int bad = store_job_create(r->project, in, &w, &j, &err);
-        pthread_mutex_unlock(&g_lock);
-        persist_flush(&w);
-        if (bad) { rc = send_invalid(c, "job input", &err); itd_error_clear(&err); itd_free(&itd_JobInput, in); return rc; }
-        stats_create();
-        rc = send_action(c, 201, &itd_CreateJob, in->id, NULL, "created");
-        itd_free(&itd_JobInput, in);
-        return rc;
-    }
+    case ITD_OP_JOBS_CREATE:
+        return g_opts.newest ? create_newest(c, r, q) : create_v0312(c, r, q);
     case ITD_OP_JOBS_GET: {
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
@@ -311,7 +467,8 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         itd_job_update_input *up = itd_decode(&itd_JobUpdateInput, q->body ? q->body : "", q->len, NULL, &err);
         if (!up) { rc = send_invalid(c, "job update", &err); itd_error_clear(&err); return rc; }
         if (sink_is_self(up->sink)) { itd_free(&itd_JobUpdateInput, up); return refuse_self_sink(c, "job update"); }
-        if (check_concurrency(up->configuration, &err) || sched_validate(up->schedule, &err)) {
+        if (check_concurrency(up->configuration, &err) || (g_opts.newest && check_calendars_v2(up->schedule, &err))
+            || sched_validate(up->schedule, &err)) {
             rc = send_invalid(c, "job update", &err);
             itd_error_clear(&err);
             itd_free(&itd_JobUpdateInput, up);
@@ -353,7 +510,9 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         pthread_mutex_unlock(&g_lock);
         persist_flush(&w);
         if (!j) return not_found_job(c, r);
-        return send_action(c, 200, pause ? &itd_PauseJob : &itd_ResumeJob, r->job, NULL, pause ? "Paused" : "Resumed");
+        /* the newest API's answers carry no id */
+        return send_action(c, 200, pause ? &itd_PauseJob : &itd_ResumeJob, g_opts.newest ? NULL : r->job, NULL,
+                           pause ? "Paused" : "Resumed");
     }
     case ITD_OP_JOBS_TRIGGER: {
         char run_id[64] = "";
@@ -375,19 +534,24 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
             snprintf(msg, sizeof msg, "Job %.200s is paused; resume it before triggering", r->job);
             return send_error(c, 409, msg);
         }
-        return send_action(c, 200, &itd_TriggerJob, r->job, run_id, "Triggered");
+        return send_action(c, 200, &itd_TriggerJob, g_opts.newest ? NULL : r->job, run_id, "Triggered");
     }
     case ITD_OP_RUNS_LIST: {
-        int paged = query_arg(c, "pageNumber") || query_arg(c, "pageSize") || query_arg(c, "sortBy");
+        int args = query_arg(c, "pageNumber") || query_arg(c, "pageSize") || query_arg(c, "sortBy");
+        /* the newest API answers {jobRuns, totalCount} always (without
+         * arguments: every run, one page); v0.3.12 a bare array unless paged */
+        int paged = args || g_opts.newest;
         page_args pa;
         const char *field = NULL;
         char issue[200];
         if (paged && page_args_parse(c, &pa, &field, issue, sizeof issue)) return send_bad_arg(c, field, issue);
+        if (!args) pa.size = PAGE_SIZE_ALL;
         pthread_mutex_lock(&g_lock);
         j = store_job_get(r->project, r->job);
-        cJSON *a = j ? store_runs_array(r->project, r->job, paged) : NULL;
+        cJSON *a = j ? store_runs_array(r->project, r->job, g_opts.newest ? RUN_NEWEST : paged ? RUN_MIXED : RUN_V0312) : NULL;
         pthread_mutex_unlock(&g_lock);
         if (!j) return not_found_job(c, r);
+        if (g_opts.newest) return send_checked(c, 200, &itd_JobRunList, page_runs(&pa, a));
         return send_model(c, &itd_JobRunList, paged ? page_runs(&pa, a) : a);
     }
     case ITD_OP_RUNS_GET: {
@@ -395,7 +559,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         j = store_job_get(r->project, r->job);
         emu_run *run = j ? store_run_get(r->run) : NULL;
         if (run && (strcmp(run->job_id, r->job) != 0 || strcmp(run->project, r->project) != 0)) run = NULL;
-        cJSON *doc = run ? store_run_doc(run, 1) : NULL;
+        cJSON *doc = run ? render_run(run, g_opts.newest ? RUN_NEWEST : RUN_MIXED) : NULL;
         pthread_mutex_unlock(&g_lock);
         if (!j) return not_found_job(c, r);
         if (!run) return not_found_run(c, r);
@@ -410,7 +574,7 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         cJSON_AddStringToObject(res, "signed_url", url);
         cJSON_AddStringToObject(res, "key", key);
         cJSON_AddStringToObject(res, "format", "json");
-        return send_model(c, &itd_JobRunDetail, o);
+        return g_opts.newest ? send_checked(c, 200, &itd_JobRunDetail, o) : send_model(c, &itd_JobRunDetail, o);
     }
     case ITD_OP_RUNS_TERMINATE: {
         char status[16] = "";
@@ -426,9 +590,10 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         persist_flush(&w);
         if (!j) return not_found_job(c, r);
         if (!run) return not_found_run(c, r);
-        if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "FAILED") == 0) {
+        if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "FAILED") == 0 || strcmp(status, "TERMINATED") == 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "Job run %.200s already finished (%s)", r->run, status);
+            snprintf(msg, sizeof msg, "Job run %.200s already finished (%s)", r->run,
+                     g_opts.newest && strcmp(status, "FAILED") == 0 ? "FAILURE" : status);
             return send_error(c, 409, msg);
         }
         return send_action(c, 200, &itd_TerminateJobRun, NULL, NULL, "Job run terminated");

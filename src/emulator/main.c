@@ -44,6 +44,25 @@ static void usage(FILE *f)
 "                         10; fractions allowed; 0: no limit)\n"
 "  --max-connections N    concurrent connections (default 1024)\n"
 "  --verbose              log requests, runs and deliveries to stderr (never secrets)\n"
+"  --api-version V        the API version answered: v0.3.12 (default; alias 0.3.12)\n"
+"                         or newest (alias v0.5.2).  As far as the reference knows,\n"
+"                         a real account speaks the newest API today: SDK v0.5.2 is\n"
+"                         what Intuned's users install.  v0.3.12 is the default so\n"
+"                         that older clients and examples keep working.  GET\n"
+"                         /_emulator/health says which version is served.\n"
+"                         newest: every answer has the newest API's shape (JobV2,\n"
+"                         JobListItemV2, JobRunV2 with FAILURE for FAILED, runs\n"
+"                         always {jobRuns, totalCount}, pause/resume/trigger\n"
+"                         answers without id, typed errors); create takes\n"
+"                         JobInputV2 only: a v0.3.12 body (runMode, retry\n"
+"                         durations, authSession, array parameters) gets 400.\n"
+"                         v0.3.12: v0.3.12's shapes and bodies; the operations\n"
+"                         only the newest API has are served too (update job with\n"
+"                         a JobUpdateInput; get one run, and the run list with\n"
+"                         pageNumber/pageSize/sortBy, answer {jobRun, results} and\n"
+"                         {jobRuns, totalCount} whose runs carry v0.3.12's keys\n"
+"                         and the newest API's).  Jobs are kept in one form, so a\n"
+"                         --data-dir written in either mode serves in both.\n"
 "\n"
 "Runs\n"
 "  --api-latency-ms MS    duration of each simulated API call (default 20)\n"
@@ -87,6 +106,9 @@ static void usage(FILE *f)
 "  GET    /_emulator/stats       connections, requests, creates, faults, per route\n"
 "  GET    /_emulator/health\n"
 "  POST   /_emulator/receivers/NAME  {\"status\":500,\"count\":2}: next answers of NAME\n"
+"  GET    /_emulator/runs/RUNID  the emulator's own view of a run (not an API\n"
+"                                document): payload states and attempts,\n"
+"                                deliveries, the concurrency it reached\n"
 "  GET    /_emulator/runs/RUNID/results  a run's sink result payloads\n"
 "Webhook receiver (for examples and tests)\n"
 "  POST /_receiver/NAME records method, path, headers, body (no key needed);\n"
@@ -99,8 +121,10 @@ static void usage(FILE *f)
 "  on the emulator's own port only /_receiver/ (not its API: no self-triggering)\n"
 "\n"
 "Choices where the reference is silent: a duplicate job id and a trigger of a\n"
-"paused job get 409; a finished run's terminate gets 409; projects exist\n"
-"implicitly; a run is COMPLETED unless all its payloads failed (FAILED).\n",
+"paused job get 409; a finished run's terminate (COMPLETED, FAILED or\n"
+"TERMINATED) gets 409; projects exist implicitly; a run is COMPLETED unless\n"
+"all its payloads failed (FAILED; newest: FAILURE); the newest run list\n"
+"without paging arguments is one page of every run; paging counts from 0.\n",
         f);
 }
 
@@ -174,6 +198,14 @@ static int parse_args(int argc, char **argv, cJSON *fault)
         else if (strcmp(o, "--workers") == 0) { if (parse_num(o, v, 1, 1024, &d)) return -1; g_opts.workers = (int)d; }
         else if (strcmp(o, "--delivery-attempts") == 0) { if (parse_num(o, v, 1, 100, &d)) return -1; g_opts.delivery_attempts = (int)d; }
         else if (strcmp(o, "--fail-api") == 0) g_opts.fail_apis[g_opts.nfail_apis++] = v;
+        else if (strcmp(o, "--api-version") == 0) {
+            if (strcmp(v, "v0.3.12") == 0 || strcmp(v, "0.3.12") == 0) g_opts.newest = 0;
+            else if (strcmp(v, "newest") == 0 || strcmp(v, "v0.5.2") == 0) g_opts.newest = 1;
+            else {
+                fprintf(stderr, "intuned-emulator: --api-version expects v0.3.12 (or 0.3.12) or newest (or v0.5.2), got %s\n", v);
+                return -1;
+            }
+        }
         else { fprintf(stderr, "intuned-emulator: unknown option %s (see --help)\n", o); return -1; }
     }
     if (!g_opts.api_key[0] || !g_opts.workspace[0]) {
@@ -215,12 +247,13 @@ int main(int argc, char **argv)
     if (store_init() == 0 && http_start() == 0 && runner_start() == 0 && scheduler_start() == 0) {
         printf("listening %s%s\n", g_origin, EMU_BASE_PATH);
         fflush(stdout);
-        emu_log("workspace %s, data %s, s3 %s", g_opts.workspace, g_opts.data_dir ? g_opts.data_dir : "(memory)", g_opts.s3_dir);
+        emu_log("API %s, workspace %s, data %s, s3 %s", g_opts.newest ? "newest" : "v0.3.12", g_opts.workspace, g_opts.data_dir ? g_opts.data_dir : "(memory)", g_opts.s3_dir);
         int sig = 0;
         sigwait(&set, &sig);
         emu_log("signal %d: stopping", sig);
         rc = 0;
     }
+    runner_abort();   /* first: calls, deliveries and back-offs in progress give up while http_stop waits */
     http_stop();
     scheduler_stop();
     runner_stop();

@@ -115,7 +115,8 @@ static const char *error_code(unsigned status)
 }
 
 /* Error bodies: the reference's `message` (+ `details` for 400) and the newest
- * API's typed keys, encoded by the core's ApiError schema. `details` is taken. */
+ * API's typed keys, encoded by the core's ApiError schema; in newest mode in
+ * the order of that API's table (reference §8.2).  `details` is taken. */
 char *error_json(unsigned status, const char *message, cJSON *details)
 {
     char corr[48];
@@ -123,14 +124,29 @@ char *error_json(unsigned status, const char *message, cJSON *details)
     unsigned long n = ++g_corr;
     pthread_mutex_unlock(&corr_lock);
     snprintf(corr, sizeof corr, "emu-%08lx", n);
+    const char *category = status >= 500 || status == 429 ? "infrastructure" : "user";
+    int retirable = status == 429 || status >= 500;
+    if (g_opts.newest) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) abort();
+        cJSON_AddStringToObject(o, "code", error_code(status));
+        cJSON_AddStringToObject(o, "category", category);
+        cJSON_AddStringToObject(o, "message", message);
+        cJSON_AddBoolToObject(o, "retirable", retirable);
+        if (details) cJSON_AddItemToObject(o, "details", details);
+        cJSON_AddStringToObject(o, "correlationId", corr);
+        char *json = itd_json_print(o, NULL);
+        cJSON_Delete(o);
+        return json;
+    }
     itd_api_error e;
     memset(&e, 0, sizeof e);
     e.h.schema = &itd_ApiError;
     e.message = (char *)message;
     e.details = details;
     e.code = (char *)error_code(status);
-    e.category = (char *)(status >= 500 || status == 429 ? "infrastructure" : "user");
-    e.retirable = status == 429 || status >= 500;
+    e.category = (char *)category;
+    e.retirable = retirable;
     e.has_retirable = 1;
     e.correlationId = corr;
     char *json = itd_encode(&itd_ApiError, &e, NULL);
@@ -169,6 +185,24 @@ enum MHD_Result send_model(struct MHD_Connection *c, const itd_schema *s, cJSON 
     char *json = itd_encode(s, obj, NULL);
     itd_free(s, obj);
     return send_json(c, 200, json);
+}
+
+/* A tree built in its final form (the newest API's documents): validated by
+ * decoding a copy through the schema, answered as built. */
+enum MHD_Result send_checked(struct MHD_Connection *c, unsigned status, const itd_schema *s, cJSON *tree)
+{
+    itd_error err = ITD_ERROR_INIT;
+    cJSON *copy = tree ? cJSON_Duplicate(tree, 1) : NULL;
+    void *obj = copy ? itd_decode_take(s, copy, NULL, &err) : NULL;
+    if (!obj) {
+        char msg[ITD_MSG_MAX + ITD_PATH_MAX + 200];
+        snprintf(msg, sizeof msg, "internal: %s does not fit the model: %s: %s", itd_schema_name(s), err.path, err.message);
+        itd_error_clear(&err);
+        cJSON_Delete(tree);
+        return send_error(c, 500, msg);
+    }
+    itd_free(s, obj);
+    return send_cjson(c, status, tree);
 }
 
 enum MHD_Result send_bad_field(struct MHD_Connection *c, const char *message, const char *field, const char *issue)

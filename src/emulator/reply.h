@@ -30,7 +30,8 @@ enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char 
                           const char *h1, const char *v1);
 enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json);    /* takes json */
 enum MHD_Result send_cjson(struct MHD_Connection *c, unsigned status, cJSON *t);     /* takes t */
-/* An ApiError body (message, the newest API's typed keys; `details` is taken). */
+/* An ApiError body (message, the newest API's typed keys; in newest mode in
+ * that API's key order; `details` is taken). */
 char *error_json(unsigned status, const char *message, cJSON *details);
 enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message);
 /* 400 with details {field, issue}. */
@@ -42,6 +43,8 @@ enum MHD_Result send_action(struct MHD_Connection *c, unsigned status, const itd
                             const char *id, const char *run_id, const char *message);
 /* A cJSON tree (taken) through a response schema (validation), then its encoding; 200. */
 enum MHD_Result send_model(struct MHD_Connection *c, const itd_schema *s, cJSON *tree);
+/* A tree (taken) in its final form, validated through a schema, then answered as built. */
+enum MHD_Result send_checked(struct MHD_Connection *c, unsigned status, const itd_schema *s, cJSON *tree);
 /* The answer of a fault rule with a status or a kind (not drip); `success`:
  * the status the operation would answer. */
 enum MHD_Result reply_fault(struct MHD_Connection *c, const emu_fault *f, unsigned success);

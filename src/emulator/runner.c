@@ -18,16 +18,53 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "deliver.h"
 #include "persist.h"
 #include "runner.h"
 #include "store.h"
 
 static emu_run *g_active;        /* runs with work left, FIFO; guarded by g_lock */
-static pthread_cond_t g_work_cv = PTHREAD_COND_INITIALIZER;   /* runnable work may exist */
+static pthread_cond_t g_work_cv; /* runnable work may exist; on CLOCK_MONOTONIC (work_cv) */
+static pthread_once_t g_work_once = PTHREAD_ONCE_INIT;
 static pthread_t *g_workers;
 static int g_nworkers;
 static int g_stopping;           /* guarded by g_lock */
+
+static void work_cv_init(void)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0) abort();
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&g_work_cv, &a) != 0) abort();
+    pthread_condattr_destroy(&a);
+}
+
+/* The work list's condition variable: requests may submit runs before
+ * runner_start, so it is made on first use. */
+static pthread_cond_t *work_cv(void)
+{
+    pthread_once(&g_work_once, work_cv_init);
+    return &g_work_cv;
+}
+
+/* Waits (g_lock held) for work until `wake` (Unix seconds, a retry's
+ * ready_at; < 0: no deadline).  The deadline goes to the monotonic clock as
+ * a delay from now, so a step of the wall clock does not stretch the wait. */
+static void work_wait(double wake)
+{
+    if (wake < 0) { pthread_cond_wait(work_cv(), &g_lock); return; }
+    double dt = wake - emu_now();
+    if (!(dt > 0)) return;
+    if (dt > 86400) dt = 86400;   /* woken well before; the loop looks again */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double whole = floor(dt);
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((dt - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_cond_timedwait(work_cv(), &g_lock, &ts);
+}
 
 static void enqueue(emu_run *r)
 {
@@ -38,7 +75,7 @@ static void enqueue(emu_run *r)
         r->anext = NULL;
         r->active = 1;
     }
-    pthread_cond_broadcast(&g_work_cv);
+    pthread_cond_broadcast(work_cv());
 }
 
 static void deactivate(emu_run *r)
@@ -51,31 +88,43 @@ static void deactivate(emu_run *r)
     r->anext = NULL;
 }
 
-/* A run whose payloads are all done and delivered (or a terminated one
- * that owes no delivery) leaves the work list, COMPLETED or FAILED. */
+/* 1 while a finished payload's result still has to be delivered (pending,
+ * or a delivery in progress). */
+static int owes_delivery(const emu_run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const emu_pstate *p = &r->ps[i];
+        if ((p->state == P_OK || p->state == P_FAIL) && (p->delivery == 0 || p->delivery == 5)) return 1;
+    }
+    return 0;
+}
+
+/* A run whose payloads are all done gets its final status and end_time at
+ * once, COMPLETED or FAILED: its results' deliveries are reported on their
+ * own (the delivery counters, each payload's delivery) and do not hold the
+ * run in PENDING while a webhook is retried.  The run leaves the work list
+ * when it is final (or TERMINATED) and owes no delivery. */
 static void finish_if_done(emu_run *r)
 {
     if (!r->active) return;
-    int busy = r->in_flight > 0, all_done = 1, ok = 0;
+    int all_done = 1, ok = 0;
     for (size_t i = 0; i < r->n; i++) {
         const emu_pstate *p = &r->ps[i];
-        if (p->state == P_OK || p->state == P_FAIL) {
-            if (p->delivery == 0 || p->delivery == 5) busy = 1;
-            if (p->state == P_OK) ok++;
-        } else {
-            all_done = 0;
-        }
+        if (p->state == P_OK) ok++;
+        else if (p->state != P_FAIL) all_done = 0;
     }
-    if (strcmp(r->status, "TERMINATED") == 0) {
-        if (!busy) deactivate(r);
-        return;
+    int final = strcmp(r->status, "PENDING") != 0 && strcmp(r->status, "PAUSED") != 0;
+    if (!final && all_done && r->in_flight == 0) {
+        /* COMPLETED even when some payloads failed (the reference's example run has
+         * failures_count 1); FAILED when there were payloads and none succeeded.
+         * A PAUSED run whose payloads all finished (calls in flight when it was
+         * paused) completes as well. */
+        snprintf(r->status, sizeof r->status, "%s", r->n > 0 && ok == 0 ? "FAILED" : "COMPLETED");
+        r->end_time = r->updated = emu_now();
+        final = 1;
     }
-    if (!all_done || busy) return;
-    /* COMPLETED even when some payloads failed (the reference's example run has
-     * failures_count 1); FAILED when there were payloads and none succeeded. */
-    snprintf(r->status, sizeof r->status, "%s", r->n > 0 && ok == 0 ? "FAILED" : "COMPLETED");
-    r->end_time = r->updated = emu_now();
-    deactivate(r);
+    /* a TERMINATED run waits for its calls in flight: their results are delivered */
+    if (final && r->in_flight == 0 && !owes_delivery(r)) deactivate(r);
 }
 
 void runner_submit(emu_run *r, emu_writes *w)
@@ -112,7 +161,7 @@ void runner_pause_job(const char *project, const char *job_id, emu_writes *w)
 void runner_resume_job(const char *project, const char *job_id, emu_writes *w)
 {
     set_job_runs(project, job_id, "PAUSED", "PENDING", w);
-    pthread_cond_broadcast(&g_work_cv);
+    pthread_cond_broadcast(work_cv());
 }
 
 void runner_terminate(emu_run *r, emu_writes *w)
@@ -247,7 +296,7 @@ static void *worker(void *arg)
                     if (wake < 0 || x->ps[i].ready_at < wake) wake = x->ps[i].ready_at;
                 }
         }
-        if (!kind) { emu_cond_wait_until(&g_work_cv, &g_lock, wake); continue; }
+        if (!kind) { work_wait(wake); continue; }
 
         emu_writes w = { NULL };
         emu_pstate *p = &r->ps[idx];
@@ -260,15 +309,20 @@ static void *worker(void *arg)
             int maxa = max_attempts(r, pl);
             pthread_mutex_unlock(&g_lock);
 
-            emu_sleep_ms(g_opts.api_latency_ms);
+            /* a shutdown cuts the call short: it was not made, and is redone
+             * after a restart (the file never saw it start) */
+            int cut = deliver_sleep(g_opts.api_latency_ms / 1000.0);
             int ok = !call_fails(pl->apiName, attempt);
             char *result = NULL;
-            if (ok || attempt >= maxa) result = build_result(r, idx, ok, attempt);
+            if (!cut && (ok || attempt >= maxa)) result = build_result(r, idx, ok, attempt);
 
             pthread_mutex_lock(&g_lock);
             r->in_flight--;
-            r->updated = emu_now();
-            if (ok || attempt >= maxa || strcmp(r->status, "TERMINATED") == 0) {
+            if (!cut) r->updated = emu_now();
+            if (cut) {
+                p->state = P_WAIT;
+                p->attempts--;
+            } else if (ok || attempt >= maxa || strcmp(r->status, "TERMINATED") == 0) {
                 if (!result) result = build_result(r, idx, ok, attempt);
                 p->state = ok ? P_OK : P_FAIL;
                 p->result = result;
@@ -280,7 +334,7 @@ static void *worker(void *arg)
                 p->ready_at = emu_now() + retry_delay(r, attempt - 1);
                 emu_log("run %s: payload %zu (%s) attempt %d failed, retrying", r->id, idx + 1, pl->apiName, attempt);
             }
-            pthread_cond_broadcast(&g_work_cv);   /* a concurrency slot is free */
+            pthread_cond_broadcast(work_cv());   /* a concurrency slot is free */
         } else {
             p->delivery = 5;   /* delivering */
             const char *body = p->result;   /* immutable once set */
@@ -296,7 +350,8 @@ static void *worker(void *arg)
             if (rc == DELIVER_OK) r->deliveries_ok++;
             else if (rc == DELIVER_FAILED) r->deliveries_failed++;
             else if (rc == DELIVER_SKIPPED) r->deliveries_skipped++;
-            r->updated = emu_now();
+            /* r->updated stays: deliveries are reported on their own, and a
+             * finished run's API document does not change after its end */
         }
         if (!r->gone) {
             finish_if_done(r);
@@ -311,20 +366,25 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Runs loaded with work left continue (a terminated one may still owe deliveries). */
+/* Runs loaded with work left continue: payloads still to call, or results
+ * still to deliver (a COMPLETED, FAILED or TERMINATED run may owe some:
+ * deliveries cut short by a shutdown stay pending on disk). */
 static void resume_loaded(emu_run *r, void *ud)
 {
-    (void)ud;
-    if (strcmp(r->status, "COMPLETED") == 0 || strcmp(r->status, "FAILED") == 0) return;
+    int final = strcmp(r->status, "PENDING") != 0 && strcmp(r->status, "PAUSED") != 0;
+    if (final && !owes_delivery(r)) return;   /* most runs: never put on the list */
     enqueue(r);
-    finish_if_done(r);
+    finish_if_done(r);   /* a file from before runs ended ahead of their deliveries: PENDING, all done */
+    persist_run_save(r, ud);   /* writes only what changed */
 }
 
 int runner_start(void)
 {
+    emu_writes w = { NULL };
     pthread_mutex_lock(&g_lock);
-    store_runs_each(resume_loaded, NULL);
+    store_runs_each(resume_loaded, &w);
     pthread_mutex_unlock(&g_lock);
+    persist_flush(&w);
     g_nworkers = g_opts.workers > 0 ? g_opts.workers : 1;
     g_workers = emu_xcalloc((size_t)g_nworkers, sizeof *g_workers);
     for (int i = 0; i < g_nworkers; i++)
@@ -332,13 +392,18 @@ int runner_start(void)
     return 0;
 }
 
-void runner_stop(void)
+void runner_abort(void)
 {
-    deliver_abort();
+    deliver_abort();   /* transfers, back-offs and simulated calls give up */
     pthread_mutex_lock(&g_lock);
     g_stopping = 1;
-    pthread_cond_broadcast(&g_work_cv);
+    pthread_cond_broadcast(work_cv());
     pthread_mutex_unlock(&g_lock);
+}
+
+void runner_stop(void)
+{
+    runner_abort();
     for (int i = 0; i < g_nworkers; i++) pthread_join(g_workers[i], NULL);
     free(g_workers);
     g_workers = NULL;

@@ -10,6 +10,10 @@
 
 /* Starts the workers; runs loaded from the data dir with work left continue. */
 int runner_start(void);
+/* Shutdown, first thing after the signal: calls, deliveries and waits in
+ * progress give up and the workers take no more work (runner_stop then joins
+ * them).  Work submitted afterwards is kept, and persisted, for a restart. */
+void runner_abort(void);
 void runner_stop(void);
 /* Every call below runs with g_lock held. */
 /* A new run (store_run_create) goes on the work list; a run without payloads

@@ -2,6 +2,7 @@
  * stats.c - counters of connections and requests, per route and method, for
  * GET /_emulator/stats.  The keys per route are bounded (MAX_STAT_KEYS).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include "stats.h"
@@ -24,10 +25,25 @@ void stats_create(void) { pthread_mutex_lock(&st_lock); st_creates++; pthread_mu
 void stats_fault(void) { pthread_mutex_lock(&st_lock); st_faults++; pthread_mutex_unlock(&st_lock); }
 void stats_request_cut(void) { pthread_mutex_lock(&st_lock); st_cut++; pthread_mutex_unlock(&st_lock); }
 
+/* A method is whatever the client sent: keep it only when it is a short
+ * HTTP token (RFC 9110 tchar), so the stats keys stay valid UTF-8 and one
+ * word long; anything else is counted as "OTHER". */
+static const char *method_key(const char *m)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    size_t n = 0;
+    if (!m) return "OTHER";
+    for (; m[n]; n++) {
+        unsigned char ch = (unsigned char)m[n];
+        if (n >= 15 || !(ch < 128 && (isalnum(ch) || strchr(tchar, ch)))) return "OTHER";
+    }
+    return n ? m : "OTHER";
+}
+
 void stats_request(const char *method, const char *op)
 {
     char key[64];
-    snprintf(key, sizeof key, "%.15s %.40s", method, op);
+    snprintf(key, sizeof key, "%s %.40s", method_key(method), op);
     pthread_mutex_lock(&st_lock);
     st_requests++;
     size_t i;

@@ -1,13 +1,17 @@
 /*
  * store.c - jobs and runs in memory, and their API documents.
  *
- * A job's truth is its Job document (v0.3.12 wire form, cJSON).  After every
- * change it goes through itd_Job (decode = validation, encode = the exact
- * bytes GET answers), so what the emulator serves is what the client's codec
- * produces.  Runs are kept as structs (their counters change per payload)
- * and rendered to JobRun documents on demand.  Each change queues what its
- * file must now say (persist.h); the data dir is read back at start through
- * the loader callbacks at the end of this file.
+ * A job's truth is one superset document (cJSON): the v0.3.12 Job form,
+ * which also keeps the keys only the newest API has (payload requestTimeout
+ * and retry, configuration requestTimeout, auth session attempts, proxy),
+ * whichever API version created it.  After every change it goes through
+ * itd_Job (decode = validation) and the answer of GET job in the emulator's
+ * version (--api-version) is cached: v0.3.12's is the exact itd_Job
+ * encoding, the newest API's is rendered by render.c.  Runs are kept as
+ * structs (their counters change per payload) and rendered on demand
+ * (render.c).  Each change queues what its file must now say (persist.h);
+ * the data dir is read back at start through the loader callbacks at the
+ * end of this file, so one written in either mode serves in both.
  *
  * Schedule times (next_run, last_run_time) are on the schedule clock
  * (emu_sched.h); created_at and the runs' times are on the wall clock.
@@ -17,6 +21,7 @@
 #include <string.h>
 #include "persist.h"
 #include "emu_sched.h"
+#include "render.h"
 #include "store.h"
 
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,18 +60,41 @@ emu_job *store_job_get(const char *project, const char *id)
     return NULL;
 }
 
+/* The answer of GET job in this emulator's API version, from the newest
+ * object: v0.3.12's is the itd_Job encoding; the newest API's is built by
+ * render.c and validated through the same schema. */
+static char *job_answer(const emu_job *j, size_t *len, itd_error *err)
+{
+    if (!g_opts.newest) {
+        char *json = itd_encode(&itd_Job, j->obj, len);
+        if (!json) abort();
+        return json;
+    }
+    cJSON *t = render_job_newest(j, 0);
+    cJSON *copy = cJSON_Duplicate(t, 1);
+    if (!copy) abort();
+    itd_job *check = itd_decode_take(&itd_Job, copy, NULL, err);
+    if (!check) { cJSON_Delete(t); return NULL; }
+    itd_free(&itd_Job, check);
+    char *json = itd_json_print(t, len);
+    cJSON_Delete(t);
+    if (!json) abort();
+    return json;
+}
+
 static int job_render(emu_job *j, itd_error *err)
 {
     cJSON *copy = cJSON_Duplicate(j->doc, 1);
     if (!copy) abort();
     itd_job *obj = itd_decode_take(&itd_Job, copy, NULL, err);
     if (!obj) return -1;
-    size_t len = 0;
-    char *json = itd_encode(&itd_Job, obj, &len);
-    if (!json) abort();
-    itd_free(&itd_Job, j->obj);
-    free(j->json);
+    itd_job *old = j->obj;
     j->obj = obj;
+    size_t len = 0;
+    char *json = job_answer(j, &len, err);
+    if (!json) { j->obj = old; itd_free(&itd_Job, obj); return -1; }
+    itd_free(&itd_Job, old);
+    free(j->json);
     j->json = json;
     j->json_len = len;
     return 0;
@@ -113,50 +141,19 @@ static int retry_to_ms(cJSON *retry, itd_error *err)
     return 0;
 }
 
-int store_job_create(const char *project, itd_job_input *in, emu_writes *w, emu_job **out, itd_error *err)
+/* The definition of an update body (or of the newest API's create body)
+ * into the superset document: PUT, so what the body leaves out goes. */
+static void apply_definition(cJSON *doc, const itd_schema *schema, itd_job_update_input *up)
 {
-    double now = emu_now();
-    char pid[40], buf[40];
-    cJSON *doc = itd_to_cjson(&itd_JobInput, in);
-    if (!doc) abort();
-    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(doc, "configuration");
-    if (retry_to_ms(cJSON_GetObjectItemCaseSensitive(cfg, "retry"), err)) { cJSON_Delete(doc); return -1; }
-    emu_stable_uuid(project, pid);
-    set_key(doc, "created_at", cJSON_CreateString(itd_datetime_format(now, buf, sizeof buf)));
-    double next = sched_next(in->schedule, sched_clock_now());   /* once: it is the cost of a create under g_lock */
-    set_key(doc, "next_run_time", emu_time_json(next));
-    set_key(doc, "last_run_time", cJSON_CreateNull());
-    cJSON *state = cJSON_CreateObject();
-    cJSON_AddStringToObject(state, "status", "ACTIVE");
-    set_key(doc, "state", state);
-    set_key(doc, "projectId", cJSON_CreateString(pid));
-
-    emu_job *j = emu_xcalloc(1, sizeof *j);
-    j->project = emu_strdup(project);
-    j->id = emu_strdup(in->id);
-    j->doc = doc;
-    j->seq = g_seq++;
-    if (job_render(j, err)) { job_free(j); return -1; }
-    j->next_run = next;
-    job_insert(j);
-    persist_job_save(j, w);
-    pthread_cond_broadcast(&g_jobs_cv);
-    *out = j;
-    return 0;
-}
-
-int store_job_update(emu_job *j, itd_job_update_input *up, emu_writes *w, itd_error *err)
-{
-    cJSON *t = itd_to_cjson(&itd_JobUpdateInput, up);
+    cJSON *t = itd_to_cjson(schema, up);
     if (!t) abort();
-    cJSON *doc = cJSON_Duplicate(j->doc, 1);
-    /* PUT: the update body is the whole definition; what it leaves out goes. */
     static const char *const replaced[] = { "payload", "configuration", "schedule", "sink", "proxy", "authSession" };
     for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(doc, replaced[i]);
     cJSON_AddItemToObject(doc, "payload", cJSON_DetachItemFromObjectCaseSensitive(t, "payload"));
     cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(t, "configuration");
-    /* keep the v0.3.12 Job valid: runMode has one value and v0.3.12 requires it */
+    /* keep the v0.3.12 Job valid: runMode has one value and v0.3.12 requires
+     * it (the newest API's answers leave it out) */
     cJSON_AddStringToObject(cfg, "runMode", "Order-Irrelevant");
     cJSON_AddItemToObject(doc, "configuration", cfg);
     cJSON *v;
@@ -171,7 +168,62 @@ int store_job_update(emu_job *j, itd_job_update_input *up, emu_writes *w, itd_er
         cJSON_AddItemToObject(doc, "authSession", v);
     else cJSON_Delete(v);
     cJSON_Delete(t);
+}
 
+/* A new job from its superset document (taken): the keys every job has. */
+static int job_create_doc(const char *project, const char *id, cJSON *doc, const itd_schedule *schedule,
+                          emu_writes *w, emu_job **out, itd_error *err)
+{
+    double now = emu_now();
+    char pid[40], buf[40];
+    emu_stable_uuid(project, pid);
+    set_key(doc, "created_at", cJSON_CreateString(itd_datetime_format(now, buf, sizeof buf)));
+    double next = sched_next(schedule, sched_clock_now());   /* once: it is the cost of a create under g_lock */
+    set_key(doc, "next_run_time", emu_time_json(next));
+    set_key(doc, "last_run_time", cJSON_CreateNull());
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddStringToObject(state, "status", "ACTIVE");
+    set_key(doc, "state", state);
+    set_key(doc, "projectId", cJSON_CreateString(pid));
+
+    emu_job *j = emu_xcalloc(1, sizeof *j);
+    j->project = emu_strdup(project);
+    j->id = emu_strdup(id);
+    j->doc = doc;
+    j->seq = g_seq++;
+    if (job_render(j, err)) { job_free(j); return -1; }
+    j->next_run = next;
+    job_insert(j);
+    persist_job_save(j, w);
+    pthread_cond_broadcast(&g_jobs_cv);
+    *out = j;
+    return 0;
+}
+
+int store_job_create(const char *project, itd_job_input *in, emu_writes *w, emu_job **out, itd_error *err)
+{
+    cJSON *doc = itd_to_cjson(&itd_JobInput, in);
+    if (!doc) abort();
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(doc, "configuration");
+    if (retry_to_ms(cJSON_GetObjectItemCaseSensitive(cfg, "retry"), err)) { cJSON_Delete(doc); return -1; }
+    return job_create_doc(project, in->id, doc, in->schedule, w, out, err);
+}
+
+int store_job_create_newest(const char *project, itd_job_update_input *in, emu_writes *w, emu_job **out,
+                            itd_error *err)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc) abort();
+    cJSON_AddStringToObject(doc, "id", in->id);
+    apply_definition(doc, &itd_JobInputNewest, in);
+    return job_create_doc(project, in->id, doc, in->schedule, w, out, err);
+}
+
+int store_job_update(emu_job *j, itd_job_update_input *up, emu_writes *w, itd_error *err)
+{
+    cJSON *doc = cJSON_Duplicate(j->doc, 1);
+    if (!doc) abort();
+    apply_definition(doc, &itd_JobUpdateInput, up);
     cJSON *old = j->doc;
     j->doc = doc;
     if (job_render(j, err)) { j->doc = old; cJSON_Delete(doc); return -1; }
@@ -264,7 +316,8 @@ cJSON *store_jobs_array(const char *project)
             }
     qsort(v, n, sizeof *v, cmp_seq_job);
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_Duplicate(v[i]->doc, 1));
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, g_opts.newest ? render_job_newest(v[i], 1) : cJSON_Duplicate(v[i]->doc, 1));
     free(v);
     return a;
 }
@@ -357,95 +410,13 @@ void store_runs_each(void (*fn)(emu_run *r, void *ud), void *ud)
         for (emu_run *r = runs_h[b], *n; r; r = n) { n = r->hnext; fn(r, ud); }
 }
 
-static const char *pstate_name(int s)
-{
-    switch (s) {
-    case P_WAIT: return "waiting";
-    case P_RUNNING: return "running";
-    case P_OK: return "completed";
-    default: return "failed";
-    }
-}
-
-static const char *const delivery_names[] = { "pending", "delivered", "failed", "skipped", "none", "delivering" };
-
-cJSON *store_run_doc(const emu_run *r, int newest)
-{
-    char pid[40], buf[40];
-    emu_stable_uuid(r->project, pid);
-    int ok = 0, fail = 0, pending = 0, attempts = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const emu_pstate *p = &r->ps[i];
-        attempts += p->attempts;
-        if (p->state == P_OK) ok++;
-        else if (p->state == P_FAIL) fail++;
-        else if (p->state == P_RUNNING || p->attempts > 0) pending++;
-    }
-    int terminal = strcmp(r->status, "PENDING") != 0 && strcmp(r->status, "PAUSED") != 0;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", r->id);
-    cJSON_AddStringToObject(o, "projectId", pid);
-    cJSON_AddStringToObject(o, "jobId", r->job_id);
-    cJSON_AddStringToObject(o, "start_time", itd_datetime_format(r->start_time, buf, sizeof buf));
-    cJSON_AddStringToObject(o, "status", r->status);
-    cJSON *s = cJSON_AddObjectToObject(o, "summary");
-    cJSON_AddNumberToObject(s, "apis_count", ok + fail);
-    cJSON_AddNumberToObject(s, "success_count", ok);
-    cJSON_AddNumberToObject(s, "failures_count", fail);
-    cJSON_AddNumberToObject(s, "pending_count", terminal ? 0 : pending);
-    cJSON_AddStringToObject(o, "type", r->type);
-    cJSON_AddStringToObject(o, "workspace_id", g_opts.workspace);
-    if (newest) {
-        cJSON_AddItemToObject(o, "end_time", emu_time_json(r->end_time));
-        cJSON_AddStringToObject(o, "created_at", itd_datetime_format(r->start_time, buf, sizeof buf));
-        cJSON_AddStringToObject(o, "updated_at", itd_datetime_format(r->updated, buf, sizeof buf));
-        cJSON_AddNumberToObject(o, "payloads", (double)r->n);
-        cJSON_AddNumberToObject(o, "successful_runs", ok);
-        cJSON_AddNumberToObject(o, "failed_runs", fail);
-        cJSON *snap = cJSON_AddObjectToObject(o, "job_configuration_snapshot");
-        cJSON *cfg = cJSON_AddObjectToObject(snap, "configuration");
-        const itd_configuration *c = r->snap->configuration;
-        if (c && c->retry && c->retry->has_maximumAttempts) {
-            cJSON *rt = cJSON_AddObjectToObject(cfg, "retry");
-            cJSON_AddNumberToObject(rt, "maximumAttempts", c->retry->maximumAttempts);
-        }
-        if (c && c->has_maxConcurrentRequests) cJSON_AddNumberToObject(cfg, "maxConcurrentRequests", c->maxConcurrentRequests);
-        cJSON_AddNumberToObject(cfg, "requestTimeout", c && c->has_requestTimeout ? c->requestTimeout : 600);
-        if (r->snap->sink) cJSON_AddItemToObject(snap, "sink", itd_to_cjson(&itd_JobSink, r->snap->sink));
-        if (r->snap->authSession) cJSON_AddItemToObject(snap, "auth_session", itd_to_cjson(&itd_AuthSession, r->snap->authSession));
-    }
-    /* the emulator's own view of the run, for tests: one extra key */
-    cJSON *e = cJSON_AddObjectToObject(o, "emulator");
-    cJSON_AddNumberToObject(e, "maxConcurrentRequests", r->limit);
-    cJSON_AddNumberToObject(e, "max_in_flight", r->max_in_flight);
-    cJSON_AddNumberToObject(e, "attempts", attempts);
-    cJSON_AddItemToObject(e, "end_time", emu_time_json(r->end_time));
-    cJSON *d = cJSON_AddObjectToObject(e, "deliveries");
-    cJSON_AddNumberToObject(d, "delivered", (double)r->deliveries_ok);
-    cJSON_AddNumberToObject(d, "failed", (double)r->deliveries_failed);
-    cJSON_AddNumberToObject(d, "skipped", (double)r->deliveries_skipped);
-    cJSON_AddNumberToObject(d, "attempts", (double)r->delivery_attempts);
-    cJSON *pl = cJSON_AddArrayToObject(e, "payloads");
-    for (size_t i = 0; i < r->n; i++) {
-        const itd_payload *p = r->snap->payload.items[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "apiName", p->apiName);
-        cJSON_AddStringToObject(x, "state", pstate_name(r->ps[i].state));
-        cJSON_AddNumberToObject(x, "attempts", r->ps[i].attempts);
-        cJSON_AddStringToObject(x, "delivery", delivery_names[r->ps[i].delivery]);
-        if (r->ps[i].delivery_error) cJSON_AddStringToObject(x, "delivery_error", r->ps[i].delivery_error);
-        cJSON_AddItemToArray(pl, x);
-    }
-    return o;
-}
-
 static int cmp_seq_run_desc(const void *a, const void *b)
 {
     const emu_run *x = *(emu_run *const *)a, *y = *(emu_run *const *)b;
     return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
-cJSON *store_runs_array(const char *project, const char *job_id, int newest)
+cJSON *store_runs_array(const char *project, const char *job_id, int form)
 {
     size_t n = 0, cap = 16;
     emu_run **v = emu_xmalloc(cap * sizeof *v);
@@ -457,7 +428,7 @@ cJSON *store_runs_array(const char *project, const char *job_id, int newest)
             }
     qsort(v, n, sizeof *v, cmp_seq_run_desc);
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, store_run_doc(v[i], newest));
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, render_run(v[i], form));
     free(v);
     return a;
 }

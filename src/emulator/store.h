@@ -18,6 +18,9 @@ void store_shutdown(void);           /* after the threads that use the store hav
 /* Every call below runs with g_lock held. */
 emu_job *store_job_get(const char *project, const char *id);
 int store_job_create(const char *project, itd_job_input *in, emu_writes *w, emu_job **out, itd_error *err);
+/* The newest API's create body (JobInputNewest). */
+int store_job_create_newest(const char *project, itd_job_update_input *in, emu_writes *w, emu_job **out,
+                            itd_error *err);
 int store_job_update(emu_job *j, itd_job_update_input *up, emu_writes *w, itd_error *err);
 /* The job and its runs go (take them off the runner's work list first: runner_forget_job). */
 void store_job_delete(emu_job *j, emu_writes *w);
@@ -26,7 +29,8 @@ int store_job_set_state(emu_job *j, const char *status, const char *reason, emu_
 int store_job_paused(const emu_job *j);
 /* A due time passed without a run (paused, --no-scheduler): next_run_time moves past now. */
 void store_job_skip(emu_job *j, double now, emu_writes *w);
-/* The project's jobs as a JSON array in creation order (a cJSON tree, owned by the caller). */
+/* The project's jobs as a JSON array in creation order (a cJSON tree, owned
+ * by the caller): Job documents, or in newest mode JobListItemV2 ones. */
 cJSON *store_jobs_array(const char *project);
 /* Calls fn on every job (fn may change a job, not add or remove one). */
 void store_jobs_each(void (*fn)(emu_job *j, void *ud), void *ud);
@@ -40,10 +44,8 @@ emu_run *store_run_create(emu_job *j, const char *type, double when, emu_writes 
 /* Calls fn on every run. */
 void store_runs_each(void (*fn)(emu_run *r, void *ud), void *ud);
 void store_run_release(emu_run *r);  /* drop a worker reference; frees a gone run */
-/* The run as a JobRun document; newest=1 adds the newest API's keys. */
-cJSON *store_run_doc(const emu_run *r, int newest);
-/* Runs of a job, newest first, as JobRun documents. */
-cJSON *store_runs_array(const char *project, const char *job_id, int newest);
+/* Runs of a job, newest first, as run documents of a form (render.h: RUN_*). */
+cJSON *store_runs_array(const char *project, const char *job_id, int form);
 /* Results of a run (array of sink result payloads), a cJSON tree owned by the caller. */
 cJSON *store_run_results(const emu_run *r);
 
