@@ -98,6 +98,18 @@ describe("intuned-emulator limits", function()
     assert.is_table(decode(r.body), r.body)
   end)
 
+  it("keeps /_emulator/stats valid JSON when a method is cut inside a UTF-8 sequence (found by fuzz/)", function()
+    -- 14 ASCII bytes and a two-byte character: a 15-byte cut used to split it
+    emulator.capture("curl -s -o /dev/null -X \"$(printf 'ABCDEFGHIJKLMN\\303\\251')\" '" .. emu.url .. P .. "/jobs'")
+    emulator.capture("curl -s -o /dev/null -X \"$(printf 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')\" '" .. emu.url .. P .. "/jobs'")
+    local r = emu.control("GET", "/_emulator/stats")
+    -- lua-cjson passes invalid UTF-8 through; the core's parser is strict
+    local strict, why = require("intuned").decode_json(r.body)
+    assert.is_table(strict, why)
+    local st = decode(r.body)
+    assert.truthy(st.by_method.OTHER and st.by_method.OTHER >= 2, r.body)
+  end)
+
   describe("paging of the runs list", function()
     local runs_path = P .. "/jobs/paging-job-1/runs"
 
