@@ -1,26 +1,20 @@
 -- bench/client.lua URL MODE N [C]: the whole typed client stack against URL
--- (a server answering every GET with a full Job).  Prints requests per second.
+-- (a server answering every GET with a full Job).  Prints
+-- "<requests per second> <CPU microseconds per call>" (this process's user +
+-- system time over the measured calls, getrusage, as bench/curl_baseline.c).
 --   seq    N sequential client.jobs:get (request building, HTTP, decode, validate)
 --   batch  N jobs:get over client:batch with C in flight
 --   memory N sequential calls; prints RSS before/after (KiB)
+--   bmemory B N  B batches of N calls (32 in flight) after two; prints RSS before/after (KiB)
+-- Environment: BENCH_CA_FILE (option ca_file), BENCH_HTTP=1.1 (option http2 = false).
 local intuned = require "intuned"
+local rusage = require "rusage"
 
 local base, mode, n, c = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4] or 32)
-local client = intuned.client{ api_key = "bench-key", workspace_id = "ws", server_url = base, retry = false }
-
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("*a"))
-  p:close()
-  return t
-end
-
-local function rss()
-  local f = io.open("/proc/self/statm")
-  local _, res = f:read("*a"):match("(%d+)%s+(%d+)")
-  f:close()
-  return tonumber(res) * 4
-end
+local opts = { api_key = "bench-key", workspace_id = "ws", server_url = base, retry = false }
+if (os.getenv("BENCH_CA_FILE") or "") ~= "" then opts.ca_file = os.getenv("BENCH_CA_FILE") end
+if os.getenv("BENCH_HTTP") == "1.1" then opts.http2 = false end
+local client = intuned.client(opts)
 
 local function get()
   local job, err = client.jobs:get("p", "j")
@@ -28,30 +22,46 @@ local function get()
   assert(job.state.status == "PAUSED")
 end
 
-get() -- warm the connection
-if mode == "seq" then
-  local t0 = now()
-  for _ = 1, n do get() end
-  print(("%.1f"):format(n / (now() - t0)))
-elseif mode == "batch" then
+local function batch(k, inflight)
   local calls = {}
-  for i = 1, n do calls[i] = { op = "jobs:get", project = "p", job_id = "j" } end
-  local t0 = now()
-  local results = client:batch(calls, { max_in_flight = c })
-  local dt = now() - t0
-  for i = 1, n do
+  for i = 1, k do calls[i] = { op = "jobs:get", project = "p", job_id = "j" } end
+  local results = client:batch(calls, { max_in_flight = inflight })
+  for i = 1, k do
     if intuned.is_error(results[i]) then error("call " .. i .. ": " .. tostring(results[i])) end
     assert(results[i].id == "harbor-price-watch")
   end
-  print(("%.1f"):format(n / dt))
+end
+
+-- warm the connection of sequential calls (a batch's multi handle has its
+-- own connections: a batch is measured from cold, as the bare multi loop)
+if mode == "seq" or mode == "memory" then get() end
+if mode == "seq" then
+  local t0, c0 = rusage.now(), rusage.cpu()
+  for _ = 1, n do get() end
+  local dt, dc = rusage.now() - t0, rusage.cpu() - c0
+  print(("%.1f %.2f"):format(n / dt, dc * 1e6 / n))
+elseif mode == "batch" then
+  -- the calls' tables are built inside the measure: a user of batch builds them too
+  local t0, c0 = rusage.now(), rusage.cpu()
+  batch(n, c)
+  local dt, dc = rusage.now() - t0, rusage.cpu() - c0
+  print(("%.1f %.2f"):format(n / dt, dc * 1e6 / n))
 elseif mode == "memory" then
   for _ = 1, 2000 do get() end
   collectgarbage()
-  local r0 = rss()
-  for i = 1, n do
-    get()
-    if i % 10000 == 0 then collectgarbage("step", 0) end
-  end
+  local r0 = rusage.rss()
+  for _ = 1, n do get() end
   collectgarbage()
-  print(("%d %d"):format(r0, rss()))
+  print(("%d %d"):format(r0, rusage.rss()))
+elseif mode == "bmemory" then
+  local k = tonumber(arg[4])
+  -- two batches first: the steady state holds one batch's results while
+  -- the next one's arrive
+  batch(k, 32)
+  batch(k, 32)
+  collectgarbage()
+  local r0 = rusage.rss()
+  for _ = 1, n do batch(k, 32) end
+  collectgarbage()
+  print(("%d %d"):format(r0, rusage.rss()))
 end

@@ -1,11 +1,16 @@
 /* bench/curl_baseline.c - the transport alone, as the baseline of bench/client:
  *   seq   URL N      N x curl_easy_perform on one reused handle, body discarded
  *   multi URL N C    N requests over curl_multi with C in flight, bodies discarded
- * Prints "<requests per second>". */
+ * Environment: BENCH_CA_FILE (CURLOPT_CAINFO, verification on), BENCH_HTTP=1.1
+ * (HTTP/1.1 only; default: libcurl's, HTTP/2 where TLS offers it; the multi
+ * loop waits to multiplex on a connection, as client:batch does).
+ * Prints "<requests per second> <CPU microseconds per request>", the CPU
+ * being this process's user + system time (getrusage) over the N requests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <curl/curl.h>
 
 static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
@@ -15,14 +20,26 @@ static double now(void)
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+static double cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 static CURL *handle(const char *url, struct curl_slist *hdrs)
 {
     CURL *h = curl_easy_init();
+    const char *ca = getenv("BENCH_CA_FILE"), *v = getenv("BENCH_HTTP");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    int h11 = v && strcmp(v, "1.1") == 0;
+    /* as the client: wait to multiplex where HTTP/2 can be negotiated (TLS) */
+    if (!h11 && strncmp(url, "https:", 6) == 0) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    if (ca && *ca) curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, h11 ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
     return h;
 }
 
@@ -35,18 +52,22 @@ int main(int argc, char **argv)
     /* the same request headers the client sends */
     struct curl_slist *hdrs = curl_slist_append(NULL, "x-api-key: bench-key");
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    double t0;
+    double t0, c0;
     if (strcmp(argv[1], "seq") == 0) {
         CURL *h = handle(url, hdrs);
+        if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; } /* warm */
         t0 = now();
+        c0 = cpu();
         for (long i = 0; i < n; i++)
             if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; }
         curl_easy_cleanup(h);
     } else {
         long c = argc > 4 ? atol(argv[4]) : 32, started = 0, done = 0;
         CURLM *m = curl_multi_init();
+        curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, c);
         CURL **hs = calloc((size_t)c, sizeof *hs);
         t0 = now();
+        c0 = cpu();
         for (long i = 0; i < c && started < n; i++, started++) { hs[i] = handle(url, hdrs); curl_multi_add_handle(m, hs[i]); }
         while (done < n) {
             int running, left;
@@ -54,6 +75,7 @@ int main(int argc, char **argv)
             CURLMsg *msg;
             while ((msg = curl_multi_info_read(m, &left))) {
                 CURL *h = msg->easy_handle;
+                if (msg->data.result != CURLE_OK) { fprintf(stderr, "request failed: %d\n", msg->data.result); return 1; }
                 curl_multi_remove_handle(m, h);
                 done++;
                 if (started < n) { curl_multi_add_handle(m, h); started++; }
@@ -64,7 +86,8 @@ int main(int argc, char **argv)
         free(hs);
         curl_multi_cleanup(m);
     }
-    printf("%.1f\n", (double)n / (now() - t0));
+    double dt = now() - t0, dc = cpu() - c0;
+    printf("%.1f %.2f\n", (double)n / dt, dc * 1e6 / (double)n);
     curl_slist_free_all(hdrs);
     curl_global_cleanup();
     return 0;

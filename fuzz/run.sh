@@ -48,7 +48,7 @@ for f in "$ROOT"/src/*.c; do
   b=$(basename "$f" .c)
   case "$b" in lua_*) ;; *) CORE+=("$b") ;; esac
 done
-EMU=(main util http reply control receiver stats faults store render persist runner deliver scheduler sched)
+EMU=(main util http reply control receiver stats faults store render persist runner deliver scheduler sched runs_api auth_sessions)
 
 # compile SRC OBJ [extra flags]: only when the source or a header is newer
 compile() {

@@ -441,6 +441,8 @@ describe("intuned-emulator --api-version newest", function()
     -- 500 ms API calls: a six-payload run done one at a time lasts 3 s,
     -- long enough to terminate it; "fail..." APIs always fail
     emu = emulator.start{ "--api-version", "newest", "--api-latency-ms", "500", "--time-scale", "0.001" }
+    -- newest mode: a job's auth_session must name an existing session
+    expect(emu, 201, "POST", "/auth-sessions/create", { body = '{"id":"sess-1","parameters":{}}' })
   end)
   teardown(function() emulator.stop_all() end)
 

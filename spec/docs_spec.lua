@@ -299,6 +299,8 @@ describe("API reference of the client", function()
     for _, m in ipairs(methods_of(c.jobs)) do want[#want + 1] = "Jobs:" .. m end
     for _, f in ipairs(keys(c.jobs)) do want[#want + 1] = "Jobs." .. f end
     for _, m in ipairs(methods_of(c.jobs.runs)) do want[#want + 1] = "Runs:" .. m end
+    for _, m in ipairs(methods_of(c.runs)) do want[#want + 1] = "RunApi:" .. m end
+    for _, m in ipairs(methods_of(c.auth_sessions)) do want[#want + 1] = "AuthSessions:" .. m end
     c:close()
     -- every operation is a method, so the enumeration found them all
     local n = 0

@@ -66,6 +66,11 @@ describe("intuned-emulator in newest mode", function()
   local emu
   setup(function()
     emu = emulator.start{ "--api-version", "newest", "--time-scale", "0.001", "--api-latency-ms", "20" }
+    -- newest mode: a job's auth_session must name an existing session
+    for _, id in ipairs{ "as-1", "as-2" } do
+      local r = emu.api("POST", P .. "/auth-sessions/create", { body = '{"id":"' .. id .. '","parameters":{}}' })
+      assert(r.status == 201, r.body)
+    end
   end)
   teardown(function() emulator.stop_all() end)
 

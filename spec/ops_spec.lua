@@ -32,6 +32,26 @@ local function job_input(id)
   return { id = id, payload = { { apiName = "a", parameters = {} } }, configuration = { runMode = "Order-Irrelevant" } }
 end
 
+-- A body for a row of the Run API or Auth Sessions, by its body type; nil
+-- for the job rows.
+local function other_body(row)
+  local t = row.body_type
+  if t == "RunStartInput" then return { api = "a", parameters = {} } end
+  if t == "AuthSessionCreateInput" or t == "AuthSessionUpdateInput" then return { parameters = {} } end
+  if t == "AuthSessionValidateInput" then return {} end
+  return nil
+end
+
+-- The job rows (the routing test that calls each row in turn needs a job
+-- and its run; the Run API's and auth sessions' rows are called in turn by
+-- spec/run_auth_spec.lua, and all rows at once by the batch test below).
+local JOB_GROUPS = { jobs = true, ["jobs.runs"] = true }
+local function job_rows()
+  local out = {}
+  for _, row in ipairs(rows()) do if JOB_GROUPS[row.group] then out[#out + 1] = row end end
+  return out
+end
+
 local function update_input()
   return { payload = { { apiName = "b", parameters = {} } }, configuration = { maxConcurrentRequests = 2 } }
 end
@@ -43,7 +63,7 @@ end
 
 describe("core.operations", function()
   it("lists the operation names, and holds a row for each", function()
-    assert.equals(11, #core.operations)
+    assert.equals(22, #core.operations)
     assert.same(core.operations, intuned.operations)
     local newest = {}
     for i, name in ipairs(core.operations) do
@@ -53,7 +73,7 @@ describe("core.operations", function()
       assert.equals(name, row.name)
       assert.equals(row.group .. ":" .. row.method_name, name)
       assert.truthy(({ GET = 1, POST = 1, PUT = 1, DELETE = 1 })[row.method], name)
-      assert.truthy(row.path:match("^/{workspace}/projects/{project}/jobs"), name)
+      assert.truthy(row.path:match("^/{workspace}/projects/{project}/"), name)
       assert.truthy(math.type == nil or math.type(row.status) == "integer")
       assert.truthy(row.status >= 200 and row.status < 300)
       assert.equals("boolean", type(row.idempotent))
@@ -69,7 +89,8 @@ describe("core.operations", function()
       assert.same(ph, row.args)
       assert.truthy(i >= 1)
     end
-    assert.same({ "jobs:update", "jobs.runs:get" }, newest)
+    assert.same({ "jobs:update", "jobs.runs:get", "auth_sessions:update", "auth_sessions:update_result",
+      "auth_sessions:validate", "auth_sessions:validate_result" }, newest)
     assert.is_false(core.operations["jobs:create"].idempotent)
     assert.is_false(core.operations["jobs:trigger"].idempotent)
     assert.equals(201, core.operations["jobs:create"].status)
@@ -87,7 +108,8 @@ describe("core.operations", function()
       assert.truthy(a.where == "path" or a.where == "query" or a.where == "body")
       seen[#seen + 1] = name
     end
-    assert.same({ "project", "job_id", "run_id", "page_number", "page_size", "sort_by", "input", "update" }, seen)
+    assert.same({ "project", "job_id", "run_id", "page_number", "page_size", "sort_by", "input", "update",
+      "auth_session_id", "operation_id" }, seen)
     assert.same({ "runId", "jobRunId", "job_run_id" }, core.arguments.run_id.aliases)
     assert.equals("pageNumber", core.arguments.page_number.wire)
     -- every row's arguments are in the list
@@ -99,11 +121,12 @@ describe("core.operations", function()
   end)
 
   it("builds, for every row, the request the row describes", function()
-    local sample = { project = "my project/ä+&?#%", job_id = "job id:1;=@,$", run_id = "r#1/2" }
+    local sample = { project = "my project/ä+&?#%", job_id = "job id:1;=@,$", run_id = "r#1/2",
+      auth_session_id = "login#2", operation_id = "op 3+4" }
     for _, row in ipairs(rows()) do
       local args = {}
       for _, a in ipairs(row.args) do args[a] = sample[a] end
-      if row.body == "input" then args.input = job_input("abcdef1") end
+      if row.body == "input" then args.input = other_body(row) or job_input("abcdef1") end
       if row.body == "update" then args.update = update_input() end
       local req = assert(core.build_request(CFG, row.name, args))
       assert.equals(row.method, req.method)
@@ -202,7 +225,7 @@ describe("the client's methods, made from core.operations", function()
     local ids = { project = "ops-spec", job_id = "ops-spec-job" }
     -- in the table's order, delete last so the others find the job
     local all, delete = {}, nil
-    for _, row in ipairs(rows()) do
+    for _, row in ipairs(job_rows()) do
       if row.name == "jobs:delete" then delete = row else all[#all + 1] = row end
     end
     all[#all + 1] = assert(delete)
@@ -229,13 +252,14 @@ describe("the client's methods, made from core.operations", function()
 
   it("batch accepts every operation name, and each call reaches its row", function()
     local c = new_client()
-    local ids = { project = "ops-spec-batch", job_id = "ops-spec-batch-job", run_id = "no-such-run" }
+    local ids = { project = "ops-spec-batch", job_id = "ops-spec-batch-job", run_id = "no-such-run",
+                  auth_session_id = "no-such-session", operation_id = "no-such-operation" }
     assert(c.jobs:create(ids.project, job_input(ids.job_id)))
     local calls = {}
     for i, row in ipairs(rows()) do
       local call = { op = row.name }
       for k, v in pairs(ids) do call[k] = v end
-      if row.body == "input" then call.input = job_input("ops-spec-batch-2") end
+      if row.body == "input" then call.input = other_body(row) or job_input("ops-spec-batch-2") end
       if row.body == "update" then call.update = update_input() end
       calls[i] = call
     end

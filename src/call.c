@@ -42,6 +42,7 @@
  *    before anyone sees them (scrub.c), whatever the server echoed.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,30 @@ struct itd_call_m {
     evslot *evs;               /* ITD_CALL_EVS of them, unless quiet */
     int nev, evpos;
 };
+
+/* One spare machine per thread: a machine is over 3 KB, and a malloc of that
+ * size makes glibc consolidate its fast bins every time, so sequential calls
+ * reuse the last one's memory (zeroed; nothing of that call is kept).  A
+ * pthread key, not __thread, so a thread's spare is freed when it ends. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_ok;
+static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, free) == 0; }
+
+static itd_call_m *machine_alloc(void)
+{
+    pthread_once(&spare_once, spare_init);
+    itd_call_m *m = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (m && pthread_setspecific(spare_key, NULL) == 0) return m; /* zeroed when kept */
+    return calloc(1, sizeof *m);
+}
+
+static void machine_release(itd_call_m *m)
+{
+    memset(m, 0, sizeof *m);
+    if (spare_ok && !pthread_getspecific(spare_key) && pthread_setspecific(spare_key, m) == 0) return;
+    free(m);
+}
 
 void itd_call_policy_default(itd_call_policy *p)
 {
@@ -396,10 +421,10 @@ itd_call_m *itd_call_new(const itd_config *cfg, itd_op op, const itd_call_args *
     }
     const char *const cs[] = { cfg->server_url, cfg->workspace_id, cfg->api_key, cfg->user_agent };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) strs += cs[i] ? strlen(cs[i]) + 1 : 0;
-    itd_call_m *m = calloc(1, sizeof *m);
+    itd_call_m *m = machine_alloc();
     char *blk = m ? malloc(nx * sizeof(char *) + strs + 1) : NULL;
     if (!blk) {
-        free(m);
+        if (m) machine_release(m);
         itd_error_set(err, ITD_ERR_NOMEM, "", "out of memory");
         return NULL;
     }
@@ -467,7 +492,7 @@ void itd_call_free(itd_call_m *m)
     volatile char *b = m->blk;
     for (size_t i = 0; i < m->blk_len; i++) b[i] = 0;
     free(m->blk);
-    free(m);
+    machine_release(m);
 }
 
 /* End the call with error `e` (moved). */

@@ -594,6 +594,13 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
                 return fail(c, "expected object, got array (an array of parameters is only in API v0.3.12)");
             return fail(c, "expected object, got %s", jtype(v));
         }
+        /* the newest SDK's header map is string -> string; v0.3.12's input took any value */
+        if ((f->flags & ITD_STRMAP) && c->newest_form && cJSON_IsObject(v))
+            for (cJSON *it = v->child; it; it = it->next)
+                if (!cJSON_IsString(it)) {
+                    push_key(c, it->string);
+                    return fail(c, "expected string, got %s", jtype(it));
+                }
         if ((f->flags & ITD_J_OBJARR) && !cJSON_IsObject(v) && !cJSON_IsArray(v))
             return fail(c, "expected object or array, got %s", jtype(v));
         if ((f->flags & ITD_STRVALS) && is_empty_table(v)) v->type = cJSON_Array;
@@ -682,6 +689,19 @@ static int apply_default(ctx *c, const itd_field *f, void *base)
     }
 }
 
+/* The defaults of the fields not in `seen` (a bit per field). */
+static int apply_defaults(ctx *c, const itd_schema *s, void *obj, uint64_t seen)
+{
+    for (size_t i = 0; i < s->nfields; i++) {
+        const itd_field *f = &s->fields[i];
+        if (seen & ((uint64_t)1 << i) || !f->has_default) continue;
+        if ((f->flags & ITD_NEWEST) && c->strict && !c->newest) continue;
+        if ((f->flags & ITD_OLD_DEFAULT) && c->newest_form) continue;
+        if (apply_default(c, f, obj)) return -1;
+    }
+    return 0;
+}
+
 static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
 {
     uint64_t seen = 0;
@@ -749,14 +769,7 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
             return -1;
         }
     }
-    for (size_t i = 0; i < s->nfields; i++) {
-        const itd_field *f = &s->fields[i];
-        if (seen & ((uint64_t)1 << i) || !f->has_default) continue;
-        if ((f->flags & ITD_NEWEST) && c->strict && !c->newest) continue;
-        if ((f->flags & ITD_OLD_DEFAULT) && c->newest_form) continue;
-        if (apply_default(c, f, obj)) return -1;
-    }
-    return 0;
+    return apply_defaults(c, s, obj, seen);
 }
 
 static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
@@ -783,10 +796,10 @@ static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
     /* the C-side discriminator of the sink union */
     if (s == &itd_WebhookSink) ((itd_sink *)obj)->kind = ITD_SINK_WEBHOOK;
     else if (s == &itd_AmazonS3Sink) ((itd_sink *)obj)->kind = ITD_SINK_S3;
-    if ((s->flags & ITD_S_ARRAY_FORM) && cJSON_IsArray(v))
-        return decode_field(c, &s->fields[0], NULL, v, obj);
-    if ((s->flags & ITD_S_STRING_FORM) && cJSON_IsString(v))
-        return decode_field(c, &s->fields[0], NULL, v, obj);
+    /* the bare forms fill the first field; the others take their defaults,
+     * as they would in the object form (so a re-decode changes nothing) */
+    if (((s->flags & ITD_S_ARRAY_FORM) && cJSON_IsArray(v)) || ((s->flags & ITD_S_STRING_FORM) && cJSON_IsString(v)))
+        return decode_field(c, &s->fields[0], NULL, v, obj) ? -1 : apply_defaults(c, s, obj, 1);
     if (!cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
     if (s->nfields > 64) return fail(c, "internal: schema too wide");
     return decode_fields(c, s, v, obj);

@@ -25,6 +25,12 @@ typedef struct lclient {
     itd_client *c;
     int hook_ref;            /* the client's hook; LUA_NOREF when none */
     itd_api_version api_version; /* option api_version: the create body sent */
+    int batch_kb;            /* response KB of the last batch (client_batch) */
+    /* A scratch kept for single calls (registry ref; LUA_NOREF: none yet),
+     * reset rather than made per call.  While one uses it, another call (a
+     * hook's, or any call after one that raised midway) makes its own. */
+    int scratch_ref;
+    int scratch_busy;
     char desc[200];
 } lclient;
 
@@ -48,6 +54,8 @@ static int client_close(lua_State *L)
     u->c = NULL;
     if (u->hook_ref != LUA_NOREF && u->hook_ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, u->hook_ref);
     u->hook_ref = LUA_NOREF;
+    if (u->scratch_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, u->scratch_ref); /* its __gc frees it */
+    u->scratch_ref = LUA_NOREF;
     return 0;
 }
 
@@ -67,6 +75,7 @@ static int l_curl_client(lua_State *L)
     lclient *u = lua_newuserdata(L, sizeof *u); /* 2 */
     memset(u, 0, sizeof *u);
     u->hook_ref = LUA_NOREF;
+    u->scratch_ref = LUA_NOREF;
     luaL_setmetatable(L, CLIENT_MT);
     lua_newtable(L); /* 3: anchor */
     int nul = 0;
@@ -89,6 +98,9 @@ static int l_curl_client(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 1, "insecure");
     o.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "http2"); /* nil: on */
+    o.http2 = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 1, "headers"); /* 4 */
     if (lua_istable(L, 4)) o.extra_headers = itdl_header_lines(L, 4, 3, &nul); /* 5 */
@@ -185,16 +197,47 @@ static int client_call(lua_State *L)
     lua_settop(L, 4);
     lua_newtable(L);                            /* 5: anchor */
     lua_newtable(L);                            /* 6: hooks */
-    itdl_scratch *s = itdl_scratch_new(L, 1);   /* 7 */
-    if (prepare_call(L, u, s, 0, op, 3, 4, 5, 6)) return itdl_push_error(L, &s->errs[0]);
+    itdl_scratch *s;
+    int reuse = !u->scratch_busy;
+    if (reuse && u->scratch_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, u->scratch_ref); /* 7 */
+        s = lua_touserdata(L, 7);
+        itdl_scratch_reset(s);
+    } else {
+        s = itdl_scratch_new(L, 1);             /* 7 */
+        if (reuse) {
+            lua_pushvalue(L, 7);
+            u->scratch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        }
+    }
+    /* busy until the call's results are pushed (a raise on the way leaves
+     * it busy: later calls then make their own, as before it was kept) */
+    if (reuse) u->scratch_busy = 1;
+    if (prepare_call(L, u, s, 0, op, 3, 4, 5, 6)) {
+        if (reuse) u->scratch_busy = 0;
+        return itdl_push_error(L, &s->errs[0]);
+    }
+    int ok = itd_client_call(u->c, &s->calls[0], &s->results[0], &s->errs[0]) == 0;
+    itdl_scratch *ev = s;
+    if (reuse && s->nev) {
+        /* the hooks run after the kept scratch is free again (a hook may
+         * call the client): their events move to a scratch of their own */
+        ev = itdl_scratch_new(L, 0);            /* 8 */
+        ev->evs = s->evs;
+        ev->nev = s->nev;
+        ev->capev = s->capev;
+        s->evs = NULL;
+        s->nev = s->capev = 0;
+    }
     int nres;
-    if (itd_client_call(u->c, &s->calls[0], &s->results[0], &s->errs[0]) == 0) {
+    if (ok) {
         itdl_push_result(L, &s->results[0]);
         nres = 1;
     } else {
         nres = itdl_push_error(L, &s->errs[0]);
     }
-    run_hooks(L, s, 6);
+    if (reuse) u->scratch_busy = 0;
+    run_hooks(L, ev, 6);
     return nres;
 }
 
@@ -206,6 +249,14 @@ static int client_batch(lua_State *L)
     luaL_argcheck(L, mif >= 1, 3, "max_in_flight must be >= 1");
     lua_settop(L, 3);
     size_t n = lua_rawlen(L, 2);
+    /* The last batch's results are malloc'd, which Lua's collector does not
+     * see: tens of MB for 10,000 jobs.  Once dropped they would wait for a
+     * collection driven by Lua's own (small) allocations, while this batch
+     * allocates as much again (RSS doubling).  A step worth what they were
+     * received as lets the collector free them first when they are garbage
+     * (as a decoded document's Lua object steps it by its size). */
+    if (u->batch_kb) lua_gc(L, LUA_GCSTEP, u->batch_kb);
+    u->batch_kb = 0;
     lua_newtable(L);                            /* 4: anchor */
     lua_newtable(L);                            /* 5: hooks */
     itdl_scratch *s = itdl_scratch_new(L, n);   /* 6 */
@@ -245,6 +296,7 @@ static int client_batch(lua_State *L)
         res = t->results;
         errs = t->errs;
     }
+    unsigned long long in0 = itd_client_bytes_received(u->c);
     if (m) {
         itd_client_batch(u->c, todo, m, (size_t)mif, res, errs);
         for (size_t j = 0; map && j < m; j++) {
@@ -267,6 +319,10 @@ static int client_batch(lua_State *L)
         }
         lua_rawseti(L, out, (int)i + 1);
     }
+    /* The results' memory is malloc'd, out of sight of Lua's collector:
+     * remembered here, and told to the collector when the next batch starts */
+    unsigned long long kb = (itd_client_bytes_received(u->c) - in0) >> 10;
+    u->batch_kb = kb > 1u << 20 ? 1 << 20 : (int)kb;
     run_hooks(L, s, 5);
     lua_settop(L, out);
     return 1;

@@ -125,6 +125,9 @@ typedef struct itdl_scratch {
 } itdl_scratch;
 
 itdl_scratch *itdl_scratch_new(lua_State *L, size_t n); /* pushes it */
+/* Free what a scratch's calls hold and zero them, keeping its arrays, for
+ * the next call (as new, but for the memory). */
+void itdl_scratch_reset(itdl_scratch *s);
 /* Record a hook event of call `call` (a deep copy; best effort on OOM). */
 void itdl_scratch_event(itdl_scratch *s, size_t call, const itd_event *ev);
 

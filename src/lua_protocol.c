@@ -239,7 +239,7 @@ static void push_operations(lua_State *L)
         const itd_op_def *d = &itd_ops[i];
         lua_pushstring(L, d->name);
         lua_rawseti(L, -2, i + 1);
-        lua_createtable(L, 0, 15);
+        lua_createtable(L, 0, 16);
         set_str(L, "name", d->name);
         set_str(L, "group", d->group);
         set_str(L, "method_name", d->method_name);
@@ -260,6 +260,7 @@ static void push_operations(lua_State *L)
         set_str(L, "body_type_newest", itd_schema_name(itd_op_request(d, ITD_APIV_NEWEST)));
         set_str(L, "response_type", itd_schema_name(d->response));
         set_str(L, "list_of", itd_schema_name(d->list_of));
+        set_str(L, "accept", d->accept ? d->accept : "application/json");
         push_strings(L, d->query, ITD_OP_QUERY_MAX);
         lua_setfield(L, -2, "query");
         lua_setfield(L, -2, d->name);

@@ -178,7 +178,8 @@ static int scratch_gc(lua_State *L)
         if (s->results) itd_result_free(&s->results[i]);
         if (s->errs) itd_error_clear(&s->errs[i]);
     }
-    free(s->calls); /* one block: calls, results, errs, pol, hooks, prefailed */
+    free(s->calls); /* one block: calls, results, pol, hooks, prefailed */
+    free(s->errs);
     for (size_t i = 0; i < s->nowned; i++) itd_free(s->owned_s[i], s->owned[i]);
     free(s->owned);
     free(s->owned_s);
@@ -189,6 +190,25 @@ static int scratch_gc(lua_State *L)
     return 0;
 }
 
+void itdl_scratch_reset(itdl_scratch *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        itd_result_free(&s->results[i]);
+        itd_error_clear(&s->errs[i]); /* retry_after -1 again */
+    }
+    if (s->n) {
+        memset(s->calls, 0, s->n * sizeof *s->calls);
+        memset(s->results, 0, s->n * sizeof *s->results);
+        memset(s->pol, 0, s->n * sizeof *s->pol);
+        memset(s->prefailed, 0, s->n * sizeof *s->prefailed);
+    }
+    for (size_t i = 0; i < s->nowned; i++) itd_free(s->owned_s[i], s->owned[i]);
+    s->nowned = 0;
+    itd_request_free(&s->req);
+    for (size_t i = 0; i < s->nev; i++) event_free(&s->evs[i]);
+    s->nev = 0;
+}
+
 itdl_scratch *itdl_scratch_new(lua_State *L, size_t n)
 {
     itdl_scratch *s = lua_newuserdata(L, sizeof *s);
@@ -197,16 +217,18 @@ itdl_scratch *itdl_scratch_new(lua_State *L, size_t n)
     if (n) {
         /* one allocation for the arrays (a call's cost is mostly
          * allocations); each element size is a multiple of its alignment,
-         * so arrays of 8-aligned types first, the ints last */
-        size_t per = sizeof *s->calls + sizeof *s->results + sizeof *s->errs + sizeof *s->pol +
+         * so arrays of 8-aligned types first, the ints last.  The errors
+         * apart: with them a single call's block passes 1 KB, and a malloc
+         * that large makes glibc consolidate its fast bins every time. */
+        size_t per = sizeof *s->calls + sizeof *s->results + sizeof *s->pol +
                      sizeof *s->hooks + sizeof *s->prefailed;
-        if (n > SIZE_MAX / per) luaL_error(L, "intuned: out of memory");
+        if (n > SIZE_MAX / per || n > SIZE_MAX / sizeof *s->errs) luaL_error(L, "intuned: out of memory");
         char *b = calloc(n, per);
         if (!b) luaL_error(L, "intuned: out of memory");
         s->calls = (itd_call *)b;
         s->results = (itd_result *)(b + n * sizeof *s->calls);
-        s->errs = (itd_error *)((char *)s->results + n * sizeof *s->results);
-        s->pol = (itd_retry_policy *)((char *)s->errs + n * sizeof *s->errs);
+        s->pol = (itd_retry_policy *)((char *)s->results + n * sizeof *s->results);
+        if (!(s->errs = calloc(n, sizeof *s->errs))) luaL_error(L, "intuned: out of memory");
         s->hooks = (itdl_hook_slot *)((char *)s->pol + n * sizeof *s->pol);
         s->prefailed = (int *)((char *)s->hooks + n * sizeof *s->hooks);
         s->n = n;

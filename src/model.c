@@ -75,7 +75,8 @@ SCHEMA(itd_JobUpdateAuthSession, "JobUpdateAuthSession", itd_auth_session, 0);
 static const itd_field itd_WebhookSink_fields[] = {
     { .name = "type", .kind = ITD_F_STRING, .flags = ITD_REQ, .off = O(itd_sink, type), .enums = webhook_values },
     STR(itd_sink, "url", ITD_REQ | ITD_URL, url),
-    JSON(itd_sink, "headers", ITD_J_OBJECT | ITD_SECRET, headers),
+    /* the SDK refuses a header value that is not a string (runs reference §1.4) */
+    JSON(itd_sink, "headers", ITD_J_OBJECT | ITD_SECRET | ITD_STRMAP, headers),
     BOOLD(itd_sink, "skipOnFail", 0, skipOnFail, has_skipOnFail, 0),
     JSON(itd_sink, "apisToSend", ITD_NEWEST | ITD_STRVALS, apisToSend),
 };
@@ -455,6 +456,208 @@ static const itd_field itd_JobSinkResultPayload_fields[] = {
 };
 SCHEMA(itd_JobSinkResultPayload, "JobSinkResultPayload", itd_sink_result, ITD_S_OPEN);
 
+/* ======================================================================
+ * Run API and Auth Sessions (runs-and-auth-sessions reference §4, §5).
+ *
+ * Inputs are the newest API's forms (the operations that take them are the
+ * newest SDK's): strict (an unknown key is refused, where the SDK drops it
+ * silently), with the SDK's defaults filled in and sent (§1.4).  Counts and
+ * timeouts must be integers >= 0 (§4.5's recommendation: the SDK refuses
+ * non-integers and sets no range); a value below 1 is sent with a warning.
+ * Credentials (an auth session's runtimeInput, the parameters of create /
+ * update) and proxy URLs (they may carry user:password) are ITD_SECRET:
+ * hidden in summaries and scrubbed from errors and events.
+ *
+ * Responses decode both API versions (§11.4): status, code, category,
+ * reason type and session type are open (unknown values kept, §10); a
+ * member's keys are all optional but `status` (and the ids), so a
+ * v0.3.12 shape and a newest one fit the same struct.
+ * ====================================================================== */
+
+/* An integer count or timeout of the newest API's inputs, with its default. */
+#define INTD(st, n, m, has, d) { .name = n, .kind = ITD_F_NUMBER, .flags = ITD_INTEGER | ITD_RANGED | ITD_POSITIVE, \
+    .off = O(st, m), .has_off = O(st, has), .has_default = 1, .num_default = (d), .lo = 0, .hi = INFINITY }
+#define PROXY(st) { .name = "proxy", .kind = ITD_F_STRING, .flags = ITD_NULLABLE | ITD_SECRET, \
+    .off = O(st, proxy), .null_off = O(st, proxy_null) }
+
+/* ---- the auth session of a run: RuntimeAuthSessionInput | CredentialsAuthSessionInput (§4.3) */
+static const itd_field itd_RuntimeAuthSessionInput_fields[] = {
+    /* The SDK lets a runtime session omit its id (§10 leaves it to the
+     * client): allowed, the server then names one (inferred). */
+    STR(itd_run_auth_session, "id", 0, id),
+    BOOLD(itd_run_auth_session, "autoRecreate", 0, autoRecreate, has_autoRecreate, 1),
+    INTD(itd_run_auth_session, "checkAttempts", checkAttempts, has_checkAttempts, 3),
+    INTD(itd_run_auth_session, "createAttempts", createAttempts, has_createAttempts, 3),
+    PROXY(itd_run_auth_session),
+    INTD(itd_run_auth_session, "requestTimeout", requestTimeout, has_requestTimeout, 600),
+    JSON(itd_run_auth_session, "runtimeInput", ITD_REQ | ITD_J_OBJECT | ITD_SECRET, runtimeInput),
+};
+SCHEMA(itd_RuntimeAuthSessionInput, "RuntimeAuthSessionInput", itd_run_auth_session, 0);
+
+static const itd_field itd_CredentialsAuthSessionInput_fields[] = {
+    STR(itd_run_auth_session, "id", ITD_REQ, id),
+    BOOLD(itd_run_auth_session, "autoRecreate", 0, autoRecreate, has_autoRecreate, 1),
+    INTD(itd_run_auth_session, "checkAttempts", checkAttempts, has_checkAttempts, 3),
+    INTD(itd_run_auth_session, "createAttempts", createAttempts, has_createAttempts, 3),
+    PROXY(itd_run_auth_session),
+    INTD(itd_run_auth_session, "requestTimeout", requestTimeout, has_requestTimeout, 600),
+};
+SCHEMA(itd_CredentialsAuthSessionInput, "CredentialsAuthSessionInput", itd_run_auth_session, 0);
+
+/* Runtime first, as the SDK tries it; but a runtimeInput that is not an
+ * object is refused, where the SDK would silently take the credentials
+ * member and drop it (§4.3's trap). */
+static const itd_schema *select_run_auth(const cJSON *v, char *msg, size_t len)
+{
+    const cJSON *ri = cJSON_GetObjectItemCaseSensitive(v, "runtimeInput");
+    if (ri) {
+        if (cJSON_IsObject(ri)) return &itd_RuntimeAuthSessionInput;
+        snprintf(msg, len, "runtimeInput|expected object (the session's runtime input), got %s",
+                 cJSON_IsNull(ri) ? "null" : cJSON_IsString(ri) ? "string" : cJSON_IsArray(ri) ? "array"
+                 : cJSON_IsNumber(ri) ? "number" : cJSON_IsBool(ri) ? "boolean" : "another value");
+        return NULL;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(v, "id")) return &itd_CredentialsAuthSessionInput;
+    snprintf(msg, len, "id|required field is missing (an existing auth session's id, or a runtimeInput object)");
+    return NULL;
+}
+static const itd_schema *const run_auth_branches[] = { &itd_RuntimeAuthSessionInput,
+                                                       &itd_CredentialsAuthSessionInput, NULL };
+const itd_schema itd_RunAuthSession = { "RunAuthSession", sizeof(itd_run_auth_session), NULL, 0, 0,
+                                        select_run_auth, run_auth_branches, NULL };
+
+/* ---- RunStartInput (§4.1): `api` last on the wire, as the SDK writes it */
+static const itd_field itd_RunStartInput_fields[] = {
+    JSON(itd_run_start_input, "parameters", ITD_REQ | ITD_J_OBJECT, parameters),
+    PROXY(itd_run_start_input),
+    BOOLD(itd_run_start_input, "saveTrace", 0, saveTrace, has_saveTrace, 1),
+    INTD(itd_run_start_input, "requestTimeout", requestTimeout, has_requestTimeout, 600),
+    OBJ(itd_run_start_input, "retry", 0, retry, itd_PayloadRetry),
+    OBJ(itd_run_start_input, "authSession", 0, authSession, itd_RunAuthSession),
+    OBJ(itd_run_start_input, "sink", 0, sink, itd_JobSink),
+    STR(itd_run_start_input, "api", ITD_REQ, api),
+};
+SCHEMA(itd_RunStartInput, "RunStartInput", itd_run_start_input, ITD_S_STRICT | ITD_S_NEWEST);
+
+/* ---- run responses (§4.6 - §4.10) */
+static const itd_field itd_RunStarted_fields[] = {
+    STR(itd_run_started, "runId", ITD_REQ, runId),
+    STR(itd_run_started, "status", ITD_REQ, status),
+};
+SCHEMA(itd_RunStarted, "RunStarted", itd_run_started, ITD_S_OPEN);
+
+/* v0.3.12's bare-string error (an error code) is taken as `code`
+ * (ITD_S_STRING_FORM puts it in the first field). */
+static const itd_field itd_RunError_fields[] = {
+    STR(itd_run_error, "code", 0, code),
+    /* required in the newest API's object; optional here so that v0.3.12's
+     * string form (code only) is a RunError too */
+    STR(itd_run_error, "message", 0, message),
+    STR(itd_run_error, "category", 0, category),
+    BOOLD(itd_run_error, "retirable", 0, retirable, has_retirable, 0),
+    { .name = "doc_url", .sdk_name = "docUrl", .kind = ITD_F_STRING, .off = O(itd_run_error, doc_url) },
+    /* §10: the camelCase spelling of the other error bodies is taken too */
+    { .name = "correlation_id", .alias = "correlationId", .sdk_name = "correlationId", .kind = ITD_F_STRING,
+      .off = O(itd_run_error, correlation_id) },
+    JSON(itd_run_error, "details", ITD_NULLABLE, details),
+};
+SCHEMA(itd_RunError, "RunError", itd_run_error, ITD_S_STRING_FORM | ITD_S_OPEN);
+
+static const itd_field itd_RunReason_fields[] = {
+    STR(itd_run_reason, "type", ITD_REQ, type),
+    STR(itd_run_reason, "message", ITD_REQ, message),
+    { .name = "doc_url", .sdk_name = "docUrl", .kind = ITD_F_STRING, .off = O(itd_run_reason, doc_url) },
+    JSON(itd_run_reason, "details", ITD_NULLABLE, details),
+};
+SCHEMA(itd_RunReason, "RunReason", itd_run_reason, ITD_S_OPEN);
+
+static const itd_field itd_ExtendedPayload_fields[] = {
+    STR(itd_extended_payload, "api", ITD_REQ, api),
+    STR(itd_extended_payload, "runId", 0, runId),
+    JSON(itd_extended_payload, "parameters", ITD_J_OBJARR, parameters),
+};
+SCHEMA(itd_ExtendedPayload, "ExtendedPayload", itd_extended_payload, ITD_S_OPEN);
+
+static const itd_field itd_RunResult_fields[] = {
+    STR(itd_run_result, "runId", ITD_REQ, runId),
+    STR(itd_run_result, "status", ITD_REQ, status),
+    { .name = "result", .kind = ITD_F_JSON, .flags = ITD_NULLABLE, .off = O(itd_run_result, result),
+      .null_off = O(itd_run_result, result_null) },
+    ARRH(itd_run_result, "extendedPayloads", 0, extendedPayloads, has_extendedPayloads, itd_ExtendedPayload),
+    OBJ(itd_run_result, "error", 0, error, itd_RunError),
+    STR(itd_run_result, "message", 0, message),
+    OBJ(itd_run_result, "reason", 0, reason, itd_RunReason),
+    NUM(itd_run_result, "statusCode", 0, statusCode, has_statusCode), /* v0.3.12 */
+};
+SCHEMA(itd_RunResult, "RunResult", itd_run_result, ITD_S_OPEN);
+
+/* ---- auth sessions (§5) */
+static const itd_field itd_AuthSessionInfo_fields[] = {
+    STR(itd_auth_session_info, "id", ITD_REQ, id),
+    STR(itd_auth_session_info, "type", 0, type), /* required at HEAD, absent at v0.3.12 */
+    STR(itd_auth_session_info, "status", ITD_REQ, status),
+};
+SCHEMA(itd_AuthSessionInfo, "AuthSessionInfo", itd_auth_session_info, ITD_S_OPEN);
+
+static const itd_field itd_AuthSessionList_fields[] = {
+    ARR(itd_auth_session_list, "items", ITD_REQ, items, itd_AuthSessionInfo),
+};
+SCHEMA(itd_AuthSessionList, "AuthSessionList", itd_auth_session_list, ITD_S_ARRAY_FORM | ITD_S_OPEN);
+
+#define AS_PARAMS JSON(itd_auth_session_input, "parameters", ITD_REQ | ITD_J_OBJECT | ITD_SECRET, parameters)
+static const itd_field itd_AuthSessionCreateInput_fields[] = {
+    STR(itd_auth_session_input, "id", 0, id),
+    AS_PARAMS,
+    PROXY(itd_auth_session_input),
+    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3),
+    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3),
+    BOOLD(itd_auth_session_input, "saveTrace", 0, saveTrace, has_saveTrace, 1),
+};
+SCHEMA(itd_AuthSessionCreateInput, "AuthSessionCreateInput", itd_auth_session_input, ITD_S_STRICT | ITD_S_NEWEST);
+
+static const itd_field itd_AuthSessionUpdateInput_fields[] = {
+    AS_PARAMS,
+    PROXY(itd_auth_session_input),
+    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3),
+    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3),
+    BOOLD(itd_auth_session_input, "saveTrace", 0, saveTrace, has_saveTrace, 1),
+};
+SCHEMA(itd_AuthSessionUpdateInput, "AuthSessionUpdateInput", itd_auth_session_input, ITD_S_STRICT | ITD_S_NEWEST);
+
+static const itd_field itd_AuthSessionValidateInput_fields[] = {
+    BOOLD(itd_auth_session_input, "autoRecreate", 0, autoRecreate, has_autoRecreate, 1),
+    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3),
+    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3),
+    PROXY(itd_auth_session_input),
+    INTD(itd_auth_session_input, "requestTimeout", requestTimeout, has_requestTimeout, 600),
+};
+SCHEMA(itd_AuthSessionValidateInput, "AuthSessionValidateInput", itd_auth_session_input,
+       ITD_S_STRICT | ITD_S_NEWEST);
+
+/* §5.5: create and update answer "started", validate "pending"; any of
+ * them is taken from any start (§10), and the value is kept open. */
+static const itd_field itd_OperationStarted_fields[] = {
+    STR(itd_operation_started, "status", ITD_REQ, status),
+    STR(itd_operation_started, "operationId", ITD_REQ, operationId),
+};
+SCHEMA(itd_OperationStarted, "OperationStarted", itd_operation_started, ITD_S_OPEN);
+
+/* §5.6 and §11.2: the members differ only in which optional keys they
+ * carry.  A member missing one of its keys (e.g. {"status":"done"}) is
+ * accepted, where the SDK fails the response: the status still says how
+ * the operation ended. */
+static const itd_field itd_OperationResult_fields[] = {
+    STR(itd_operation_result, "status", ITD_REQ, status),
+    STR(itd_operation_result, "authSessionId", 0, authSessionId),
+    STR(itd_operation_result, "runId", 0, runId),
+    STR(itd_operation_result, "message", 0, message),
+    OBJ(itd_operation_result, "error", 0, error, itd_RunError),
+    OBJ(itd_operation_result, "reason", 0, reason, itd_RunReason),
+    STR(itd_operation_result, "id", 0, id),
+    JSON(itd_operation_result, "details", ITD_NULLABLE, details),
+};
+SCHEMA(itd_OperationResult, "OperationResult", itd_operation_result, ITD_S_OPEN);
+
 const itd_schema *const itd_schemas[] = {
     &itd_Job, &itd_JobInput, &itd_JobUpdateInput, &itd_JobInputNewest, &itd_JobRun, &itd_JobList, &itd_JobRunList,
     &itd_JobRunDetail, &itd_RunResults, &itd_JobSink, &itd_WebhookSink, &itd_AmazonS3Sink,
@@ -466,6 +669,10 @@ const itd_schema *const itd_schemas[] = {
     &itd_ApiErrorInvalidInput, &itd_ApiErrorUnauthorized, &itd_ApiError,
     &itd_JobSinkResultPayload, &itd_WebhookAPIInfo, &itd_ApiResult, &itd_ResultCompleted,
     &itd_ResultFailed, &itd_ProjectRef, &itd_IdRef,
+    &itd_RunStartInput, &itd_RunAuthSession, &itd_RuntimeAuthSessionInput, &itd_CredentialsAuthSessionInput,
+    &itd_RunStarted, &itd_RunResult, &itd_RunError, &itd_RunReason, &itd_ExtendedPayload,
+    &itd_AuthSessionInfo, &itd_AuthSessionList, &itd_AuthSessionCreateInput, &itd_AuthSessionUpdateInput,
+    &itd_AuthSessionValidateInput, &itd_OperationStarted, &itd_OperationResult,
     NULL
 };
 

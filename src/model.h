@@ -1,5 +1,5 @@
 /*
- * model.h - the Jobs API model as C structs, one per type of the API
+ * model.h - the Jobs, Run and Auth Sessions API models as C structs, one per type of the API
  * reference, and their schemas (model.c).
  *
  *  - Every model type is a plain struct that starts with `itd_obj` and is
@@ -286,6 +286,126 @@ typedef struct itd_sink_result {  /* JobSinkResultPayload */
     itd_ref *projectJobRun;
 } itd_sink_result;
 
+/* ---- Run API and Auth Sessions (the newest API; v0.3.12 shapes decode too) */
+
+/* The auth session of a run: RuntimeAuthSessionInput | CredentialsAuthSessionInput
+ * (itd_RunAuthSession picks the branch); one struct for both. */
+typedef struct itd_run_auth_session {
+    itd_obj h;
+    char *id;                 /* required in the credentials member */
+    int autoRecreate; int has_autoRecreate;
+    double checkAttempts; int has_checkAttempts;
+    double createAttempts; int has_createAttempts;
+    char *proxy; int proxy_null;        /* SECRET: a proxy URL may carry user:password */
+    double requestTimeout; int has_requestTimeout; /* seconds */
+    cJSON *runtimeInput;      /* runtime member: object; SECRET (credentials) */
+} itd_run_auth_session;
+
+typedef struct itd_run_start_input {  /* body of run start */
+    itd_obj h;
+    cJSON *parameters;        /* object, free-form */
+    char *proxy; int proxy_null;        /* SECRET */
+    int saveTrace; int has_saveTrace;
+    double requestTimeout; int has_requestTimeout; /* seconds */
+    itd_payload_retry *retry;
+    itd_run_auth_session *authSession;
+    itd_sink *sink;
+    char *api;
+} itd_run_start_input;
+
+typedef struct itd_run_started {      /* RunStarted (start run, 201) */
+    itd_obj h;
+    char *runId;
+    char *status;             /* "pending"; open on decode */
+} itd_run_started;
+
+/* RunError: the `error` of a run result or a failed auth-session operation.
+ * v0.3.12 sends a bare string there (an error code): it lands in `code`. */
+typedef struct itd_run_error {
+    itd_obj h;
+    char *code;               /* open */
+    char *message;
+    char *category;           /* open */
+    int retirable; int has_retirable;
+    char *doc_url;
+    char *correlation_id;     /* wire correlation_id, or correlationId */
+    cJSON *details;
+} itd_run_error;
+
+typedef struct itd_run_reason {       /* RunReason: why a run or operation was canceled */
+    itd_obj h;
+    char *type;               /* open */
+    char *message;
+    char *doc_url;
+    cJSON *details;
+} itd_run_reason;
+
+typedef struct itd_extended_payload {
+    itd_obj h;
+    char *api;
+    char *runId;
+    cJSON *parameters;
+} itd_extended_payload;
+
+typedef struct itd_run_result {       /* RunResult (get run result) */
+    itd_obj h;
+    char *runId;
+    char *status;             /* pending | started | completed | canceled | failed; open */
+    cJSON *result; int result_null;     /* any JSON; result_null: the wire carried null */
+    itd_array extendedPayloads; int has_extendedPayloads; /* of itd_extended_payload* */
+    itd_run_error *error;
+    char *message;
+    itd_run_reason *reason;
+    double statusCode; int has_statusCode; /* v0.3.12 */
+} itd_run_result;
+
+typedef struct itd_auth_session_info { /* AuthSessionInfo: list item, get */
+    itd_obj h;
+    char *id;
+    char *type;               /* CREDENTIALS | RECORDER | RUNTIME; absent at v0.3.12; open */
+    char *status;             /* PENDING | READY | EXPIRED; open */
+} itd_auth_session_info;
+
+typedef struct itd_auth_session_list { /* a bare array on the wire */
+    itd_obj h;
+    itd_array items;          /* of itd_auth_session_info* */
+} itd_auth_session_list;
+
+/* AuthSessionCreateInput, AuthSessionUpdateInput (no id) and
+ * AuthSessionValidateInput (no id, no parameters, no saveTrace). */
+typedef struct itd_auth_session_input {
+    itd_obj h;
+    char *id;                 /* create only */
+    cJSON *parameters;        /* create, update: object; SECRET (credentials) */
+    char *proxy; int proxy_null;        /* SECRET */
+    int autoRecreate; int has_autoRecreate;         /* validate */
+    double createAttempts; int has_createAttempts;
+    double checkAttempts; int has_checkAttempts;
+    int saveTrace; int has_saveTrace;               /* create, update */
+    double requestTimeout; int has_requestTimeout;  /* validate */
+} itd_auth_session_input;
+
+typedef struct itd_operation_started { /* OperationStarted (create/update/validate start) */
+    itd_obj h;
+    char *status;             /* "started" or "pending" (either from any of the three); open */
+    char *operationId;
+} itd_operation_started;
+
+/* OperationResult: one struct for every member (done, pending, canceled,
+ * in_progress, failed, and v0.3.12's requested_more_info), told apart by
+ * `status`, kept open. */
+typedef struct itd_operation_result {
+    itd_obj h;
+    char *status;
+    char *authSessionId;      /* done */
+    char *runId;              /* in_progress */
+    char *message;            /* canceled, failed */
+    itd_run_error *error;     /* failed (v0.3.12: a string, in error->code) */
+    itd_run_reason *reason;   /* canceled */
+    char *id;                 /* v0.3.12 requested_more_info: the info request's id */
+    cJSON *details;           /* v0.3.12 requested_more_info */
+} itd_operation_result;
+
 /* ------------------------------------------------------------------ schemas */
 
 /* Every public model schema (the Lua binding exposes one type per entry),
@@ -302,7 +422,12 @@ extern const itd_schema itd_Job, itd_JobInput, itd_JobUpdateInput, itd_JobInputN
     itd_ApiErrorInvalidInput, itd_ApiErrorUnauthorized, itd_ApiError,
     itd_JobSinkResultPayload, itd_WebhookAPIInfo, itd_ApiResult, itd_ResultCompleted,
     itd_ResultFailed, itd_ProjectRef, itd_IdRef,
-    itd_JobUpdateConfiguration, itd_JobUpdateRetry, itd_JobUpdatePayload, itd_JobUpdateAuthSession;
+    itd_JobUpdateConfiguration, itd_JobUpdateRetry, itd_JobUpdatePayload, itd_JobUpdateAuthSession,
+    /* Run API and Auth Sessions */
+    itd_RunStartInput, itd_RunAuthSession, itd_RuntimeAuthSessionInput, itd_CredentialsAuthSessionInput,
+    itd_RunStarted, itd_RunResult, itd_RunError, itd_RunReason, itd_ExtendedPayload,
+    itd_AuthSessionInfo, itd_AuthSessionList, itd_AuthSessionCreateInput, itd_AuthSessionUpdateInput,
+    itd_AuthSessionValidateInput, itd_OperationStarted, itd_OperationResult;
 
 /* The schema's type name, e.g. "Job" (the Lua binding's intuned.<name>). */
 const char *itd_schema_name(const itd_schema *s);

@@ -42,6 +42,7 @@ typedef enum itd_field_kind {
 #define ITD_URL        0x4000u /* STRING: an absolute http:// or https:// URL with a host */
 #define ITD_NONEMPTY   0x8000u /* ARRAY: must hold at least one item */
 #define ITD_OLD_DEFAULT 0x10000u /* the default is v0.3.12's: not applied in the newest API's input forms */
+#define ITD_STRMAP     0x20000u /* JSON object: in the newest API's input forms its values must be strings */
 
 typedef struct itd_field {
     const char *name;        /* wire name (written on encode) */

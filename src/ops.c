@@ -1,5 +1,5 @@
 /*
- * ops.c - the operation table (ops.h): what each Jobs API operation is, as
+ * ops.c - the operation table (ops.h): what each API operation is, as
  * data.  Request building, response parsing, the emulator's router and the
  * Lua client's methods all read these rows; nothing else lists operations.
  *
@@ -26,6 +26,8 @@ static const char *const n_pn[] = { "page_number", "pageNumber", NULL };
 static const char *const n_ps[] = { "page_size", "pageSize", NULL };
 static const char *const n_sb[] = { "sort_by", "sortBy", NULL };
 static const char *const n_input[] = { "input", NULL };
+static const char *const n_auth[] = { "auth_session_id", "authSessionId", NULL };
+static const char *const n_opid[] = { "operation_id", "operationId", NULL };
 /* update's body was passed as `input` before update had its own name */
 static const char *const n_update[] = { "update", "input", NULL };
 
@@ -38,6 +40,8 @@ const itd_arg_def itd_args[] = {
     { n_sb, ITD_ARG_QUERY, "sortBy", 0, ARG_OFF(sort_by) },
     { n_input, ITD_ARG_BODY, NULL, 0, ARG_OFF(input) },
     { n_update, ITD_ARG_BODY, NULL, 0, ARG_OFF(update) },
+    { n_auth, ITD_ARG_PATH, NULL, 0, ARG_OFF(auth_session_id) },
+    { n_opid, ITD_ARG_PATH, NULL, 0, ARG_OFF(operation_id) },
     { NULL, 0, NULL, 0, 0 },
 };
 
@@ -85,6 +89,11 @@ void itd_arg_set_obj(const itd_arg_def *d, itd_call_args *a, const void *obj)
 #define JOBS "/{" ITD_PATH_WORKSPACE "}/projects/{project}/jobs"
 #define JOB JOBS "/{job_id}"
 #define LIST(st, m) offsetof(st, m)
+/* Run API and Auth Sessions (their reference §1.2): `run` is singular, and
+ * the starts' paths are irregular (create and update have no /start). */
+#define PROJ "/{" ITD_PATH_WORKSPACE "}/projects/{project}"
+#define ASES PROJ "/auth-sessions"
+#define ASE ASES "/{auth_session_id}"
 
 /* In the API reference's order (§2, §8.1): core.operations lists them so. */
 const itd_op_def itd_ops[ITD_OP__COUNT] = {
@@ -125,6 +134,55 @@ const itd_op_def itd_ops[ITD_OP__COUNT] = {
     [ITD_OP_RUNS_TERMINATE] = { .name = "jobs.runs:terminate", .group = "jobs.runs", .method_name = "terminate",
                                 .method = "POST", .path = JOB "/runs/{run_id}/terminate", .success = 200,
                                 .idempotent = 1, .api = ITD_API_BOTH, .response = &itd_TerminateJobRun },
+    /* The Run API and Auth Sessions.  The client sends the newest API's
+     * bodies; `api` says where v0.3.12 has the same path (its bodies differ:
+     * no defaults, run start's `api` first).  The starts are not idempotent:
+     * each one starts a run or an operation. */
+    [ITD_OP_RUN_START] = { .name = "runs:start", .group = "runs", .method_name = "start", .method = "POST",
+                           .path = PROJ "/run/start", .success = 201, .idempotent = 0, .api = ITD_API_BOTH,
+                           .body = "input", .request = &itd_RunStartInput, .response = &itd_RunStarted },
+    [ITD_OP_RUN_RESULT] = { .name = "runs:result", .group = "runs", .method_name = "result", .method = "GET",
+                            .path = PROJ "/run/{run_id}/result", .success = 200, .idempotent = 1,
+                            .api = ITD_API_BOTH, .response = &itd_RunResult },
+    [ITD_OP_AUTH_SESSIONS_LIST] = { .name = "auth_sessions:list", .group = "auth_sessions", .method_name = "list",
+                                    .method = "GET", .path = ASES, .success = 200, .idempotent = 1,
+                                    .api = ITD_API_BOTH, .response = &itd_AuthSessionList,
+                                    .list_of = &itd_AuthSessionInfo, .list_off = LIST(itd_auth_session_list, items) },
+    [ITD_OP_AUTH_SESSIONS_GET] = { .name = "auth_sessions:get", .group = "auth_sessions", .method_name = "get",
+                                   .method = "GET", .path = ASE, .success = 200, .idempotent = 1,
+                                   .api = ITD_API_BOTH, .response = &itd_AuthSessionInfo },
+    /* the newest SDK's delete sends Accept: * / * (v0.3.12's application/json) */
+    [ITD_OP_AUTH_SESSIONS_DELETE] = { .name = "auth_sessions:delete", .group = "auth_sessions",
+                                      .method_name = "delete", .method = "DELETE", .path = ASE, .success = 204,
+                                      .idempotent = 1, .api = ITD_API_BOTH, .response = NULL, .accept = "*/*" },
+    [ITD_OP_AUTH_SESSIONS_CREATE] = { .name = "auth_sessions:create", .group = "auth_sessions",
+                                      .method_name = "create", .method = "POST", .path = ASES "/create",
+                                      .success = 201, .idempotent = 0, .api = ITD_API_BOTH, .body = "input",
+                                      .request = &itd_AuthSessionCreateInput, .response = &itd_OperationStarted },
+    [ITD_OP_AUTH_SESSIONS_CREATE_RESULT] = { .name = "auth_sessions:create_result", .group = "auth_sessions",
+                                             .method_name = "create_result", .method = "GET",
+                                             .path = ASES "/create/{operation_id}/result", .success = 200,
+                                             .idempotent = 1, .api = ITD_API_BOTH, .response = &itd_OperationResult },
+    /* v0.3.12 updates at .../auth-sessions/update with the id in the body */
+    [ITD_OP_AUTH_SESSIONS_UPDATE] = { .name = "auth_sessions:update", .group = "auth_sessions",
+                                      .method_name = "update", .method = "POST", .path = ASE "/update",
+                                      .success = 201, .idempotent = 0, .api = ITD_API_NEWEST, .body = "input",
+                                      .request = &itd_AuthSessionUpdateInput, .response = &itd_OperationStarted },
+    [ITD_OP_AUTH_SESSIONS_UPDATE_RESULT] = { .name = "auth_sessions:update_result", .group = "auth_sessions",
+                                             .method_name = "update_result", .method = "GET",
+                                             .path = ASE "/update/{operation_id}/result", .success = 200,
+                                             .idempotent = 1, .api = ITD_API_NEWEST,
+                                             .response = &itd_OperationResult },
+    [ITD_OP_AUTH_SESSIONS_VALIDATE] = { .name = "auth_sessions:validate", .group = "auth_sessions",
+                                        .method_name = "validate", .method = "POST", .path = ASE "/validate/start",
+                                        .success = 201, .idempotent = 0, .api = ITD_API_NEWEST, .body = "input",
+                                        .request = &itd_AuthSessionValidateInput,
+                                        .response = &itd_OperationStarted },
+    [ITD_OP_AUTH_SESSIONS_VALIDATE_RESULT] = { .name = "auth_sessions:validate_result", .group = "auth_sessions",
+                                               .method_name = "validate_result", .method = "GET",
+                                               .path = ASE "/validate/{operation_id}/result", .success = 200,
+                                               .idempotent = 1, .api = ITD_API_NEWEST,
+                                               .response = &itd_OperationResult },
 };
 
 const itd_schema *itd_op_request(const itd_op_def *d, itd_api_version v)

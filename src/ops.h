@@ -1,5 +1,5 @@
 /*
- * ops.h - the operation table: one row per Jobs API operation, read by
+ * ops.h - the operation table: one row per API operation (Jobs, Run API, Auth Sessions), read by
  * request building and response parsing (protocol.c), the emulator's router
  * (src/emulator/http.c) and the Lua binding (lua_protocol.c exports it as
  * core.operations; lua/intuned/client.lua makes the client's methods from
@@ -83,6 +83,7 @@ typedef struct itd_op_def {
                                 * itd_array at list_off in the response object), else NULL */
     size_t list_off;
     const char *const query[ITD_OP_QUERY_MAX]; /* QUERY arguments, in the order sent; NULL-ended */
+    const char *accept;        /* the Accept header sent, or NULL: application/json */
 } itd_op_def;
 
 extern const itd_op_def itd_ops[ITD_OP__COUNT];

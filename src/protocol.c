@@ -278,7 +278,7 @@ int itd_request_build(const itd_config *cfg, itd_op op, const itd_call_args *arg
         out->body = itd_encode(body_schema, body_obj, &out->body_len);
         if (!out->body) goto nomem;
     }
-    if (add_header(out, "x-api-key", cfg->api_key) || add_header(out, "Accept", "application/json") ||
+    if (add_header(out, "x-api-key", cfg->api_key) || add_header(out, "Accept", d->accept ? d->accept : "application/json") ||
         add_header(out, "User-Agent", ua))
         goto nomem;
     if (out->body && add_header(out, "Content-Type", "application/json")) goto nomem;

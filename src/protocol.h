@@ -36,6 +36,18 @@ typedef enum itd_op {
     ITD_OP_RUNS_LIST,
     ITD_OP_RUNS_GET,         /* the newest API only */
     ITD_OP_RUNS_TERMINATE,
+    /* Run API and Auth Sessions (appended: the values above stay) */
+    ITD_OP_RUN_START,
+    ITD_OP_RUN_RESULT,
+    ITD_OP_AUTH_SESSIONS_LIST,
+    ITD_OP_AUTH_SESSIONS_GET,
+    ITD_OP_AUTH_SESSIONS_DELETE,
+    ITD_OP_AUTH_SESSIONS_CREATE,
+    ITD_OP_AUTH_SESSIONS_CREATE_RESULT,
+    ITD_OP_AUTH_SESSIONS_UPDATE,
+    ITD_OP_AUTH_SESSIONS_UPDATE_RESULT,
+    ITD_OP_AUTH_SESSIONS_VALIDATE,
+    ITD_OP_AUTH_SESSIONS_VALIDATE_RESULT,
     ITD_OP__COUNT
 } itd_op;
 
@@ -57,11 +69,13 @@ int itd_api_version_parse(const char *s, itd_api_version *out);
 typedef struct itd_call_args {
     const char *project;     /* every operation */
     const char *job_id;      /* all but list/create */
-    const char *run_id;      /* runs get/terminate */
+    const char *run_id;      /* runs get/terminate; run result */
     /* create: an itd_job_input decoded as itd_JobInput (api_version v0.3.12)
      * or an itd_job_update_input decoded as itd_JobInputNewest (newest); the
      * object's schema must be the one `api_version` sends
-     * (itd_op_request), else the request is refused */
+     * (itd_op_request), else the request is refused.  Also the body of
+     * run start (itd_run_start_input) and of the auth-session starts
+     * (itd_auth_session_input of the row's schema). */
     const void *input;
     const itd_job_update_input *update;  /* update */
     /* runs list (the newest API): optional query */
@@ -69,6 +83,10 @@ typedef struct itd_call_args {
     /* the API version the client speaks (its option api_version): which
      * body create sends; 0 (v0.3.12) by default */
     itd_api_version api_version;
+    /* auth sessions: get/delete/update/validate; the operation results
+     * (after api_version: positional initializers of the older members stay valid) */
+    const char *auth_session_id;
+    const char *operation_id;
 } itd_call_args;
 
 typedef struct itd_config {

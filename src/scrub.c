@@ -5,7 +5,9 @@
  *
  *  - By value (itd_scrub*): every secret a call carried -- the API key, the
  *    values of the user's extra headers whose names are secret-like, the
- *    input's S3 secretAccessKey and webhook header values -- is replaced by
+ *    input's S3 secretAccessKey and webhook header values, and every
+ *    ITD_SECRET value of a Run API or Auth Sessions body (credentials,
+ *    proxy URLs, its sink's secrets) -- is replaced by
  *    "***" wherever it occurs (a server may echo any of them back in an error
  *    body).  Secrets shorter than 4 bytes are skipped: they would match
  *    ordinary text, and "***" must never be longer than what it replaces
@@ -22,6 +24,7 @@
 #include <strings.h>
 #include "scrub.h"
 #include "codec.h"
+#include "model_internal.h"
 
 #define MIN_SECRET 4
 
@@ -196,10 +199,54 @@ int itd_secrets_add_sink(itd_secrets *s, const itd_sink *sink, int copy)
     return 0;
 }
 
+/* Every string inside a free-form secret value (credentials: runtimeInput,
+ * an auth session's parameters), to a bounded depth. */
+static int add_json_strings(itd_secrets *s, const cJSON *v, int copy, int depth)
+{
+    if (!v || depth > 16) return 0;
+    if (cJSON_IsString(v)) return add_value(s, v->valuestring, strlen(v->valuestring), copy);
+    for (const cJSON *it = v->child; it; it = it->next)
+        if (add_json_strings(s, it, copy, depth + 1)) return -1;
+    return 0;
+}
+
+/* The ITD_SECRET values of a body object, walking its schema (the bodies
+ * of the Run API and Auth Sessions; the job bodies go through their sink). */
+static int add_object_secrets(itd_secrets *s, const itd_schema *sc, const void *obj, int copy, int depth)
+{
+    if (!obj || depth > 8) return 0;
+    sc = ((const itd_obj *)obj)->schema ? ((const itd_obj *)obj)->schema : sc;
+    for (size_t i = 0; sc && i < sc->nfields; i++) {
+        const itd_field *f = &sc->fields[i];
+        const char *base = obj;
+        if (f->kind == ITD_F_OBJECT) {
+            const void *sub;
+            memcpy(&sub, base + f->off, sizeof sub);
+            if (add_object_secrets(s, f->sub, sub, copy, depth + 1)) return -1;
+            continue;
+        }
+        if (!(f->flags & ITD_SECRET)) continue;
+        if (f->kind == ITD_F_STRING) {
+            const char *v;
+            memcpy(&v, base + f->off, sizeof v);
+            if (v && add_value(s, v, strlen(v), copy)) return -1;
+        } else if (f->kind == ITD_F_JSON) {
+            const cJSON *v;
+            memcpy(&v, base + f->off, sizeof v);
+            if (add_json_strings(s, v, copy, 0)) return -1;
+        }
+    }
+    return 0;
+}
+
 int itd_secrets_add_call(itd_secrets *s, const itd_config *cfg, const itd_call_args *args, int copy)
 {
     if (!s) return 0;
     if (cfg && cfg->api_key && itd_secrets_add(s, cfg->api_key, strlen(cfg->api_key), copy)) return -1;
+    const itd_schema *in = args && args->input ? ((const itd_obj *)args->input)->schema : NULL;
+    if (in && in != &itd_JobInput && in != &itd_JobInputNewest && in != &itd_JobUpdateInput &&
+        add_object_secrets(s, in, args->input, copy, 0))
+        return -1;
     if (args && itd_secrets_add_sink(s, itd_input_sink(args->input), copy)) return -1;
     if (args && args->update && !args->update->sink_null && itd_secrets_add_sink(s, args->update->sink, copy))
         return -1;

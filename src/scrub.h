@@ -51,7 +51,8 @@ int itd_header_is_secret(const char *name, size_t len);
  * scheme such as "Bearer "); nothing for other names. */
 int itd_secrets_add_header(itd_secrets *s, const char *name, size_t nlen, const char *value, int copy);
 int itd_secrets_add_sink(itd_secrets *s, const itd_sink *sink, int copy);
-/* The API key and the sink secrets of a create/update input. */
+/* The API key and the sink secrets of a create/update input; for the
+ * other bodies (run start, auth-session starts) every ITD_SECRET value. */
 int itd_secrets_add_call(itd_secrets *s, const itd_config *cfg, const itd_call_args *args, int copy);
 /* 1 when buf[0..len) contains a secret of s. */
 int itd_secrets_in(const char *buf, size_t len, const itd_secrets *s);

@@ -31,6 +31,8 @@ typedef struct itd_client_opts {
     const char *const *extra_headers; /* "Name: value" strings, NULL-terminated */
     const char *ca_file;       /* CA bundle, or NULL for the system store */
     int insecure;              /* 1 disables TLS verification (default 0) */
+    int http2;                 /* 1 (default): HTTP/2 where the TLS handshake offers it
+                                * (a batch multiplexes over one connection); 0: HTTP/1.1 */
     itd_hook_fn hook;          /* optional; sees redacted requests only */
     void *hook_ud;
 } itd_client_opts;
@@ -60,6 +62,11 @@ int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_er
  * results[i]/errs[i] receive call i's outcome; returns the number that failed. */
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
                         itd_result *results, itd_error *errs);
+
+/* Response body bytes this client has received so far (every call and
+ * attempt): e.g. for a binding to tell its garbage collector how much
+ * malloc'd memory the decoded results may hold. */
+unsigned long long itd_client_bytes_received(const itd_client *c);
 
 #ifdef __cplusplus
 }

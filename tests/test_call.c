@@ -127,7 +127,7 @@ static void cc_run(const cc_case *k, cc_outcome *o)
 
 static itd_call_m *new_get(const itd_call_policy *pol, uint64_t seed, double now)
 {
-    static itd_call_args a = { "p", "job-1", NULL, NULL, NULL, NULL, NULL, NULL, ITD_APIV_V0_3_12 };
+    static itd_call_args a = { .project = "p", .job_id = "job-1", .api_version = ITD_APIV_V0_3_12 };
     itd_error e = ITD_ERROR_INIT;
     itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_GET, &a, pol, seed, now, &e);
     CHECK(m != NULL);
@@ -229,7 +229,7 @@ static void test_steps_and_misuse(void)
     itd_call_policy pol;
     itd_call_policy_default(&pol);
     pol.quiet = 1;
-    static itd_call_args a = { "p", "job-1", NULL, NULL, NULL, NULL, NULL, NULL, ITD_APIV_V0_3_12 };
+    static itd_call_args a = { .project = "p", .job_id = "job-1", .api_version = ITD_APIV_V0_3_12 };
     itd_error e = ITD_ERROR_INIT;
     /* create and trigger are sent on fresh connections; others are not */
     itd_call_m *m = itd_call_new(&CFG, ITD_OP_JOBS_TRIGGER, &a, &pol, 1, 0, &e);

@@ -446,8 +446,186 @@ static void test_input_rules(void)
     }
 }
 
+
+/* ------------------------------------------- Run API and Auth Sessions */
+
+/* A request example is exactly what the SDK sends: the encoding is the
+ * same JSON value (defaults present), its top-level keys in the same order
+ * (schema order).  The S3 sink's keys come in v0.3.12's order: the sink
+ * schema is shared with the jobs, and JSON objects are unordered. */
+static void exact_request(const char *file, const itd_schema *s)
+{
+    size_t len = 0;
+    char *src = example(file, &len);
+    CHECK(src != NULL);
+    if (!src) return;
+    itd_error e = ITD_ERROR_INIT;
+    void *obj = itd_decode(s, src, len, NULL, &e);
+    if (!obj) fprintf(stderr, "%s: %s: %s\n", file, e.path, e.message);
+    CHECK(obj != NULL);
+    cJSON *t = cJSON_Parse(src);
+    char *want = t ? cJSON_PrintUnformatted(t) : NULL;
+    char *got = obj ? itd_encode(s, obj, NULL) : NULL;
+    cJSON *g = got ? cJSON_Parse(got) : NULL;
+    int same = g && t && cJSON_Compare(g, t, 1);
+    for (cJSON *a = g ? g->child : NULL, *b = t ? t->child : NULL; same && (a || b); a = a->next, b = b->next)
+        same = a && b && strcmp(a->string, b->string) == 0;
+    if (!same) fprintf(stderr, "%s:\n got %s\nwant %s\n", file, got ? got : "(none)", want ? want : "(none)");
+    CHECK(same);
+    cJSON_Delete(g);
+    free(got);
+    free(want);
+    cJSON_Delete(t);
+    if (obj) itd_free(s, obj);
+    itd_error_clear(&e);
+    free(src);
+}
+
+static void *decode_str(const itd_schema *s, const char *json, itd_warnings *w)
+{
+    itd_error e = ITD_ERROR_INIT;
+    void *o = itd_decode(s, json, strlen(json), w, &e);
+    if (!o) fprintf(stderr, "%s: %s: %s\n", json, e.path, e.message);
+    itd_error_clear(&e);
+    return o;
+}
+
+static void test_run_auth(void)
+{
+    exact_request("run-start-request-runtime-webhook.json", &itd_RunStartInput);
+    exact_request("run-start-request-credentials-s3.json", &itd_RunStartInput);
+    exact_request("auth-session-create-start-request.json", &itd_AuthSessionCreateInput);
+    exact_request("auth-session-update-start-request.json", &itd_AuthSessionUpdateInput);
+    exact_request("auth-session-validate-start-request.json", &itd_AuthSessionValidateInput);
+    roundtrip("run-start-response.json", &itd_RunStarted);
+    roundtrip("run-result-pending.json", &itd_RunResult);
+    roundtrip("run-result-started.json", &itd_RunResult);
+    roundtrip("run-result-completed.json", &itd_RunResult);
+    roundtrip("run-result-failed.json", &itd_RunResult);
+    roundtrip("run-result-canceled.json", &itd_RunResult);
+    roundtrip("run-result-completed-v0312.json", &itd_RunResult);
+    roundtrip("auth-session-list.json", &itd_AuthSessionList);
+    roundtrip("auth-session-get.json", &itd_AuthSessionInfo);
+    roundtrip("auth-session-start-response.json", &itd_OperationStarted);
+    roundtrip("auth-session-validate-start-response.json", &itd_OperationStarted);
+    roundtrip("auth-session-result-pending.json", &itd_OperationResult);
+    roundtrip("auth-session-result-in-progress.json", &itd_OperationResult);
+    roundtrip("auth-session-result-done.json", &itd_OperationResult);
+    roundtrip("auth-session-result-failed.json", &itd_OperationResult);
+    roundtrip("auth-session-result-canceled.json", &itd_OperationResult);
+    roundtrip("auth-session-result-requested-more-info-v0312.json", &itd_OperationResult);
+
+    /* the minimal body gets the SDK's defaults, api last */
+    {
+        itd_run_start_input *in = decode_str(&itd_RunStartInput,
+            "{\"api\":\"products/list\",\"parameters\":{\"category\":\"shoes\",\"page\":1}}", NULL);
+        CHECK(in != NULL);
+        char *out = in ? itd_encode(&itd_RunStartInput, in, NULL) : NULL;
+        CHECK_STR(out, "{\"parameters\":{\"category\":\"shoes\",\"page\":1},\"saveTrace\":true,"
+                       "\"requestTimeout\":600,\"api\":\"products/list\"}");
+        free(out);
+        if (in) itd_free(&itd_RunStartInput, in);
+    }
+    /* the auth-session union: runtime first, credentials by id, the SDK's traps refused */
+    {
+        itd_run_start_input *in = decode_str(&itd_RunStartInput,
+            "{\"api\":\"a\",\"parameters\":{},\"authSession\":{\"runtimeInput\":{\"u\":\"x\"}}}", NULL);
+        CHECK(in && in->authSession && in->authSession->h.schema == &itd_RuntimeAuthSessionInput);
+        CHECK(in && in->authSession->id == NULL && in->authSession->checkAttempts == 3);
+        if (in) itd_free(&itd_RunStartInput, in);
+        in = decode_str(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"authSession\":{\"id\":\"s\"}}", NULL);
+        CHECK(in && in->authSession->h.schema == &itd_CredentialsAuthSessionInput);
+        CHECK(in && in->authSession->autoRecreate == 1 && in->authSession->has_requestTimeout);
+        if (in) itd_free(&itd_RunStartInput, in);
+    }
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"authSession\":{}}", "authSession.id", "required");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"authSession\":{\"id\":\"x\",\"runtimeInput\":\"t\"}}",
+                 "authSession.runtimeInput", "expected object");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":[]}", "parameters", "expected object");
+    expect_error(&itd_RunStartInput, "{\"parameters\":{}}", "api", "required");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"requestTimeout\":1.5}", "requestTimeout", "integer");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"requestTimeout\":-1}", "requestTimeout", ">= 0");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"retry\":{\"maximumAttempts\":2.5}}",
+                 "retry.maximumAttempts", "integer");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"sink\":{\"type\":\"ftp\"}}", "sink.type", "expected");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"sink\":{\"type\":\"webhook\","
+                 "\"url\":\"https://h.example/x\",\"headers\":{\"X\":1}}}", "sink.headers.X", "expected string");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"extra\":1}", "extra", "unknown field");
+    expect_error(&itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{},\"sink\":null}", "sink", "got null");
+    expect_error(&itd_AuthSessionCreateInput, "{}", "parameters", "required");
+    expect_error(&itd_AuthSessionUpdateInput, "{\"id\":\"x\",\"parameters\":{}}", "id", "unknown field");
+    expect_error(&itd_AuthSessionValidateInput, "{\"checkAttempts\":2.5}", "checkAttempts", "integer");
+    /* below 1: sent, with a warning */
+    {
+        itd_warnings w;
+        memset(&w, 0, sizeof w);
+        itd_auth_session_input *v = decode_str(&itd_AuthSessionValidateInput, "{\"requestTimeout\":0}", &w);
+        CHECK(v && v->requestTimeout == 0 && v->has_requestTimeout);
+        CHECK(w.n == 1);
+        itd_warnings_clear(&w);
+        if (v) itd_free(&itd_AuthSessionValidateInput, v);
+    }
+    /* responses: open values, both spellings, v0.3.12 shapes */
+    {
+        itd_run_result *r = decode_str(&itd_RunResult, "{\"runId\":\"r\",\"status\":\"running\",\"error\":{"
+            "\"message\":\"m\",\"category\":\"new\",\"code\":\"brand-new\",\"correlationId\":\"c\"}}", NULL);
+        CHECK(r && strcmp(r->status, "running") == 0 && strcmp(r->error->category, "new") == 0);
+        CHECK(r && r->error->correlation_id && strcmp(r->error->correlation_id, "c") == 0);
+        CHECK(r && r->error->has_retirable && r->error->retirable == 0);
+        if (r) itd_free(&itd_RunResult, r);
+        r = decode_str(&itd_RunResult, "{\"runId\":\"r\",\"status\":\"failed\",\"error\":\"E\",\"message\":\"m\","
+                       "\"statusCode\":500}", NULL);
+        CHECK(r && r->error && strcmp(r->error->code, "E") == 0 && r->has_statusCode && r->statusCode == 500);
+        if (r) itd_free(&itd_RunResult, r);
+        r = decode_str(&itd_RunResult, "{\"runId\":\"r\",\"status\":\"completed\",\"result\":null}", NULL);
+        CHECK(r && r->result == NULL && r->result_null);
+        char *out = r ? itd_encode(&itd_RunResult, r, NULL) : NULL;
+        CHECK_STR(out, "{\"runId\":\"r\",\"status\":\"completed\",\"result\":null}");
+        free(out);
+        if (r) itd_free(&itd_RunResult, r);
+        itd_auth_session_info *a = decode_str(&itd_AuthSessionInfo, "{\"id\":\"a\",\"status\":\"READY\"}", NULL);
+        CHECK(a && a->type == NULL);
+        if (a) itd_free(&itd_AuthSessionInfo, a);
+        itd_operation_started *st = decode_str(&itd_OperationStarted, "{\"status\":\"pending\",\"operationId\":\"o\"}", NULL);
+        CHECK(st && strcmp(st->status, "pending") == 0);
+        if (st) itd_free(&itd_OperationStarted, st);
+    }
+    expect_error(&itd_RunResult, "{\"status\":\"pending\"}", "runId", "required");
+    expect_error(&itd_OperationResult, "{\"runId\":\"x\"}", "status", "required");
+    expect_error(&itd_OperationStarted, "{\"status\":\"started\"}", "operationId", "required");
+    /* redaction: credentials, proxy URLs and sink secrets are *** */
+    {
+        const char *in = "{\"api\":\"a\",\"parameters\":{\"q\":1},\"proxy\":\"http://u:pw-9999@p:1\","
+                         "\"authSession\":{\"id\":\"s\",\"runtimeInput\":{\"password\":\"rt-secret-1\"}},"
+                         "\"sink\":{\"type\":\"s3\",\"region\":\"r\",\"bucket\":\"b\",\"accessKeyId\":\"k\","
+                         "\"secretAccessKey\":\"s3-secret-2\"}}";
+        itd_run_start_input *r = decode_str(&itd_RunStartInput, in, NULL);
+        CHECK(r != NULL);
+        cJSON *red = r ? itd_to_cjson_redacted(&itd_RunStartInput, r) : NULL;
+        char *txt = red ? cJSON_PrintUnformatted(red) : NULL;
+        CHECK(txt && !strstr(txt, "pw-9999") && !strstr(txt, "rt-secret-1") && !strstr(txt, "s3-secret-2"));
+        CHECK(txt && strstr(txt, "\"runtimeInput\":{\"password\":\"***\"}") && strstr(txt, "\"proxy\":\"***\""));
+        CHECK(txt && strstr(txt, "\"parameters\":{\"q\":1}")); /* the API's arguments are not credentials */
+        free(txt);
+        cJSON_Delete(red);
+        char *plain = r ? itd_encode(&itd_RunStartInput, r, NULL) : NULL;
+        CHECK(plain && strstr(plain, "rt-secret-1")); /* the wire body keeps them */
+        free(plain);
+        if (r) itd_free(&itd_RunStartInput, r);
+        itd_auth_session_input *c = decode_str(&itd_AuthSessionCreateInput,
+            "{\"parameters\":{\"username\":\"jane\",\"password\":\"pw-secret-3\"}}", NULL);
+        red = c ? itd_to_cjson_redacted(&itd_AuthSessionCreateInput, c) : NULL;
+        txt = red ? cJSON_PrintUnformatted(red) : NULL;
+        CHECK(txt && !strstr(txt, "pw-secret-3") && strstr(txt, "\"password\":\"***\""));
+        free(txt);
+        cJSON_Delete(red);
+        if (c) itd_free(&itd_AuthSessionCreateInput, c);
+    }
+}
+
 int main(void)
 {
+    test_run_auth();
     test_calendar_ranges();
     test_input_rules();
     test_json_truncation_offsets();

@@ -60,6 +60,18 @@ static int has_header(const itd_request *r, const char *name)
 
 static itd_job_input *g_input;
 static itd_job_update_input *g_update;
+/* bodies of the Run API and Auth Sessions rows, by request schema */
+static const itd_schema *g_bschema[4];
+static void *g_bodies[4];
+
+/* Point a->input at a body of row i's request schema. */
+static void body_for(int i, itd_call_args *a)
+{
+    const itd_schema *s = itd_ops[i].request;
+    for (size_t k = 0; k < 4; k++)
+        if (g_bschema[k] == s) itd_arg_set_obj(itd_arg_find("input"), a, g_bodies[k]);
+    if (s == &itd_JobInput) itd_arg_set_obj(itd_arg_find("input"), a, g_input);
+}
 
 /* Arguments for every row: each PATH and BODY argument the table knows. */
 static void sample_args(itd_call_args *a)
@@ -70,7 +82,10 @@ static void sample_args(itd_call_args *a)
     itd_arg_set_str(itd_arg_find("run_id"), a, RUN);
     itd_arg_set_obj(itd_arg_find("input"), a, g_input);
     itd_arg_set_obj(itd_arg_find("update"), a, g_update);
+    itd_arg_set_str(itd_arg_find("auth_session_id"), a, "login #2/x");
+    itd_arg_set_str(itd_arg_find("operation_id"), a, "op 3+4");
     CHECK(a->project && a->job_id && a->run_id && a->input == g_input && a->update == g_update);
+    CHECK(a->auth_session_id && a->operation_id);
 }
 
 static void test_table(void)
@@ -101,8 +116,9 @@ static void test_table(void)
             CHECK(strcmp(itd_ops[j].method, d->method) != 0 || strcmp(itd_ops[j].path, d->path) != 0);
         }
     }
-    /* reference §8.1: update and get-one-run exist in the newest API only */
-    CHECK(newest == 2);
+    /* reference §8.1: update and get-one-run exist in the newest API only;
+     * so do the auth-session update (its path moved) and validate */
+    CHECK(newest == 6);
     CHECK(itd_ops[ITD_OP_JOBS_UPDATE].api == ITD_API_NEWEST && itd_ops[ITD_OP_RUNS_GET].api == ITD_API_NEWEST);
     CHECK_STR(itd_api_name(ITD_API_NEWEST), "newest");
     CHECK_STR(itd_api_name(ITD_API_BOTH), "both");
@@ -127,6 +143,7 @@ static void test_rows_build_and_route(void)
         const itd_op_def *d = &itd_ops[i];
         itd_request r;
         itd_error e = ITD_ERROR_INIT;
+        body_for(i, &a);
         int rc = itd_request_build(&CFG, (itd_op)i, &a, &r, &e);
         CHECK(rc == 0);
         if (rc) { fprintf(stderr, "%s: %s\n", d->name, e.message); itd_error_clear(&e); continue; }
@@ -135,7 +152,7 @@ static void test_rows_build_and_route(void)
         CHECK(!r.body == !d->request);
         CHECK(has_header(&r, "content-type") == (d->request != NULL));
         CHECK(strchr(r.path, '{') == NULL && strchr(r.path, '}') == NULL);
-        static const char prefix[] = "/ws%201%2F%C3%A4/projects/my%20project%2F%C3%A4%2B%26%3F%23%25/jobs";
+        static const char prefix[] = "/ws%201%2F%C3%A4/projects/my%20project%2F%C3%A4%2B%26%3F%23%25/";
         CHECK(strncmp(r.path, prefix, sizeof prefix - 1) == 0);
 
         /* the segments have the template's shape */
@@ -157,8 +174,13 @@ static void test_rows_build_and_route(void)
             const itd_arg_def *ad = itd_arg_find(pa[k]);
             CHECK_STR(itd_arg_str(ad, &m.args), itd_arg_str(ad, &a));
         }
-        CHECK((m.args.job_id != NULL) == (np >= 2));
-        CHECK((m.args.run_id != NULL) == (np >= 3));
+        /* the other path arguments stay unset */
+        for (const itd_arg_def *ad = itd_args; ad->names; ad++) {
+            if (ad->where != ITD_ARG_PATH) continue;
+            int in_tpl = 0;
+            for (size_t k = 0; k < np; k++) in_tpl |= strcmp(pa[k], ad->names[0]) == 0;
+            CHECK((itd_arg_str(ad, &m.args) != NULL) == in_tpl);
+        }
         CHECK(strstr(m.allow, d->method) != NULL);
 
         /* another method on the same path: no operation unless a row has
@@ -223,6 +245,7 @@ static void test_query(void)
     for (int i = 0; i < ITD_OP__COUNT; i++) {
         itd_request r;
         itd_error e = ITD_ERROR_INIT;
+        body_for(i, &a);
         CHECK(itd_request_build(&CFG, (itd_op)i, &a, &r, &e) == 0);
         const char *q = r.path ? strchr(r.path, '?') : NULL;
         if (itd_ops[i].query[0]) CHECK_STR(q, "?pageNumber=0&pageSize=10&sortBy=start_time%2Cdesc%2Fstatus%2Casc");
@@ -335,6 +358,18 @@ int main(void)
     g_update = itd_decode(&itd_JobUpdateInput, up, strlen(up), NULL, &e);
     CHECK(g_update != NULL);
     if (!g_input || !g_update) { fprintf(stderr, "%s\n", e.message); return 1; }
+    static const struct { const itd_schema *s; const char *json; } bodies[4] = {
+        { &itd_RunStartInput, "{\"api\":\"a\",\"parameters\":{}}" },
+        { &itd_AuthSessionCreateInput, "{\"parameters\":{}}" },
+        { &itd_AuthSessionUpdateInput, "{\"parameters\":{}}" },
+        { &itd_AuthSessionValidateInput, "{}" },
+    };
+    for (size_t k = 0; k < 4; k++) {
+        g_bschema[k] = bodies[k].s;
+        g_bodies[k] = itd_decode(bodies[k].s, bodies[k].json, strlen(bodies[k].json), NULL, &e);
+        CHECK(g_bodies[k] != NULL);
+        if (!g_bodies[k]) { fprintf(stderr, "%s\n", e.message); return 1; }
+    }
     test_table();
     test_rows_build_and_route();
     test_query();
@@ -342,5 +377,6 @@ int main(void)
     test_router_misses();
     itd_job_input_free(g_input);
     itd_free(&itd_JobUpdateInput, g_update);
+    for (size_t k = 0; k < 4; k++) itd_free(g_bschema[k], g_bodies[k]);
     return T_DONE();
 }

@@ -819,8 +819,133 @@ static void test_api_versions(void)
     itd_free(&itd_JobInputNewest, ji);
 }
 
+
+/* The Run API and Auth Sessions: the reference's paths and encoding, the
+ * delete's Accept, bodies with the SDK's defaults, responses by status,
+ * and the secrets of the bodies collected for scrubbing. */
+static void test_run_auth(void)
+{
+    itd_config cfg = { "https://h.test/api/v1/workspace", "team a/b", "test-key", NULL };
+    itd_call_args a = { 0 };
+    a.project = "shop/EU & UK";
+    a.auth_session_id = "login#2";
+    a.operation_id = "op 3+4";
+    a.run_id = "Kq3xW9zTfP2mLr8vYb1cA";
+    static const struct { itd_op op; const char *method, *path, *accept; int status; } rows[] = {
+        { ITD_OP_RUN_START, "POST", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/run/start", NULL, 201 },
+        { ITD_OP_RUN_RESULT, "GET", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/run/Kq3xW9zTfP2mLr8vYb1cA/result", NULL, 200 },
+        { ITD_OP_AUTH_SESSIONS_LIST, "GET", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions", NULL, 200 },
+        { ITD_OP_AUTH_SESSIONS_GET, "GET", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232", NULL, 200 },
+        { ITD_OP_AUTH_SESSIONS_DELETE, "DELETE", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232", "*/*", 204 },
+        { ITD_OP_AUTH_SESSIONS_CREATE, "POST", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/create", NULL, 201 },
+        { ITD_OP_AUTH_SESSIONS_CREATE_RESULT, "GET",
+          "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/create/op%203%2B4/result", NULL, 200 },
+        { ITD_OP_AUTH_SESSIONS_UPDATE, "POST", "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232/update",
+          NULL, 201 },
+        { ITD_OP_AUTH_SESSIONS_UPDATE_RESULT, "GET",
+          "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232/update/op%203%2B4/result", NULL, 200 },
+        { ITD_OP_AUTH_SESSIONS_VALIDATE, "POST",
+          "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232/validate/start", NULL, 201 },
+        { ITD_OP_AUTH_SESSIONS_VALIDATE_RESULT, "GET",
+          "/team%20a%2Fb/projects/shop%2FEU%20%26%20UK/auth-sessions/login%232/validate/op%203%2B4/result", NULL, 200 },
+    };
+    itd_error e = ITD_ERROR_INIT;
+    const char *bodies[] = { "{\"api\":\"a\",\"parameters\":{}}", "{\"parameters\":{\"password\":\"pw-secret-77\"}}",
+                             "{\"parameters\":{}}", "{}" };
+    const itd_schema *bs[] = { &itd_RunStartInput, &itd_AuthSessionCreateInput, &itd_AuthSessionUpdateInput,
+                               &itd_AuthSessionValidateInput };
+    void *objs[4];
+    for (int k = 0; k < 4; k++) {
+        objs[k] = itd_decode(bs[k], bodies[k], strlen(bodies[k]), NULL, &e);
+        CHECK(objs[k] != NULL);
+        if (!objs[k]) { fprintf(stderr, "%s\n", e.message); return; }
+    }
+    static const char *const want_body[] = {
+        "{\"parameters\":{},\"saveTrace\":true,\"requestTimeout\":600,\"api\":\"a\"}",
+        "{\"parameters\":{\"password\":\"pw-secret-77\"},\"createAttempts\":3,\"checkAttempts\":3,\"saveTrace\":true}",
+        "{\"parameters\":{},\"createAttempts\":3,\"checkAttempts\":3,\"saveTrace\":true}",
+        "{\"autoRecreate\":true,\"checkAttempts\":3,\"createAttempts\":3,\"requestTimeout\":600}",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const itd_op_def *d = itd_op_def_of(rows[i].op);
+        a.input = NULL;
+        int bk = -1;
+        for (int k = 0; k < 4; k++) if (d->request == bs[k]) bk = k;
+        if (bk >= 0) a.input = objs[bk];
+        itd_request r;
+        CHECK(itd_request_build(&cfg, rows[i].op, &a, &r, &e) == 0);
+        CHECK_STR(r.method, rows[i].method);
+        CHECK_STR(r.path, rows[i].path);
+        CHECK(r.expect_status == rows[i].status);
+        CHECK_STR(hdr(&r, "accept"), rows[i].accept ? rows[i].accept : "application/json");
+        CHECK(itd_op_idempotent(rows[i].op) == (strcmp(rows[i].method, "POST") != 0));
+        if (bk >= 0) {
+            CHECK_STR(r.body, want_body[bk]);
+            CHECK_STR(hdr(&r, "content-type"), "application/json");
+        } else {
+            CHECK(r.body == NULL && hdr(&r, "content-type") == NULL);
+        }
+        itd_request_free(&r);
+        /* a body of another schema is refused, nothing built */
+        if (bk >= 0) {
+            a.input = objs[(bk + 1) % 4];
+            CHECK(itd_request_build(&cfg, rows[i].op, &a, &r, &e) == -1);
+            CHECK(e.kind == ITD_ERR_VALIDATION);
+            CHECK_STR(e.path, "input");
+            itd_error_clear(&e);
+        }
+    }
+    /* responses: the exact status, every 4xx/5xx untyped but classified */
+    {
+        itd_result res;
+        const char *okb = "{\"status\":\"pending\",\"operationId\":\"o\"}";
+        itd_response ok = { 201, "application/json; charset=utf-8", NULL, okb, strlen(okb) };
+        CHECK(itd_response_parse(ITD_OP_AUTH_SESSIONS_VALIDATE, &ok, &res, &e) == 0);
+        CHECK(res.schema == &itd_OperationStarted && strcmp(((itd_operation_started *)res.obj)->operationId, "o") == 0);
+        itd_result_free(&res);
+        const char *lb = "[{\"id\":\"a\",\"type\":\"RUNTIME\",\"status\":\"READY\"}]";
+        itd_response list = { 200, "application/json", NULL, lb, strlen(lb) };
+        CHECK(itd_response_parse(ITD_OP_AUTH_SESSIONS_LIST, &list, &res, &e) == 0);
+        CHECK(res.obj && ((itd_auth_session_list *)res.obj)->items.n == 1);
+        itd_result_free(&res);
+        const char *nb = "{\"code\":\"not-found\",\"message\":\"No run\"}";
+        itd_response nf = { 404, "application/json", NULL, nb, strlen(nb) };
+        CHECK(itd_response_parse(ITD_OP_RUN_RESULT, &nf, &res, &e) == -1);
+        CHECK(e.kind == ITD_ERR_NOT_FOUND && e.status == 404 && strcmp(e.message, "No run") == 0);
+        itd_error_clear(&e);
+        itd_response gone = { 204, NULL, NULL, NULL, 0 };
+        CHECK(itd_response_parse(ITD_OP_AUTH_SESSIONS_DELETE, &gone, &res, &e) == 0 && res.obj == NULL);
+        itd_response empty = { 200, "application/json", NULL, "", 0 };
+        CHECK(itd_response_parse(ITD_OP_RUN_RESULT, &empty, &res, &e) == -1 && e.kind == ITD_ERR_DECODE);
+        itd_error_clear(&e);
+    }
+    /* secrets of the bodies: credentials, proxy and sink secrets are scrubbed by value */
+    {
+        const char *in = "{\"api\":\"a\",\"parameters\":{\"page\":\"public-value\"},\"proxy\":\"http://u:proxy-pw-1@p:8\","
+                         "\"authSession\":{\"runtimeInput\":{\"pw\":\"runtime-pw-2\",\"n\":{\"deep\":\"deep-pw-3\"}}},"
+                         "\"sink\":{\"type\":\"webhook\",\"url\":\"https://h.test/x\",\"headers\":{\"X-A\":\"hook-pw-4\"}}}";
+        itd_run_start_input *run = itd_decode(&itd_RunStartInput, in, strlen(in), NULL, &e);
+        CHECK(run != NULL);
+        itd_secrets sec;
+        itd_secrets_init(&sec);
+        itd_call_args b = { 0 };
+        b.input = run;
+        CHECK(itd_secrets_add_call(&sec, &cfg, &b, 0) == 0);
+        b.input = objs[1];
+        CHECK(itd_secrets_add_call(&sec, &cfg, &b, 0) == 0);
+        char text[256];
+        snprintf(text, sizeof text, "http://u:proxy-pw-1@p:8|runtime-pw-2|deep-pw-3|hook-pw-4|pw-secret-77|public-value");
+        itd_scrub(text, strlen(text), &sec);
+        CHECK_STR(text, "***|***|***|***|***|public-value");
+        itd_secrets_free(&sec);
+        if (run) itd_free(&itd_RunStartInput, run);
+    }
+    for (int k = 0; k < 4; k++) itd_free(bs[k], objs[k]);
+}
+
 int main(void)
 {
+    test_run_auth();
     test_api_versions();
     test_uri();
     test_paths();

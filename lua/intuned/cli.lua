@@ -9,11 +9,12 @@
 -- network or timeout error, 2 a usage error (bad arguments, a file that is
 -- not job definitions), 3 an awaited run that finished unsuccessfully.
 
---- The `intuned` command line: jobs, runs, schedule previews, plan/apply
--- and the local emulator from a shell. `bin/intuned` calls @{main}; run
+--- The `intuned` command line: jobs, runs, the Run API and auth sessions,
+-- schedule previews, plan/apply and the local emulator from a shell. `bin/intuned` calls @{main}; run
 -- `intuned --help` for the commands. Exit codes: 0 ok, 1 an API, network
 -- or timeout error, 2 a usage error, 3 an awaited run that finished
--- unsuccessfully (FAILED, TERMINATED, ...).
+-- unsuccessfully (FAILED, TERMINATED, ...; a Run API run that did not
+-- complete, an auth-session operation that is not done).
 -- @module intuned.cli
 local M = {}
 
@@ -40,6 +41,15 @@ Commands:
   runs get JOB RUN                  one run
   runs terminate JOB RUN            stop a run
   runs wait JOB RUN                 wait until a run finishes
+  runs start API                    start one run of a project API (Run API)
+  runs result RUN                   a Run API run's status and result
+  runs run API                      start one run and wait for its result
+  auth-sessions list                the project's auth sessions
+  auth-sessions get ID              one auth session
+  auth-sessions delete ID...        delete auth sessions
+  auth-sessions create [--wait]     create one from credentials (--parameters)
+  auth-sessions update ID [--wait]  re-create one with new credentials
+  auth-sessions validate ID [--wait]  check one (and re-create it if needed)
   schedule preview FILE             when the jobs FILE declares will run
   plan FILE [--prune]               what apply would change
   apply FILE [--prune]              make the project match FILE
@@ -55,7 +65,22 @@ FILE is a Lua file returning an array of job tables, or a JSON file (.json)
 holding an array.  INTUNED_API_KEY, INTUNED_WORKSPACE_ID and
 INTUNED_SERVER_URL set the credentials and the server, as for the library.
 Exit codes: 0 ok, 1 API/network/timeout error, 2 usage error, 3 the awaited
-run finished unsuccessfully.
+run (or auth-session operation) finished unsuccessfully.
+]]
+
+local BODY_HELP = [[
+  --parameters JSON  the parameters, a JSON object (or @FILE: read from FILE;
+                     prefer it for credentials: a command line is visible to
+                     other users of the machine)
+  --input FILE       the whole body, a JSON file (.json) or a Lua file
+                     returning a table; --parameters replaces its parameters
+]]
+
+local RESULT_WAIT_HELP = [[
+  --timeout S      give up after S seconds (default 600; exit 1)
+  --poll S         first interval between polls (default 1; grows to --max-poll)
+  --max-poll S     longest interval between polls (default 10)
+  --quiet          no progress display (on stderr)
 ]]
 
 local WAIT_HELP = [[
@@ -102,9 +127,47 @@ local COMMANDS = {
     options = { prune = "flag" } },
 }
 
+local WAIT_OPTS = { timeout = "value", poll = "value", ["max-poll"] = "value", quiet = "flag" }
+local function with(t, more)
+  local o = {}
+  for k, v in pairs(t) do o[k] = v end
+  for k, v in pairs(more or {}) do o[k] = v end
+  return o
+end
+local BODY_OPTS = { parameters = "value", input = "value" }
+COMMANDS["runs start"] = { usage = "intuned runs start API [--parameters JSON] [--input FILE] [--wait]",
+  about = "Start one run of a project API (the Run API); prints its run id. With --wait, wait for its result "
+    .. "(exit 3 when it did not complete).", min = 0, max = 1,
+  options = with(BODY_OPTS, with(WAIT_OPTS, { wait = "flag" })), extra = BODY_HELP .. RESULT_WAIT_HELP }
+COMMANDS["runs result"] = { usage = "intuned runs result RUN",
+  about = "Show a Run API run's status and, once it has finished, its result, error or reason.", min = 1, max = 1 }
+COMMANDS["runs run"] = { usage = "intuned runs run API [--parameters JSON] [--input FILE] [--timeout S]",
+  about = "Start one run of a project API and wait for its result (exit 3 when it did not complete).",
+  min = 0, max = 1, options = with(BODY_OPTS, WAIT_OPTS), extra = BODY_HELP .. RESULT_WAIT_HELP }
+COMMANDS["auth-sessions list"] = { usage = "intuned auth-sessions list", about = "List the project's auth sessions.",
+  min = 0, max = 0 }
+COMMANDS["auth-sessions get"] = { usage = "intuned auth-sessions get ID", about = "Show one auth session.",
+  min = 1, max = 1 }
+COMMANDS["auth-sessions delete"] = { usage = "intuned auth-sessions delete ID...", about = "Delete auth sessions.",
+  min = 1, max = math.huge }
+COMMANDS["auth-sessions create"] = { usage = "intuned auth-sessions create [--id ID] --parameters JSON [--wait]",
+  about = "Start creating an auth session from credentials; with --wait, wait until it is done (exit 3 when "
+    .. "it failed or was canceled).", min = 0, max = 0,
+  options = with(BODY_OPTS, with(WAIT_OPTS, { wait = "flag", id = "value" })),
+  extra = "  --id ID          the new session's id (default: the server picks one)\n" .. BODY_HELP .. RESULT_WAIT_HELP }
+COMMANDS["auth-sessions update"] = { usage = "intuned auth-sessions update ID --parameters JSON [--wait]",
+  about = "Start re-creating an auth session with new credentials; with --wait, wait until it is done.",
+  min = 1, max = 1, options = with(BODY_OPTS, with(WAIT_OPTS, { wait = "flag" })),
+  extra = BODY_HELP .. RESULT_WAIT_HELP }
+COMMANDS["auth-sessions validate"] = { usage = "intuned auth-sessions validate ID [--input FILE] [--wait]",
+  about = "Start checking an auth session (re-created when the check fails, unless the input's autoRecreate "
+    .. "is false); with --wait, wait until it is done.", min = 1, max = 1,
+  options = with({ input = "value" }, with(WAIT_OPTS, { wait = "flag" })), extra = BODY_HELP .. RESULT_WAIT_HELP }
+
 local GROUPS = {
   jobs = { "list", "get", "create", "update", "delete", "pause", "resume", "trigger" },
-  runs = { "list", "get", "terminate", "wait" },
+  runs = { "list", "get", "terminate", "wait", "start", "result", "run" },
+  ["auth-sessions"] = { "list", "get", "delete", "create", "update", "validate" },
   schedule = { "preview" },
 }
 
@@ -212,7 +275,7 @@ end
 
 -- argv -> { words = {...}, opts = {name = value|true} } or nil, msg.
 local VALUE_OPTS = { project = true, timeout = true, poll = true, ["max-poll"] = true, count = true,
-                     from = true, ["page-size"] = true }
+                     from = true, ["page-size"] = true, parameters = true, input = true, id = true }
 local FLAG_OPTS = { json = true, wait = true, prune = true, quiet = true, help = true, version = true }
 
 local function parse_args(argv)
@@ -490,8 +553,10 @@ local function run_text(r, detail)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- The wait options from --timeout/--poll/--max-poll, and a progress display.
-local function wait_opts(ctx, job_id)
+-- The wait options from --timeout/--poll/--max-poll, and a progress display
+-- ("waiting for <what(obj)>: <status> (<elapsed>s)").  job_id: a job run's
+-- wait; else what is a function of the last object seen.
+local function wait_opts(ctx, job_id, what_of)
   local o = {}
   local v, msg = number_opt(ctx.opts, "timeout", 0.001)
   if msg then return nil, msg end
@@ -507,8 +572,10 @@ local function wait_opts(ctx, job_id)
     local spin, k, last = { "|", "/", "-", "\\" }, 0, nil
     o.on_poll = function(run, elapsed, err)
       local status = run and run.status or "?"
-      local what = ("waiting for run %s of job %s: %s (%ds)%s"):format(run and run.id or ctx.run_id or "?", job_id,
-        status, math.floor(elapsed), err and (" -- poll failed: " .. tostring(err.kind)) or "")
+      local subject = what_of and what_of(run)
+        or ("run %s of job %s"):format(run and run.id or ctx.run_id or "?", job_id)
+      local what = ("waiting for %s: %s (%ds)%s"):format(subject, status, math.floor(elapsed),
+        err and (" -- poll failed: " .. tostring(err.kind)) or "")
       if tty then
         k = k % #spin + 1
         say("\r" .. spin[k] .. " " .. what .. "\27[K")
@@ -591,6 +658,224 @@ H["runs wait"] = function(ctx)
   local run, err = ctx.client.jobs.runs:wait(ctx.project, ctx.args[1], ctx.args[2], o)
   return finished(ctx, run, err)
 end
+
+-- ------------------------------------------------ Run API, auth sessions
+
+-- A table from a JSON file (.json) or a Lua file returning one; nil, msg.
+local function load_table(path, what)
+  local intuned = require "intuned"
+  local v
+  if path:lower():match("%.json$") then
+    local text, err = read_file(path)
+    if not text then return nil, "cannot read " .. path .. ": " .. tostring(err) end
+    local derr
+    v, derr = intuned.decode_json(text)
+    if v == nil then return nil, path .. ": not JSON: " .. tostring(derr) end
+  else
+    local chunk, err = loadfile(path)
+    if not chunk then return nil, "cannot load " .. path .. ": " .. tostring(err) end
+    local ok, x = pcall(chunk)
+    if not ok then return nil, path .. ": " .. tostring(x) end
+    v = x
+  end
+  if type(v) ~= "table" then return nil, ("%s: expected %s (a table), got %s"):format(path, what, type(v)) end
+  return v
+end
+
+-- The body of a start: --input FILE, with --parameters (JSON text or
+-- @FILE) over its parameters; nil, msg.
+local function start_body(ctx, what)
+  local body = {}
+  if ctx.opts.input then
+    local v, msg = load_table(ctx.opts.input, what)
+    if not v then return nil, msg end
+    body = v
+  end
+  local p = ctx.opts.parameters
+  if p then
+    local text = p
+    if p:sub(1, 1) == "@" then
+      local t, err = read_file(p:sub(2))
+      if not t then return nil, "cannot read " .. p:sub(2) .. ": " .. tostring(err) end
+      text = t
+    end
+    local v = require("intuned").decode_json(text)
+    if type(v) ~= "table" or (#v > 0) then return nil, "--parameters must be a JSON object" end
+    body.parameters = v
+  end
+  return body
+end
+
+local function json_text(v)
+  if v == nil then return "-" end
+  if type(v) == "table" or type(v) == "userdata" then
+    local ok, s = pcall(require("intuned.core").encode_json, v)
+    if ok then return s end
+  end
+  return str(v)
+end
+
+-- error / reason of a run result or operation result, as lines
+local function outcome_lines(add, r)
+  local e = r.error
+  if e ~= nil then
+    add("error", ("%s%s%s"):format(str(e.code), e.category and (" (" .. str(e.category) .. ")") or "",
+      e.message and (": " .. str(e.message)) or ""))
+  end
+  local why = r.reason
+  if why ~= nil then add("reason", ("%s: %s"):format(str(why.type), str(why.message))) end
+  if r.message ~= nil then add("message", r.message) end
+end
+
+local function run_result_text(r)
+  local lines = {}
+  local function add(k, v) lines[#lines + 1] = ("%-10s %s"):format(k .. ":", str(v)) end
+  add("run", r.runId)
+  add("status", r.status)
+  outcome_lines(add, r)
+  if r.status == "completed" or r.result ~= nil then add("result", json_text(r.result)) end
+  local ext = r.extendedPayloads
+  if ext ~= nil and #ext > 0 then
+    local apis = {}
+    for i, x in ipairs(ext) do apis[i] = str(x.api) end
+    add("extended", table.concat(apis, ", "))
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function operation_text(kind, r)
+  local lines = {}
+  local function add(k, v) lines[#lines + 1] = ("%-10s %s"):format(k .. ":", str(v)) end
+  add(kind, r.status)
+  if r.authSessionId ~= nil then add("session", r.authSessionId) end
+  if r.runId ~= nil then add("run", r.runId) end
+  outcome_lines(add, r)
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- The end of a result wait: print the result; exit 3 unless it succeeded.
+local function result_finished(ctx, res, err, ok_status, text)
+  end_progress(ctx)
+  if not res then return api_failure(ctx, err) end
+  if ctx.opts.json then out(json(plain(res))) else out(text(res)) end
+  if res.status == ok_status then return EXIT_OK end
+  say(("intuned: finished %s\n"):format(str(res.status)))
+  return EXIT_RUN_FAILED
+end
+
+local function run_body(ctx, name)
+  local body, msg = start_body(ctx, "a run (RunStartInput)")
+  if not body then return nil, usage_error(msg, name) end
+  if ctx.args[1] then body.api = ctx.args[1] end
+  if body.api == nil then return nil, usage_error("no API: name it (API) or give it in --input", name) end
+  if body.parameters == nil then body.parameters = {} end
+  return body
+end
+
+local function no_wait_options(ctx, name)
+  for _, k in ipairs{ "timeout", "poll", "max-poll", "quiet" } do
+    if ctx.opts[k] then return usage_error("--" .. k .. " needs --wait", name) end
+  end
+end
+
+H["runs start"] = function(ctx)
+  local body, code = run_body(ctx, "runs start")
+  if not body then return code end
+  if not ctx.opts.wait then
+    local bad = no_wait_options(ctx, "runs start")
+    if bad then return bad end
+    local started, err = ctx.client.runs:start(ctx.project, body)
+    if not started then return api_failure(ctx, err) end
+    if ctx.opts.json then out(json(plain(started))) return EXIT_OK end
+    out(("started run %s (%s)\n"):format(str(started.runId), str(started.status)))
+    return EXIT_OK
+  end
+  local o, msg = wait_opts(ctx, nil, function(r) return "run " .. str(r and r.runId) end)
+  if not o then return usage_error(msg, "runs start") end
+  local res, err = ctx.client.runs:start(ctx.project, body, { wait = o })
+  return result_finished(ctx, res, err, "completed", run_result_text)
+end
+
+H["runs result"] = function(ctx)
+  local r, err = ctx.client.runs:result(ctx.project, ctx.args[1])
+  if not r then return api_failure(ctx, err) end
+  if ctx.opts.json then out(json(plain(r))) return EXIT_OK end
+  out(run_result_text(r))
+  return EXIT_OK
+end
+
+H["runs run"] = function(ctx)
+  local body, code = run_body(ctx, "runs run")
+  if not body then return code end
+  local o, msg = wait_opts(ctx, nil, function(r) return "run " .. str(r and r.runId) end)
+  if not o then return usage_error(msg, "runs run") end
+  local res, err = ctx.client.runs:run(ctx.project, body, o)
+  return result_finished(ctx, res, err, "completed", run_result_text)
+end
+
+H["auth-sessions list"] = function(ctx)
+  local list, err = ctx.client.auth_sessions:list(ctx.project)
+  if not list then return api_failure(ctx, err) end
+  if ctx.opts.json then out(json_list(list)) return EXIT_OK end
+  local rows = {}
+  for _, a in ipairs(list) do rows[#rows + 1] = { a.id, a.type, a.status } end
+  out(table_text({ "ID", "TYPE", "STATUS" }, rows))
+  return EXIT_OK
+end
+
+H["auth-sessions get"] = function(ctx)
+  local a, err = ctx.client.auth_sessions:get(ctx.project, ctx.args[1])
+  if not a then return api_failure(ctx, err) end
+  if ctx.opts.json then out(json(plain(a))) return EXIT_OK end
+  out(("%-10s %s\n%-10s %s\n%-10s %s\n"):format("id:", str(a.id), "type:", str(a.type), "status:", str(a.status)))
+  return EXIT_OK
+end
+
+H["auth-sessions delete"] = function(ctx)
+  for _, id in ipairs(ctx.args) do
+    local ok, err = ctx.client.auth_sessions:delete(ctx.project, id)
+    if not ok then return api_failure(ctx, err, "delete " .. id) end
+    if not ctx.opts.json then out("deleted " .. id .. "\n") end
+  end
+  if ctx.opts.json then
+    local arr = require("intuned.core").array()
+    for i, id in ipairs(ctx.args) do arr[i] = id end
+    out(json{ deleted = arr })
+  end
+  return EXIT_OK
+end
+
+-- create / update / validate: start, or start and wait.
+local function operation(kind)
+  local name = "auth-sessions " .. kind
+  return function(ctx)
+    local body, msg = start_body(ctx, "an auth-session " .. kind .. " input")
+    if not body then return usage_error(msg, name) end
+    if ctx.opts.id then body.id = ctx.opts.id end
+    local id = ctx.args[1]
+    local as = ctx.client.auth_sessions
+    local function start(opts)
+      if kind == "create" then return as:create(ctx.project, body, opts) end
+      return as[kind](as, ctx.project, id, body, opts)
+    end
+    if not ctx.opts.wait then
+      local bad = no_wait_options(ctx, name)
+      if bad then return bad end
+      local started, err = start()
+      if not started then return api_failure(ctx, err) end
+      if ctx.opts.json then out(json(plain(started))) return EXIT_OK end
+      out(("started %s: operation %s (%s)\n"):format(kind, str(started.operationId), str(started.status)))
+      return EXIT_OK
+    end
+    local o, werr = wait_opts(ctx, nil, function() return ("auth session %s"):format(kind) end)
+    if not o then return usage_error(werr, name) end
+    local res, err = start{ wait = o }
+    return result_finished(ctx, res, err, "done", function(r) return operation_text(kind, r) end)
+  end
+end
+H["auth-sessions create"] = operation("create")
+H["auth-sessions update"] = operation("update")
+H["auth-sessions validate"] = operation("validate")
 
 H["schedule preview"] = function(ctx)
   local intuned = require "intuned"

@@ -10,6 +10,9 @@
 --   client.jobs.runs:list(project, job_id[, callopts]) -> { JobRun, ... } (+ totalCount)
 --   client.jobs.runs:get(project, job_id, run_id)      -> JobRunDetail (newest API)
 --   client.jobs.runs:terminate(project, job_id, run_id) -> TerminateJobRun
+--   client.runs:start(project, input) / :result(project, run_id) / :run(project, input[, wait])  (Run API)
+--   client.auth_sessions:list / :get / :delete / :create / :create_result / :update / :update_result
+--     / :validate / :validate_result  (the starts take { wait = true })
 --   client:batch(calls[, { max_in_flight = 32 }])  -> { result-or-error, ... } in order
 --   client.jobs.runs:wait / :each, client.jobs:each, trigger{wait = true}: intuned.workflow
 --
@@ -35,7 +38,9 @@
 -- code changes), connect_timeout / timeout (per attempt) / deadline (whole
 -- call) in seconds (false = none), retry (table {max_attempts,
 -- initial_delay, max_delay, multiplier, jitter} or false), headers (name ->
--- value), user_agent, ca_file, insecure, hook (function(event): redacted
+-- value), user_agent, ca_file, insecure, http2 (libcurl: false keeps to
+-- HTTP/1.1; by default HTTP/2 where the TLS handshake offers it, a batch
+-- multiplexing over one connection), hook (function(event): redacted
 -- request/response/retry events), transport ("auto" | "curl" | "ngx"),
 -- api_version ("v0.3.12", the default, or "newest": the create body sent), and
 -- for nginx keepalive_timeout, pool_size, backlog (see intuned/ngx.lua).
@@ -89,9 +94,10 @@ local function argerror(n, fname, msg)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
 end
 
-local function check_string(n, fname, v)
+-- (level: 3 unless called through one more helper)
+local function check_string(n, fname, v, level)
   if type(v) ~= "string" then
-    error(("bad argument #%d to '%s' (string expected, got %s)"):format(n, fname, tname(v)), 3)
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(n, fname, tname(v)), level or 3)
   end
 end
 
@@ -104,9 +110,10 @@ end
 -- T2: the body model of the newest API where it differs (create), or nil:
 -- an object of it is taken too (the core refuses it unless the client's
 -- api_version is "newest").
-local function check_input(n, fname, v, T, T2)
+local function check_input(n, fname, v, T, T2, level)
   if type(v) ~= "table" and not T.is(v) and not (T2 and T2.is(v)) then
-    error(("bad argument #%d to '%s' (table or intuned.%s expected, got %s)"):format(n, fname, T.name, tname(v)), 3)
+    error(("bad argument #%d to '%s' (table or intuned.%s expected, got %s)"):format(n, fname, T.name, tname(v)),
+      level or 3)
   end
 end
 
@@ -216,9 +223,15 @@ local function call(client, op, args, callopts)
   local st = state_of[client]
   if st.closed then error("intuned: the client is closed", 3) end
   local verr
-  args, verr = versioned(st, op, args)
-  if not args then return nil, verr end
-  callopts = with_debug(st, callopts)
+  if st.opts.api_version == "newest" then
+    args, verr = versioned(st, op, args)
+    if not args then return nil, verr end
+  end
+  if st.debug and callopts then callopts = with_debug(st, callopts) end
+  -- outside nginx with the libcurl client made: what pick_transport and
+  -- curl_client decide, without their calls (this runs for every call)
+  local cc0 = st.curl
+  if cc0 and rawget(_G, "ngx") == nil and st.transport ~= "ngx" then return cc0:call(op, args, callopts) end
   local t, err = pick_transport(st)
   if not t then return nil, err end
   if t == "ngx" then return ngx_transport().call(st.opts, op, args, callopts) end
@@ -367,6 +380,7 @@ local CLIENT_OPTIONS = {
   headers = headers_opt,
   ca_file = string_opt,
   insecure = boolean_opt,
+  http2 = boolean_opt,
   hook = hook_opt,
   debug = debug_opt,
   transport = string_opt,
@@ -389,7 +403,27 @@ local CALL_OPTIONS = {
 -- Options of one operation beyond the call options (trigger's `wait`:
 -- intuned.workflow triggers, then waits for the run).
 local workflow = require "intuned.workflow"
-local OP_OPTIONS = { ["jobs:trigger"] = { wait = workflow.wait_option } }
+local RESULT_WAIT = { wait = workflow.result_wait_option }
+local OP_OPTIONS = { ["jobs:trigger"] = { wait = workflow.wait_option }, ["runs:start"] = RESULT_WAIT,
+  ["auth_sessions:create"] = RESULT_WAIT, ["auth_sessions:update"] = RESULT_WAIT,
+  ["auth_sessions:validate"] = RESULT_WAIT }
+
+-- The wait of each operation with a `wait` option: (method table, start,
+-- args, the wait's options, the call's other options) -> the finished
+-- object | nil, err.
+local WAITERS = {
+  ["jobs:trigger"] = function(self, start, args, wait, pollopts)
+    return workflow.trigger_wait(self, start, args.project, args.job_id, wait, pollopts)
+  end,
+  ["runs:start"] = function(self, start, args, wait, pollopts)
+    return workflow.start_wait(self, start, args.project, wait, pollopts)
+  end,
+}
+for _, kind in ipairs{ "create", "update", "validate" } do
+  WAITERS["auth_sessions:" .. kind] = function(self, start, args, wait, pollopts)
+    return workflow.operation_wait(self, kind, start, args.project, args.auth_session_id, wait, pollopts)
+  end
+end
 
 -- A method's options table: the row's query arguments (into `args`), the
 -- call options and the operation's own (`extra`, into the third result).
@@ -458,7 +492,11 @@ end
 -- operation table: method(self, <row.args...>[, <row.body>][, opts]), the
 -- row's query arguments read from opts.  The doc blocks below describe
 -- what each one makes.
-local GROUPS = { jobs = Jobs, ["jobs.runs"] = Runs }
+local RunApi = {} -- client.runs: the Run API (one run of a project API)
+RunApi.__index = RunApi
+local AuthSessions = {} -- client.auth_sessions
+AuthSessions.__index = AuthSessions
+local GROUPS = { jobs = Jobs, ["jobs.runs"] = Runs, runs = RunApi, auth_sessions = AuthSessions }
 
 local function make_method(row)
   local fname, what, op = row.method_name, row.group, row.name
@@ -470,6 +508,57 @@ local function make_method(row)
     and assert(core[row.body_type_newest], row.body_type_newest)
   local iopts = nargs + (body and 2 or 1) -- the position of opts
   local extra = OP_OPTIONS[op]
+  local n1, n2, n3 = names[1], names[2], names[3]
+  -- The arguments table of a call, sized by its constructor (the checks
+  -- first, in argument order).  Fixed parameters rather than `...` and
+  -- select(): this runs for every call.
+  local function arguments(a1, a2, a3, a4)
+    check_string(1, fname, a1, 4)
+    if nargs == 1 then
+      if not body then return { [n1] = a1 } end
+      check_input(2, fname, a2, T, T2, 4)
+      return { [n1] = a1, [body] = a2 }
+    end
+    check_string(2, fname, a2, 4)
+    if nargs == 2 then
+      if not body then return { [n1] = a1, [n2] = a2 } end
+      check_input(3, fname, a3, T, T2, 4)
+      return { [n1] = a1, [n2] = a2, [body] = a3 }
+    end
+    check_string(3, fname, a3, 4)
+    if not body then return { [n1] = a1, [n2] = a2, [n3] = a3 } end
+    check_input(4, fname, a4, T, T2, 4)
+    return { [n1] = a1, [n2] = a2, [n3] = a3, [body] = a4 }
+  end
+  local function finish(self, c, args, opts)
+    check_opt_table(iopts, fname, opts)
+    local callopts, msg, own
+    if opts then
+      callopts, msg, own = call_options(opts, query, args, extra)
+      if msg then argerror(iopts, fname, msg) end
+    end
+    if own and own.wait then -- start (trigger), then wait; the polls take the other options
+      local pollopts = {}
+      for k, v in pairs(opts) do if k ~= "wait" then pollopts[k] = v end end
+      return WAITERS[op](self, function() return call(c, op, args, callopts) end, args, own.wait, pollopts)
+    end
+    return call(c, op, args, callopts)
+  end
+  if nargs >= 1 and nargs <= 3 then
+    -- the options' position: iopts (2 to 5)
+    if iopts == 2 then
+      return function(self, a1, o) return finish(self, owner(self, fname, what), arguments(a1), o) end
+    elseif iopts == 3 then
+      return function(self, a1, a2, o) return finish(self, owner(self, fname, what), arguments(a1, a2), o) end
+    elseif iopts == 4 then
+      return function(self, a1, a2, a3, o)
+        return finish(self, owner(self, fname, what), arguments(a1, a2, a3), o)
+      end
+    end
+    return function(self, a1, a2, a3, a4, o)
+      return finish(self, owner(self, fname, what), arguments(a1, a2, a3, a4), o)
+    end
+  end
   return function(self, ...)
     local c = owner(self, fname, what)
     local args = {}
@@ -483,20 +572,7 @@ local function make_method(row)
       check_input(nargs + 1, fname, v, T, T2)
       args[body] = v
     end
-    local opts = (select(iopts, ...))
-    check_opt_table(iopts, fname, opts)
-    local callopts, msg, own
-    if opts then
-      callopts, msg, own = call_options(opts, query, args, extra)
-      if msg then argerror(iopts, fname, msg) end
-    end
-    if own and own.wait then -- trigger, then wait; the polls take the other options
-      local pollopts = {}
-      for k, v in pairs(opts) do if k ~= "wait" then pollopts[k] = v end end
-      return workflow.trigger_wait(self, function() return call(c, op, args, callopts) end, args.project,
-        args.job_id, own.wait, pollopts)
-    end
-    return call(c, op, args, callopts)
+    return finish(self, c, args, (select(iopts, ...)))
   end
 end
 
@@ -506,7 +582,7 @@ for _, name in ipairs(core.operations) do
   t[row.method_name] = make_method(row)
 end
 -- runs:wait, runs:each, jobs:each (documented below)
-workflow.install(Jobs, Runs)
+workflow.install(Jobs, Runs, RunApi)
 
 --- List the jobs of a project.
 -- @tparam string project the project name
@@ -676,6 +752,155 @@ workflow.install(Jobs, Runs)
 -- @usage for run in client.jobs.runs:each("my-project", "nightly") do print(run.id, run.status) end
 -- @function Runs:each
 
+--- `client.runs`: the Run API, one run of a project API at a time (the
+-- newest API; not the job runs of @{Runs}). The start is never retried
+-- once it may have reached the server (except on 429 and on 503 with
+-- `Retry-After`, as @{Jobs:create}); the result is.
+-- @type RunApi
+
+--- Start a run of a project API. With `wait` it then polls the run's
+-- result until it has finished and returns that
+-- (@{intuned.workflow.start_wait}).
+-- @tparam string project the project name
+-- @tparam table|intuned.RunStartInput input `api`, `parameters` and the
+-- optional settings (a table is checked as a `RunStartInput`; nothing is
+-- sent when it does not validate)
+-- @tparam[opt] table opts per-call options (`timeout`, `deadline`, `retry`,
+-- `headers`, `hook`; see @{Jobs}), and `wait`: `true` or a table of wait
+-- options (`timeout`, `poll`, `max_poll` (10), `backoff`, `on_poll`, `call`)
+-- @treturn intuned.RunStarted its `runId` names the run; with `wait`, the
+-- finished `RunResult`
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @usage local started = assert(client.runs:start("my-project", { api = "products/list",
+--   parameters = { category = "shoes" } }))
+-- @function RunApi:start
+
+--- A run's status and, once it has finished, its result (`completed`),
+-- `error` (`failed`) or `reason` (`canceled`). Answers in every state.
+-- @tparam string project the project name
+-- @tparam string run_id the `runId` of the start
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn intuned.RunResult
+-- @return[2] nil
+-- @treturn[2] intuned.Error such as kind `not_found`
+-- @function RunApi:result
+
+--- Start a run and wait for its result (@{intuned.workflow.run}): polls
+-- `result` (after 1 s, backing off to 10 s) until the status is
+-- `completed`, `failed` or `canceled`.
+-- @tparam string project the project name
+-- @tparam table|intuned.RunStartInput input as for @{RunApi:start}
+-- @tparam[opt] table opts `timeout` (the whole wait, default 600 s),
+-- `poll`, `max_poll`, `backoff`, `on_poll`, `call` (per-call options of
+-- the start and the polls)
+-- @treturn intuned.RunResult the finished run's result
+-- @return[2] nil
+-- @treturn[2] intuned.Error (kind `timeout` carries `run_id` and the last `result`)
+-- @usage local res = assert(client.runs:run("my-project", { api = "products/list", parameters = {} },
+--   { timeout = 120 }))
+-- print(res.status, res.result)
+-- @function RunApi:run
+
+--- `client.auth_sessions`: a project's auth sessions. `create`, `update`
+-- and `validate` start an operation (never retried once they may have
+-- reached the server); its `*_result` method reads how it is going, and
+-- their `wait` option polls it until it has finished
+-- (@{intuned.workflow.operation_wait}).
+-- @type AuthSessions
+
+--- List a project's auth sessions.
+-- @tparam string project the project name
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn {intuned.AuthSessionInfo,...} an array
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:list
+
+--- Get an auth session.
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn intuned.AuthSessionInfo
+-- @return[2] nil
+-- @treturn[2] intuned.Error such as kind `not_found`
+-- @function AuthSessions:get
+
+--- Delete an auth session.
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:delete
+
+--- Start creating an auth session from credentials.
+-- @tparam string project the project name
+-- @tparam table|intuned.AuthSessionCreateInput input `parameters` (the
+-- credentials: hidden in `tostring`, scrubbed from errors and events) and
+-- the optional `id`, `proxy`, attempts, `saveTrace`
+-- @tparam[opt] table opts per-call options (see @{Jobs}), and `wait`
+-- (`true` or a table of wait options, as for @{RunApi:start})
+-- @treturn intuned.OperationStarted its `operationId` is for
+-- @{AuthSessions:create_result}; with `wait`, the finished `OperationResult`
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @usage local op = assert(client.auth_sessions:create("my-project",
+--   { parameters = { username = "jane", password = os.getenv("PASSWORD") } }, { wait = { timeout = 120 } }))
+-- print(op.status, op.authSessionId)
+-- @function AuthSessions:create
+
+--- How a create goes.
+-- @tparam string project the project name
+-- @tparam string operation_id the `operationId` of the create
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn intuned.OperationResult
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:create_result
+
+--- Start re-creating an auth session with new credentials.
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam table|intuned.AuthSessionUpdateInput input `parameters` (secret) and the optional settings
+-- @tparam[opt] table opts per-call options (see @{Jobs}), and `wait`
+-- @treturn intuned.OperationStarted; with `wait`, the finished `OperationResult`
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:update
+
+--- How an update goes.
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam string operation_id the `operationId` of the update
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn intuned.OperationResult
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:update_result
+
+--- Start checking an auth session (and, with `autoRecreate`, re-creating
+-- it when the check fails).
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam table|intuned.AuthSessionValidateInput input the settings (`{}`: the defaults)
+-- @tparam[opt] table opts per-call options (see @{Jobs}), and `wait`
+-- @treturn intuned.OperationStarted; with `wait`, the finished `OperationResult`
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:validate
+
+--- How a validate goes.
+-- @tparam string project the project name
+-- @tparam string auth_session_id the session's id
+-- @tparam string operation_id the `operationId` of the validate
+-- @tparam[opt] table opts per-call options (see @{Jobs})
+-- @treturn intuned.OperationResult
+-- @return[2] nil
+-- @treturn[2] intuned.Error
+-- @function AuthSessions:validate_result
+
 -- --------------------------------------------------------------- client
 
 --- The client object that @{intuned.client} returns. `tostring(client)`
@@ -684,6 +909,12 @@ workflow.install(Jobs, Runs)
 
 --- `client.jobs`, the job operations (@{Jobs}).
 -- @field jobs
+
+--- `client.runs`, the Run API (@{RunApi}).
+-- @field runs
+
+--- `client.auth_sessions`, the auth sessions (@{AuthSessions}).
+-- @field auth_sessions
 
 --- The server URL in use.
 -- @field server_url
@@ -781,6 +1012,7 @@ function Client:batch(calls, opts)
     error("bad argument #2 to 'batch' (max_in_flight must be an integer >= 1)", 2)
   end
   local list = {}
+  local newest, dbg = st.opts.api_version == "newest", st.debug
   for i = 1, #calls do
     local c = calls[i]
     if type(c) ~= "table" then
@@ -792,7 +1024,9 @@ function Client:batch(calls, opts)
     local args, co, msg = entry_of(c)
     if msg then error(("bad argument #1 to 'batch' (calls[%d]%s)"):format(i, msg), 2) end
     -- a JobInput that does not convert goes as it is: the core refuses it in its slot
-    list[i] = { c.op, versioned(st, c.op, args) or args, with_debug(st, co) }
+    if newest then args = versioned(st, c.op, args) or args end
+    if dbg and co then co = with_debug(st, co) end
+    list[i] = { c.op, args, co }
   end
   local n = #list
   if n == 0 then return {} end
@@ -886,6 +1120,11 @@ function M.new(opts)
   local runs = setmetatable({}, Runs)
   jobs.runs = runs
   self.jobs = jobs
+  local run_api, auth_sessions = setmetatable({}, RunApi), setmetatable({}, AuthSessions)
+  self.runs = run_api
+  self.auth_sessions = auth_sessions
+  client_of[run_api] = self
+  client_of[auth_sessions] = self
   self.server_url = o.server_url
   self.workspace_id = o.workspace_id
   client_of[jobs] = self

@@ -7,7 +7,8 @@
 -- `local intuned = require "intuned"` gives the typed model (a type table
 -- for every model of the API reference, see "Model types"), JSON and time
 -- helpers, error objects, and @{client}, which makes the Jobs API client
--- (module @{intuned.client}). The C module `intuned.core` implements all but
+-- (module @{intuned.client}; it also speaks the Run API, `client.runs`,
+-- and Auth Sessions, `client.auth_sessions`). The C module `intuned.core` implements all but
 -- `client`; this module re-exports every name of it. Failures of data,
 -- server or network return `nil, err` (an @{Error}); misuse raises.
 -- README.md describes the behaviour in full.
@@ -51,6 +52,9 @@ M.JobUpdateInput.from = convert.to_update
 -- @tparam[opt] string opts.ca_file CA bundle for TLS (default the system
 -- store; libcurl only: nginx uses `lua_ssl_trusted_certificate`)
 -- @tparam[opt=false] boolean opts.insecure turn TLS verification off
+-- @tparam[opt=true] boolean opts.http2 libcurl: HTTP/2 where the server's TLS
+-- handshake offers it (a batch multiplexes over one connection); false:
+-- HTTP/1.1 only
 -- @tparam[opt] function opts.hook called with each @{HookEvent} (request,
 -- response, retry; secrets already redacted); it may call `client:close()`
 -- @tparam[opt] boolean|function opts.debug one redacted line per request,

@@ -39,6 +39,17 @@ M.FINISHED = { COMPLETED = true, FAILED = true, TERMINATED = true, SUCCESS = tru
 -- @table SUCCEEDED
 M.SUCCEEDED = { COMPLETED = true, SUCCESS = true }
 
+--- Statuses of a Run API run (`client.runs:result`) that end a wait:
+-- `completed`, `failed` and `canceled`. Any other value (`pending`,
+-- `started`, or one the server adds) counts as still going.
+-- @table RUN_FINISHED
+M.RUN_FINISHED = { completed = true, failed = true, canceled = true }
+
+--- Statuses of an auth-session create, update or validate operation that
+-- end a wait: `done`, `failed` and `canceled`.
+-- @table OPERATION_FINISHED
+M.OPERATION_FINISHED = { done = true, failed = true, canceled = true }
+
 -- nginx phases where ngx.sleep (and cosockets) work.
 local SLEEP_PHASES = {
   rewrite = true, access = true, content = true, timer = true,
@@ -53,6 +64,9 @@ local DEFAULT_TIMEOUT = 600  -- seconds a wait may take
 local DEFAULT_POLL = 1       -- first interval between polls
 local DEFAULT_MAX_POLL = 15  -- the interval grows to this
 local DEFAULT_BACKOFF = 1.5  -- by this factor each poll
+-- The Run API's and auth-session operations' waits: the reference's
+-- recommendation (first poll after about 1 s, backing off to about 10 s).
+local RESULT_MAX_POLL = 10
 local DEFAULT_PAGE_SIZE = 100
 
 -- The clock of this call: { now = fn, sleep = fn }, or nil, err (kind usage)
@@ -107,8 +121,8 @@ local WAIT_WANT = {
 
 -- The options of a wait, checked, with the defaults filled in; nil, msg
 -- for a bad one.
-local function check_wait(opts)
-  local o = { timeout = DEFAULT_TIMEOUT, poll = DEFAULT_POLL, max_poll = DEFAULT_MAX_POLL,
+local function check_wait(opts, max_poll)
+  local o = { timeout = DEFAULT_TIMEOUT, poll = DEFAULT_POLL, max_poll = max_poll or DEFAULT_MAX_POLL,
               backoff = DEFAULT_BACKOFF, call = {} }
   for k, v in pairs(opts or {}) do
     local check = WAIT_OPTIONS[k]
@@ -126,11 +140,11 @@ local function check_wait(opts)
 end
 
 -- The same, raising a bad-argument error at `level` on a bad one.
-local function wait_options(opts, fname, n, level)
+local function wait_options(opts, fname, n, level, max_poll)
   if opts ~= nil and type(opts) ~= "table" then
     error(("bad argument #%d to '%s' (table expected, got %s)"):format(n, fname, type(opts)), level)
   end
-  local o, msg = check_wait(opts)
+  local o, msg = check_wait(opts, max_poll)
   if not o then error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), level) end
   return o
 end
@@ -150,6 +164,29 @@ function M.wait_option(v, k)
     return false, ("option '%s' must be true, false or a table of wait options, got %s"):format(k, type(v))
   end
   local o, msg = check_wait(v)
+  if not o then return false, msg end
+  o.given_call = v.call ~= nil
+  return true, o
+end
+
+--- The checker of the `wait` option of `client.runs:start` and of the
+-- auth-session `create`, `update` and `validate`: as @{wait_option}, but
+-- the interval grows to 10 s by default (`max_poll`) and `via` is not
+-- one of its options.
+-- @param v the value given
+-- @tparam string k the option's name (`"wait"`)
+-- @treturn boolean true when `v` is valid
+-- @return the normalized value, or the message saying what is wrong
+function M.result_wait_option(v, k)
+  if v == false then return true, false end
+  if type(v) == "table" and v.via ~= nil then
+    return false, ("wait option 'via' is only for job runs (option '%s')"):format(k)
+  end
+  if v == true then return true, (check_wait(nil, RESULT_MAX_POLL)) end
+  if type(v) ~= "table" then
+    return false, ("option '%s' must be true, false or a table of wait options, got %s"):format(k, type(v))
+  end
+  local o, msg = check_wait(v, RESULT_MAX_POLL)
   if not o then return false, msg end
   o.given_call = v.call ~= nil
   return true, o
@@ -339,13 +376,17 @@ local function poll_once(runs, project, job_id, run_id, state, callopts)
     { status = 404, run_id = run_id })
 end
 
-local function wait_run(runs, project, job_id, run_id, o)
+-- The waiting machinery of every wait here: poll(callopts) -> obj | nil,
+-- err, until finished(obj), within o.timeout (the options of a wait).
+-- Returns obj (finished) | nil, err (a poll's failure that is not
+-- transient, or no clock) | nil, nil, last, last_err (the time was up:
+-- the last object seen and the last poll's transient error).
+local function poll_until(o, poll, finished)
   local clock, cerr = pick_clock()
   if not clock then return nil, cerr end
   local start = clock.now()
   local deadline = start + o.timeout
   local interval = o.poll
-  local state = { via = o.via or "get", may_switch = o.via == nil }
   local last, last_err
   for _ = 1, MAX_POLLS do
     local left = deadline - clock.now()
@@ -353,12 +394,11 @@ local function wait_run(runs, project, job_id, run_id, o)
     -- made at the deadline); a smaller per-call deadline stays
     local co = copy(o.call)
     if not (co.deadline and co.deadline ~= false and co.deadline <= left) then co.deadline = math.max(left, 1) end
-    local run, detail = poll_once(runs, project, job_id, run_id, state, co)
-    if run then
-      last, last_err = run, nil
-      if M.FINISHED[run.status] then return run end
+    local obj, err = poll(co)
+    if obj then
+      last, last_err = obj, nil
+      if finished(obj) then return obj end
     else
-      local err = detail
       if not transient(err) then return nil, err end
       last_err = err
     end
@@ -369,6 +409,18 @@ local function wait_run(runs, project, job_id, run_id, o)
     clock.sleep(delay) -- then one more poll, also when that reached the deadline
     interval = math.min(interval * o.backoff, o.max_poll)
   end
+  return nil, nil, last, last_err
+end
+
+local function wait_run(runs, project, job_id, run_id, o)
+  local state = { via = o.via or "get", may_switch = o.via == nil }
+  local run, err, last, last_err = poll_until(o, function(co)
+    local r, detail = poll_once(runs, project, job_id, run_id, state, co)
+    if r then return r end
+    return nil, detail
+  end, function(r) return M.FINISHED[r.status] end)
+  if run then return run end
+  if err then return nil, err end
   local status = last and last.status or "unknown"
   local msg = ("run %s of job %s did not finish within %g s (last status %s)"):format(run_id, job_id, o.timeout,
     tostring(status))
@@ -474,17 +526,152 @@ function M.trigger_wait(jobs, trigger, project, job_id, wait, callopts)
   return run
 end
 
+-- ------------------------------------------------- Run API, auth sessions
+
+-- The timeout error of a result wait: what (e.g. "run X"), the last
+-- result seen, the last poll's transient error, and extra fields.
+local function result_timeout(what, o, last, last_err, fields)
+  local msg = ("%s did not finish within %g s (last status %s)"):format(what, o.timeout,
+    tostring(last and last.status or "unknown"))
+  if last_err then msg = msg .. "; last poll: " .. tostring(last_err.message) end
+  fields.result, fields.last_error = last, last_err
+  return new_error("timeout", msg, fields)
+end
+
+-- The opts of a wait given with a start: its polls take the start's other
+-- per-call options unless the wait gives its own `call`.
+local function wait_of(wait, callopts)
+  local o = copy(wait)
+  if not o.given_call then o.call = copy(callopts) end
+  o.given_call = nil
+  return o
+end
+
+-- Poll run_id until its status is final: the RunResult | nil, err.
+local function wait_result(run_api, project, run_id, o)
+  local res, err, last, last_err = poll_until(o, function(co) return run_api:result(project, run_id, co) end,
+    function(r) return M.RUN_FINISHED[r.status] end)
+  if res then return res end
+  if err then return nil, err end
+  return nil, result_timeout("run " .. run_id, o, last, last_err, { run_id = run_id })
+end
+
+--- Start a run of a project API and wait for it to finish: what
+-- `client.runs:start(project, input, { wait = true })` and
+-- `client.runs:run(project, input[, opts])` do. The start is the ordinary
+-- call (never repeated when it may have started a run); the run it names
+-- (`runId`) is then polled with `client.runs:result` until its status is
+-- one of @{RUN_FINISHED}. A failed or canceled run is a result (its
+-- `error` / `reason` say why), not an error.
+-- @tparam table run_api `client.runs`
+-- @tparam function start makes the start call: `start()` returns a
+-- `RunStarted` or `nil, err`
+-- @tparam string project the project name
+-- @tparam table wait the wait's options as @{result_wait_option} normalizes them
+-- @tparam[opt] table callopts per-call options for the polls (unless
+-- `wait.call` gives them)
+-- @treturn intuned.RunResult the finished run's result
+-- @return[2] nil
+-- @treturn[2] intuned.Error the start's failure, a poll's, or kind
+-- `timeout` (fields `run_id`, `result`: the last result seen, `last_error`)
+function M.start_wait(run_api, start, project, wait, callopts)
+  local o = wait_of(wait, callopts)
+  local started, err = start()
+  if not started then return nil, err end
+  local run_id = started.runId
+  if type(run_id) ~= "string" then
+    return nil, new_error("decode", "the run start's answer names no runId")
+  end
+  return wait_result(run_api, project, run_id, o)
+end
+
+--- Start a run and wait for its result: `client.runs:run(project, input[, opts])`.
+-- @tparam table run_api `client.runs`
+-- @tparam string project the project name
+-- @tparam table|intuned.RunStartInput input the run (as for `client.runs:start`)
+-- @tparam[opt] table opts the options of @{wait} but `via`: `timeout` (the
+-- whole wait, default 600 s), `poll` (1 s), `max_poll` (10 s), `backoff`
+-- (1.5), `on_poll` (`function(result, elapsed, err)`), `call` (per-call
+-- options of the start and of each poll)
+-- @treturn intuned.RunResult the finished run's result (`status` is
+-- `completed`, `failed` or `canceled`)
+-- @return[2] nil
+-- @treturn[2] intuned.Error as @{start_wait}
+-- @raise on a bad argument or option
+-- @usage local res = assert(client.runs:run("my-project", { api = "products/list",
+--   parameters = { page = 1 } }, { timeout = 300 }))
+-- if res.status == "completed" then print(res.result) end
+function M.run(run_api, project, input, opts)
+  if type(run_api) ~= "table" or type(run_api.result) ~= "function" or type(run_api.start) ~= "function" then
+    error("bad self to 'run' (call it as client.runs:run(...))", 2)
+  end
+  check_string(1, "run", project)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #3 to 'run' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  local ok, o = M.result_wait_option(opts or true, "opts")
+  if not ok then error(("bad argument #3 to 'run' (%s)"):format(o), 2) end
+  local callopts = copy(o.call)
+  o.given_call = true
+  return M.start_wait(run_api, function() return run_api:start(project, input, callopts) end, project, o)
+end
+
+-- The result method and arguments of each auth-session operation.
+local OPERATION_RESULT = { create = "create_result", update = "update_result", validate = "validate_result" }
+
+--- Start an auth-session create, update or validate and wait for the
+-- operation to finish: what `client.auth_sessions:create(project, input,
+-- { wait = true })` (and `update`, `validate`) do. The start is the
+-- ordinary call (never repeated when it may have reached the server); the
+-- operation it names (`operationId`) is then polled with the matching
+-- result method until its status is one of @{OPERATION_FINISHED}. A
+-- failed or canceled operation is a result, not an error.
+-- @tparam table auth_sessions `client.auth_sessions`
+-- @tparam string kind `"create"`, `"update"` or `"validate"`
+-- @tparam function start makes the start call: `start()` returns an
+-- `OperationStarted` or `nil, err`
+-- @tparam string project the project name
+-- @tparam ?string auth_session_id the session (update, validate; nil for create)
+-- @tparam table wait the wait's options as @{result_wait_option} normalizes them
+-- @tparam[opt] table callopts per-call options for the polls (unless
+-- `wait.call` gives them)
+-- @treturn intuned.OperationResult the finished operation (`done`: its
+-- `authSessionId` names the session)
+-- @return[2] nil
+-- @treturn[2] intuned.Error the start's failure, a poll's, or kind
+-- `timeout` (fields `operation_id`, `result`, `last_error`)
+function M.operation_wait(auth_sessions, kind, start, project, auth_session_id, wait, callopts)
+  local method = assert(OPERATION_RESULT[kind], "unknown auth-session operation")
+  local o = wait_of(wait, callopts)
+  local started, err = start()
+  if not started then return nil, err end
+  local op_id = started.operationId
+  if type(op_id) ~= "string" then
+    return nil, new_error("decode", ("the %s start's answer names no operationId"):format(kind))
+  end
+  local res, perr, last, last_err = poll_until(o, function(co)
+    if kind == "create" then return auth_sessions[method](auth_sessions, project, op_id, co) end
+    return auth_sessions[method](auth_sessions, project, auth_session_id, op_id, co)
+  end, function(r) return M.OPERATION_FINISHED[r.status] end)
+  if res then return res end
+  if perr then return nil, perr end
+  return nil, result_timeout(("auth session %s operation %s"):format(kind, op_id), o, last, last_err,
+    { operation_id = op_id, auth_session_id = auth_session_id })
+end
+
 --- Add `wait` and `each` to the client's run table and `each` to its job
 -- table. intuned.client calls this once on its method tables (and takes
 -- trigger's `wait` option with @{wait_option} and @{trigger_wait});
 -- programs do not.
 -- @tparam table Jobs the method table of `client.jobs`
 -- @tparam table Runs the method table of `client.jobs.runs`
-function M.install(Jobs, Runs)
+-- @tparam[opt] table RunApi the method table of `client.runs` (gets `run`)
+function M.install(Jobs, Runs, RunApi)
   -- the same functions: runs:wait(...) is M.wait(runs, ...)
   Runs.wait = M.wait
   Runs.each = M.each_run
   Jobs.each = M.each_job
+  if RunApi then RunApi.run = M.run end
 end
 
 return M

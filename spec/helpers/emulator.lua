@@ -12,6 +12,9 @@
 --   emulator.stop_all()  -- in teardown: stops whatever is still running
 --   emu.run_view(run_id)  -- the emulator's own view of a run (GET /_emulator/runs/ID)
 --   emu.api_version  -- "v0.3.12" or "newest": the API version it answers
+--   emu.call(method, path, tbl)  -- emu.api with a JSON body; res.json decoded
+--   emu.poll(path, pred)  -- GET until pred(decoded body); the answer and statuses seen
+--   emu.api_run_view(run_id)  -- the emulator's view of a Run API run
 --
 -- The API version: --api-version from the args, else $INTUNED_TEST_API_VERSION,
 -- else v0.3.12 (the mode matrix of tools/test.sh runs some specs with newest;
@@ -285,6 +288,43 @@ function M.start(args)
       return string.format("%%%02X", c:byte())
     end))
     assert(res.status == 200, "run view of " .. id .. ": HTTP " .. res.status .. " " .. res.body)
+    return require("cjson").decode(res.body)
+  end
+
+  -- An API call with a Lua table body (JSON-encoded; a string is sent as
+  -- is): the answer of emu.api with `json`, the body decoded (nil when it
+  -- is not JSON).
+  function emu.call(method, path, body, opts)
+    local cjson = require("cjson")
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    if body ~= nil then o.body = type(body) == "string" and body or cjson.encode(body) end
+    local res = emu.api(method, path, o)
+    local ok, v = pcall(cjson.decode, res.body)
+    res.json = ok and v or nil
+    return res
+  end
+
+  -- Poll GET `path` (below the API base) until pred(decoded body) is true,
+  -- up to `seconds` (default 10); returns the last answer (emu.call's form)
+  -- and the statuses seen, in order, without repeats.
+  function emu.poll(path, pred, seconds)
+    local seen, res = {}, nil
+    for _ = 1, math.floor((seconds or 10) / 0.03) do
+      res = emu.call("GET", path)
+      local st = res.json and res.json.status
+      if st and seen[#seen] ~= st then seen[#seen + 1] = st end
+      if res.json and pred(res.json) then break end
+      M.sleep(0.03)
+    end
+    return res, seen
+  end
+
+  -- The emulator's own view of a Run API run (GET /_emulator/api-runs/ID),
+  -- decoded: {id, project, status, attempts, deliveries = {...}, sink_result?}.
+  function emu.api_run_view(id)
+    local res = emu.control("GET", "/_emulator/api-runs/" .. id)
+    assert(res.status == 200, "api-run view of " .. id .. ": HTTP " .. res.status .. " " .. res.body)
     return require("cjson").decode(res.body)
   end
 

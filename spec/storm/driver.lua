@@ -4,8 +4,9 @@
 --
 -- Every call is made under pcall and must end in a typed result or an error
 -- object of a known kind within deadline + a margin; what each create and
--- trigger reported is kept per job id, for storm.lua to compare with what
--- the emulator holds afterwards.
+-- trigger reported is kept per job id, and what the Run API starts
+-- (runs:start) reported is counted, for storm.lua to compare with what the
+-- emulator holds afterwards.
 local intuned = require "intuned"
 
 local M = {}
@@ -56,7 +57,7 @@ State.__index = State
 -- that counts attempts and retries: pass it to intuned.client.
 function M.new(opts)
   local st = setmetatable({ o = opts, rand = rng(opts.seed or 1), jobs = {}, created = {}, ids = {},
-                            seq = 0, since_batch = 0 }, State)
+                            seq = 0, since_batch = 0, starts = { calls = 0, ok = {} } }, State)
   st:reset()
   return st
 end
@@ -136,6 +137,11 @@ function State:next_call()
     return { op = "jobs.runs:list", project = P, job_id = any }
   elseif r < 0.92 then
     return { op = "jobs:list", project = self.o.small }
+  elseif r < 0.96 then
+    -- a Run API start: not idempotent, so never retried once it may have
+    -- reached the server (storm.lua: no start made two runs)
+    self.starts.calls = self.starts.calls + 1
+    return { op = "runs:start", project = P, input = { api = "products/list", parameters = { n = self.starts.calls } } }
   end
   local runs = self.jobs[ok].ok_runs
   if #runs == 0 then return { op = "jobs:get", project = P, job_id = ok } end
@@ -151,6 +157,7 @@ local function well_typed(call, res)
   end
   if op == "jobs:get" then return intuned.Job.is(res) and res.id == call.job_id end
   if op == "jobs.runs:get" then return intuned.JobRunDetail.is(res) end
+  if op == "runs:start" then return intuned.RunStarted.is(res) and type(res.runId) == "string" and res.runId ~= "" end
   return type(res) == "table" -- the lists: arrays of typed objects
 end
 
@@ -199,6 +206,8 @@ function State:book(call, res, raised, elapsed)
     self.created[#self.created + 1] = call.id
   elseif call.op == "jobs:trigger" then
     job.ok_runs[#job.ok_runs + 1] = res.jobRunId
+  elseif call.op == "runs:start" then
+    self.starts.ok[#self.starts.ok + 1] = res.runId
   end
 end
 
@@ -210,6 +219,7 @@ local function call_one(client, call)
   if op == "jobs:get" then return j:get(call.project, call.job_id) end
   if op == "jobs.runs:list" then return j.runs:list(call.project, call.job_id) end
   if op == "jobs:list" then return j:list(call.project) end
+  if op == "runs:start" then return client.runs:start(call.project, call.input) end
   return j.runs:get(call.project, call.job_id, call.run_id)
 end
 
@@ -272,13 +282,15 @@ end
 
 --- What storm.lua compares with the emulator: per job id the create's
 -- outcome, the number of trigger calls and the run ids of successful ones
--- (comma-joined: plain strings travel as JSON from nginx unambiguously).
+-- (comma-joined: plain strings travel as JSON from nginx unambiguously);
+-- the Run API starts made and the run ids of successful ones.
 function State:report()
   local jobs = {}
   for id, j in pairs(self.jobs) do
     jobs[id] = { create = j.create, triggers = j.triggers, ok_runs = table.concat(j.ok_runs, ",") }
   end
-  return { counts = self.c, jobs = jobs }
+  return { counts = self.c, jobs = jobs,
+           starts = { calls = self.starts.calls, ok_runs = table.concat(self.starts.ok, ",") } }
 end
 
 -- ------------------------------------------------------------ inside nginx

@@ -6,7 +6,8 @@
 -- past the client's timeout but then performed).  Asserted: every call ends
 -- in a typed result or an error object of an expected kind, nothing raises
 -- or overruns its deadline, each logical create made at most one job and
--- each logical trigger at most one run (and every success is in the
+-- each logical trigger at most one run, each Run API start (runs:start)
+-- at most one run on the emulator's own count (and every success is in the
 -- emulator's state), and RSS stays flat after a warm-up (but for the Lua
 -- heap's growth with the storm's own records of every job).
 --
@@ -148,6 +149,23 @@ local function verify(emu, report, project, small)
     v.ok_triggers = v.ok_triggers + nok
     v.runs_without_success = v.runs_without_success + (nruns - nok)
   end
+  -- the Run API: the emulator counts every start it made; none duplicated
+  -- means no more than the logical starts, and at least the successful ones
+  local sv = report.starts or { calls = 0, ok_runs = "" }
+  local srv = intuned.decode_json(emu.control("GET", "/_emulator/api-runs").body)
+  local ok_ids, nok = {}, 0
+  for rid in sv.ok_runs:gmatch("[^,]+") do
+    nok = nok + 1
+    if ok_ids[rid] then defect("two successful runs:start answered run " .. rid) end
+    ok_ids[rid] = true
+    local r, err = c.runs:result(project, rid)
+    if not r then defect(("runs:start reported run %s: %s"):format(rid, tostring(err))) end
+  end
+  v.start_calls, v.ok_starts, v.server_starts = sv.calls, nok, srv.started
+  if srv.started > sv.calls then
+    defect(("emulator made %d Run API runs for %d runs:start calls"):format(srv.started, sv.calls))
+  end
+  if srv.started < nok then defect(("emulator made %d Run API runs, %d starts succeeded"):format(srv.started, nok)) end
   -- the emulator's own count of jobs it created: no create made two
   local st = emu.stats()
   v.server_creates = st.creates
@@ -176,6 +194,8 @@ local function print_report(title, counts, v, stats, rss0, rss1, heap0, heap1, e
     .. "(%d ok, %d runs whose trigger reported failure)")
     :format(v.jobs, v.ok_creates, v.failed_creates, v.failed_but_created, v.runs, v.trigger_calls,
             v.ok_triggers, v.runs_without_success))
+  print(("Run API: %d runs:start calls, %d ok, %d runs made by the emulator"):format(v.start_calls, v.ok_starts,
+    v.server_starts))
   print(("RSS before %d KiB, after %d KiB, growth %d KiB (Lua heap %d -> %d KiB); elapsed %.1f s")
     :format(rss0, rss1, rss1 - rss0, heap0, heap1, elapsed))
   for what, list in pairs(c.samples) do
@@ -184,8 +204,9 @@ local function print_report(title, counts, v, stats, rss0, rss1, heap0, heap1, e
 end
 
 -- The common assertions on one transport's storm.
-local function check(counts, defects, stats, rss0, rss1, heap0, heap1)
+local function check(counts, defects, stats, rss0, rss1, heap0, heap1, v)
   assert.equals(N, counts.calls)
+  assert.is_true(v.start_calls > 0 and v.ok_starts > 0, "no Run API starts in the mix")
   assert.is_true(counts.batches >= 1)
   assert.equals(0, counts.raises, "calls raised")
   assert.equals(0, counts.untyped, "calls ended in neither a result nor an error object")
@@ -306,7 +327,7 @@ describe("fault storm", function()
     local v, defects = verify(emu, st:report(), "storm", small)
     print_report("libcurl (" .. _VERSION .. ")", st.c, v, stats, rss0, rss1, heap0, heap1, wall() - t0)
     for _, d in ipairs(defects) do print("  DEFECT: " .. d) end
-    check(st.c, defects, stats, rss0, rss1, heap0, heap1)
+    check(st.c, defects, stats, rss0, rss1, heap0, heap1, v)
     -- then the steady mix, which keeps nothing: RSS must stay flat
     emu.fault(storm_rules())
     st:steady()
@@ -379,7 +400,7 @@ describe("fault storm", function()
       local log = srv:log()
       assert.is_nil(log:find("[alert]", 1, true), "nginx alert in error.log")
       assert.is_nil(log:find("lua entry thread aborted", 1, true), "nginx: a Lua thread aborted")
-      check(report.counts, defects, stats, r0.rss, r1.rss, r0.heap, r1.heap)
+      check(report.counts, defects, stats, r0.rss, r1.rss, r0.heap, r1.heap, v)
       emu.fault(storm_rules())
       cmd{ cmd = "steady" }
       local last

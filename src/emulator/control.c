@@ -3,17 +3,20 @@
  * examples: fault rules (faults.c), stats (stats.c), health (with the API
  * version served), the answers a receiver gives (receiver.c), a run's own
  * view (render.c: what the API's documents do not show) and its sink
- * results (store.c).  They answer loopback clients only, and are invisible
- * (404) to others.
+ * results (store.c), a Run API run's view and its cancel (runs_api.c: the
+ * API has no cancel) and the auth sessions' counts (auth_sessions.c).  They
+ * answer loopback clients only, and are invisible (404) to others.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "auth_sessions.h"
 #include "control.h"
 #include "faults.h"
 #include "receiver.h"
 #include "render.h"
+#include "runs_api.h"
 #include "stats.h"
 #include "store.h"
 
@@ -95,6 +98,28 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *method, con
         segs_free(&s);
         return rc;
     }
+    if (strncmp(path, "api-runs/", 9) == 0) {
+        segs s;
+        if (split_path(path + 9, &s) != 0) return send_error(c, 404, "Not found");
+        enum MHD_Result rc;
+        if (s.n == 1 && strcmp(method, "GET") == 0) {
+            cJSON *v = runs_api_view(s.v[0]);
+            rc = v ? send_cjson(c, 200, v) : send_error(c, 404, "No such Run API run");
+        } else if (s.n == 2 && strcmp(s.v[1], "cancel") == 0 && strcmp(method, "POST") == 0) {
+            int st = 0;
+            cJSON *v = runs_api_cancel(s.v[0], &st);
+            if (!v) rc = send_error(c, 404, "No such Run API run");
+            else if (st) { cJSON_Delete(v); rc = send_error(c, 409, "The run has finished"); }
+            else rc = send_cjson(c, 200, v);
+        } else {
+            rc = send_error(c, 404, "Not found");
+        }
+        segs_free(&s);
+        return rc;
+    }
+    if (strcmp(path, "auth-sessions") == 0 && strcmp(method, "GET") == 0) return send_cjson(c, 200, auth_view());
+    if (strcmp(path, "api-runs") == 0 && strcmp(method, "GET") == 0) return send_cjson(c, 200, runs_api_counts());
     return send_error(c, 404, "Control endpoints: /_emulator/faults, /_emulator/stats, /_emulator/health, "
-                              "/_emulator/receivers/{name}, /_emulator/runs/{runId}, /_emulator/runs/{runId}/results");
+                              "/_emulator/receivers/{name}, /_emulator/runs/{runId}, /_emulator/runs/{runId}/results, "
+                              "/_emulator/api-runs[/{runId}[/cancel]], /_emulator/auth-sessions");
 }

@@ -7,15 +7,26 @@
  * this picture (A -> B: A calls B):
  *
  *   main.c       options, startup, shutdown     -> deliver faults http runner
- *                                                  scheduler store
+ *                                                  scheduler store runs_api
+ *                                                  auth_sessions
  *   http.c       libmicrohttpd server, the API  -> reply control receiver store
  *                routes (from the operation        render persist runner
- *                table, ops.c), request bodies     emu_sched deliver faults
- *                per API version, request          stats
- *                deadline
+ *                table, ops.c, and v0.3.12's       emu_sched deliver faults
+ *                own Run API / Auth Sessions       stats runs_api auth_sessions
+ *                paths), request bodies per
+ *                API version, request deadline
  *   control.c    /_emulator/...: faults, stats, -> reply receiver store render
- *                health, receivers, a run's        faults stats
- *                own view and results
+ *                health, receivers, a run's        faults stats runs_api
+ *                own view and results, Run API     auth_sessions
+ *                runs' view and cancel
+ *   runs_api.c   the Run API: start, result,    -> store runner deliver persist
+ *                v0.3.12's sync run; a run is      auth_sessions reply
+ *                a one-payload emu_run the
+ *                runner executes (in memory)
+ *   auth_sessions.c  Auth Sessions: sessions,   -> reply
+ *                create/update/validate
+ *                operations timed by the clock
+ *                (own lock, in memory)
  *   receiver.c   /_receiver/NAME, its bounds    -> reply stats
  *   reply.c      answers: JSON, error bodies,   -> stats (faults.h: the rule's
  *                injected faults; request paths    type only)
@@ -46,10 +57,11 @@
  * the emulator builds cJSON trees and passes them through the same schemas
  * the client decodes with, so both sides agree on the wire format.
  *
- * Locking: one mutex (g_lock, store.h) guards jobs, runs and the runner's
- * work list; faults, stats, the receiver, delivery back-offs and the
- * persistence layer have their own small locks.  Disk writes happen outside
- * g_lock (see persist_flush).
+ * Locking: one mutex (g_lock, store.h) guards jobs, runs (the Run API's
+ * too) and the runner's work list; faults, stats, the receiver, delivery
+ * back-offs, the persistence layer and the auth sessions have their own
+ * small locks (auth_sessions.c's is never taken with g_lock held, nor
+ * g_lock under it).  Disk writes happen outside g_lock (see persist_flush).
  */
 #ifndef EMU_H
 #define EMU_H
@@ -73,7 +85,7 @@ typedef struct emu_opts {
     const char *data_dir;      /* NULL: in memory */
     char *s3_dir;              /* owned (resolved at startup by deliver_init) */
     uint64_t seed;
-    double time_scale;         /* multiplies retry and delivery back-off waits */
+    double time_scale;         /* multiplies retry and delivery back-off waits, auth-session operations */
     double schedule_scale;     /* multiplies the time between scheduled runs (<= 0: 1) */
     double api_latency_ms;     /* duration of one simulated API call */
     size_t max_body;           /* request bodies above this get 413 */
@@ -89,6 +101,9 @@ typedef struct emu_opts {
     int workers;               /* run worker threads */
     int no_scheduler;          /* 1: schedules give next_run_time but start no runs */
     int newest;                /* --api-version: 0 v0.3.12 (default), 1 the newest API (SDK v0.5.2) */
+    double auth_op_ms;         /* duration of an auth-session create/update/validate (times time_scale) */
+    unsigned max_api_runs;     /* Run API runs kept (runs_api.c) */
+    unsigned max_auth_sessions;/* auth sessions kept, and as many operations (auth_sessions.c) */
 } emu_opts;
 
 /* Set once by main() before any thread starts; read-only afterwards. */
@@ -154,6 +169,8 @@ typedef struct emu_run {
     int in_flight, max_in_flight;
     int refs;            /* workers holding this run outside g_lock */
     int gone;            /* removed from the store (job deleted): free when refs == 0 */
+    int standalone;      /* a Run API run (runs_api.c): one payload, no job, kept by runs_api.c
+                          * (not the store) and never persisted */
     long deliveries_ok, deliveries_failed, deliveries_skipped, delivery_attempts;
     uint64_t seq;
     struct emu_run *hnext;   /* id hash chain (store.c) */
@@ -161,6 +178,10 @@ typedef struct emu_run {
     int active;              /* on that list */
     struct run_disk *disk;   /* persist.c: what the run's file holds (--data-dir), owned */
 } emu_run;
+
+/* The path arguments of a Run API or Auth Sessions operation (borrowed
+ * segments; NULL when the path has none). */
+typedef struct emu_ids { const char *project, *run, *session, *operation; } emu_ids;
 
 /* Disk writes deferred while g_lock is held (persist.h queues and flushes them). */
 typedef struct emu_writes { struct emu_write *head; } emu_writes;

@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include "auth_sessions.h"
 #include "control.h"
 #include "deliver.h"
 #include "faults.h"
@@ -40,6 +41,7 @@
 #include "render.h"
 #include "reply.h"
 #include "runner.h"
+#include "runs_api.h"
 #include "emu_sched.h"
 #include "stats.h"
 #include "store.h"
@@ -248,6 +250,16 @@ static enum MHD_Result refuse_self_sink(struct MHD_Connection *c, const char *wh
     return send_bad_field(c, msg, "sink.url", issue);
 }
 
+/* Newest mode: a job's auth_session names an auth session of its project
+ * (auth_sessions.c); v0.3.12 mode does not check (its jobs predate them). */
+static enum MHD_Result refuse_auth_session(struct MHD_Connection *c, const char *what)
+{
+    const char *issue = "names no auth session of this project (create it first: POST .../auth-sessions/create)";
+    char msg[400];
+    snprintf(msg, sizeof msg, "Invalid %s: auth_session.id: %s", what, issue);
+    return send_bad_field(c, msg, "auth_session.id", issue);
+}
+
 /* The client passes any number (the reference sets no bound); the emulator
  * runs at least one payload at a time, so it refuses less, saying why. */
 static int check_concurrency(const itd_configuration *cfg, itd_error *err)
@@ -410,6 +422,10 @@ static enum MHD_Result create_newest(struct MHD_Connection *c, const route *r, r
     itd_job_update_input *in = itd_decode(&itd_JobInputNewest, q->body ? q->body : "", q->len, NULL, &err);
     if (!in) { rc = refuse_newest_body(c, q, &err); itd_error_clear(&err); return rc; }
     if (sink_is_self(in->sink)) { itd_free(&itd_JobInputNewest, in); return refuse_self_sink(c, "job input"); }
+    if (in->auth_session && in->auth_session->id && !auth_session_exists(r->project, in->auth_session->id)) {
+        itd_free(&itd_JobInputNewest, in);
+        return refuse_auth_session(c, "job input");
+    }
     if (check_concurrency(in->configuration, &err) || check_calendars_v2(in->schedule, &err)
         || sched_validate(in->schedule, &err)) {
         rc = send_invalid(c, "job input", &err);
@@ -467,6 +483,11 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
         itd_job_update_input *up = itd_decode(&itd_JobUpdateInput, q->body ? q->body : "", q->len, NULL, &err);
         if (!up) { rc = send_invalid(c, "job update", &err); itd_error_clear(&err); return rc; }
         if (sink_is_self(up->sink)) { itd_free(&itd_JobUpdateInput, up); return refuse_self_sink(c, "job update"); }
+        if (g_opts.newest && up->auth_session && up->auth_session->id
+            && !auth_session_exists(r->project, up->auth_session->id)) {
+            itd_free(&itd_JobUpdateInput, up);
+            return refuse_auth_session(c, "job update");
+        }
         if (check_concurrency(up->configuration, &err) || (g_opts.newest && check_calendars_v2(up->schedule, &err))
             || sched_validate(up->schedule, &err)) {
             rc = send_invalid(c, "job update", &err);
@@ -602,6 +623,57 @@ static enum MHD_Result do_op(struct MHD_Connection *c, const route *r, req *q)
     return send_error(c, 500, "internal: unknown operation");
 }
 
+/* ---- the Run API and Auth Sessions (runs_api.c, auth_sessions.c)
+ *
+ * Their rows are the operation table's; these are the paths only v0.3.12
+ * has (reference §11.1), served in v0.3.12 mode only: the synchronous run,
+ * update with the id in the body (and its result), and the resume and
+ * recorder operations. */
+#define PROJ "/{" ITD_PATH_WORKSPACE "}/projects/{project}"
+typedef struct extra_route { const char *name, *method, *path; unsigned success; } extra_route;
+static const extra_route v0312_routes[] = {
+    { "runs:sync", "POST", PROJ "/run", 200 },
+    { "auth_sessions:update_v0312", "POST", PROJ "/auth-sessions/update", 201 },
+    { "auth_sessions:update_result_v0312", "GET", PROJ "/auth-sessions/update/{operation_id}/result", 200 },
+    { "auth_sessions:create_resume", "POST", PROJ "/auth-sessions/create/{operation_id}/resume", 202 },
+    { "auth_sessions:update_resume", "POST", PROJ "/auth-sessions/update/{operation_id}/resume", 202 },
+    { "auth_sessions:recorder_start", "POST", PROJ "/auth-sessions/recorder/start", 201 },
+};
+
+/* Fits the segments to a template; the placeholders go to ids by their
+ * names (project, *session*, *operation*, *run*), the workspace to *ws. */
+static int ids_match(const char *tpl, const segs *s, emu_ids *ids, const char **ws)
+{
+    const char *t = tpl[0] == '/' ? tpl + 1 : tpl;
+    size_t i = 0;
+    memset(ids, 0, sizeof *ids);
+    while (*t) {
+        const char *e = strchr(t, '/');
+        size_t len = e ? (size_t)(e - t) : strlen(t);
+        if (i == s->n) return 0;
+        const char *v = s->v[i++];
+        if (len >= 2 && t[0] == '{' && t[len - 1] == '}') {
+            char name[48];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 2), t + 1);
+            if (!v || !v[0]) return 0;
+            if (strcmp(name, ITD_PATH_WORKSPACE) == 0) *ws = v;
+            else if (strstr(name, "project")) ids->project = v;
+            else if (strstr(name, "ession")) ids->session = v;
+            else if (strstr(name, "peration")) ids->operation = v;
+            else if (strstr(name, "run") || strstr(name, "Run")) ids->run = v;
+        } else if (!v || strlen(v) != len || strncmp(v, t, len) != 0) {
+            return 0;
+        }
+        t = e ? e + 1 : t + len;
+    }
+    return i == s->n;
+}
+
+static int is_runs_auth(const char *name)
+{
+    return name && (strncmp(name, "runs:", 5) == 0 || strncmp(name, "auth_sessions:", 14) == 0);
+}
+
 static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, const char *path, req *q)
 {
     segs s;
@@ -611,7 +683,16 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
     route r;
     match_route(&s, method, &r);
     enum MHD_Result rc;
-    if (r.op < 0) {
+    const extra_route *x = NULL;
+    emu_ids ids;
+    memset(&ids, 0, sizeof ids);
+    if (r.op < 0 && !g_opts.newest)
+        for (size_t i = 0; i < sizeof v0312_routes / sizeof v0312_routes[0] && !x; i++)
+            if (strcmp(v0312_routes[i].method, method) == 0 && ids_match(v0312_routes[i].path, &s, &ids, &r.ws))
+                x = &v0312_routes[i];
+    const char *opname = x ? x->name : r.op >= 0 ? itd_op_name((itd_op)r.op) : NULL;
+    if (r.op >= 0 && is_runs_auth(opname)) ids_match(itd_op_def_of((itd_op)r.op)->path, &s, &ids, &r.ws);
+    if (!opname) {
         stats_request(method, r.allow ? "method-not-allowed" : "not-found");
         if (r.allow) {
             char *body = error_json(405, "Method not allowed", NULL);
@@ -622,18 +703,18 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
         segs_free(&s);
         return rc;
     }
-    stats_request(method, itd_op_name((itd_op)r.op));
+    stats_request(method, opname);
 
     /* faults are decided first: a faulted request never reaches the store
      * (a rule of latency or drip alone: served, late or slowly) */
     emu_fault f;
     if (faults_pick(method, path, &f)) {
-        emu_log("fault on %s %s: status %d kind %s latency %g ms", method, itd_op_name((itd_op)r.op), f.status,
+        emu_log("fault on %s %s: status %d kind %s latency %g ms", method, opname, f.status,
                 faults_kind_name(f.kind), f.latency_ms);
         if (f.latency_ms > 0) emu_sleep_ms(f.latency_ms);
         if (f.kind == FK_DRIP) reply_set_drip(&f);   /* whatever answer follows drips */
         if (f.status || (f.kind && f.kind != FK_DRIP)) {
-            rc = reply_fault(c, &f, success_status(r.op));
+            rc = reply_fault(c, &f, x ? x->success : success_status(r.op));
             reply_set_drip(NULL);
             segs_free(&s);
             return rc;
@@ -652,6 +733,8 @@ static enum MHD_Result handle_api(struct MHD_Connection *c, const char *method, 
             char msg[300];
             snprintf(msg, sizeof msg, "No workspace with id %.200s", r.ws);
             rc = send_error(c, 404, msg);
+        } else if (is_runs_auth(opname)) {
+            rc = strncmp(opname, "runs:", 5) == 0 ? runs_api_handle(c, opname, &ids, q) : auth_handle(c, opname, &ids, q);
         } else {
             rc = do_op(c, &r, q);
         }

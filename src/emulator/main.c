@@ -16,7 +16,9 @@
 #include "emu.h"
 #include "faults.h"
 #include "http.h"
+#include "auth_sessions.h"
 #include "runner.h"
+#include "runs_api.h"
 #include "scheduler.h"
 #include "store.h"
 
@@ -26,7 +28,7 @@ static void usage(FILE *f)
 {
     fputs(
 "Usage: intuned-emulator [options]\n"
-"A local server of the Intuned Jobs API (reference: jobs-api.md).  Prints\n"
+"A local server of the Intuned Jobs API, Run API and Auth Sessions.  Prints\n"
 "  listening http://HOST:PORT/api/v1/workspace\n"
 "as its first stdout line, then serves until SIGINT/SIGTERM.\n"
 "\n"
@@ -69,7 +71,8 @@ static void usage(FILE *f)
 "  --fail-api NAME        this apiName always fails (repeatable); names starting\n"
 "                         with \"fail\" always fail, \"flaky:N...\" fails N attempts\n"
 "  --time-scale F         multiply retry and delivery back-off waits by F (default 1;\n"
-"                         e.g. 0.001 makes a 1s initialInterval 1ms)\n"
+"                         e.g. 0.001 makes a 1s initialInterval 1ms), and the\n"
+"                         duration of auth-session operations (--auth-op-ms)\n"
 "  --workers N            run worker threads (default 16): an upper bound on the\n"
 "                         concurrency any run can reach\n"
 "  --delivery-attempts N  webhook attempts per result (default 5)\n"
@@ -87,6 +90,42 @@ static void usage(FILE *f)
 "                         (an interval `every` below 1s, or a calendar value out of\n"
 "                         range, e.g. second 61, is refused with 400)\n"
 "  --seed N               seed of the fault PRNG and of run ids (default 1)\n"
+"\n"
+"Run API and Auth Sessions (in memory only: --data-dir does not keep them)\n"
+"  POST .../projects/P/run/start runs one API like a job payload: the latency,\n"
+"  failure names, --time-scale and sink delivery above; retry.maximumAttempts\n"
+"  attempts (one without retry).  Its result goes pending -> started ->\n"
+"  completed | failed; canceled when its auth session is EXPIRED and cannot be\n"
+"  re-created (autoRecreate false, or a \"fail\" session), or on\n"
+"  POST /_emulator/api-runs/RUNID/cancel.  S3 sinks write to\n"
+"  <bucket>/<prefix>runs/<runId>/.  A completed run lists as extendedPayloads\n"
+"  the {api, parameters} items of its parameters' \"extendedPayloads\" array.\n"
+"  Newest mode: a credentials authSession.id\n"
+"  must name a session of the project (else 400); a runtime one names or makes\n"
+"  a RUNTIME session.  v0.3.12 mode also serves POST .../run (synchronous),\n"
+"  update at .../auth-sessions/update (id in the body), create/update\n"
+"  parameters \"otp\": true or \"choice\": true asking for more info\n"
+"  (requested_more_info; POST .../OPERATIONID/resume {input, info_request_id}\n"
+"  goes on; input \"wrong\" fails it), and the recorder start (a RECORDER\n"
+"  session, READY after --auth-op-ms; its recorder_url is a placeholder).\n"
+"  --auth-op-ms MS        an auth-session create/update/validate is pending for\n"
+"                         half of MS, in_progress for the other half, then ends\n"
+"                         (times --time-scale; default 40)\n"
+"                         Outcomes: a session id starting with \"fail\", or\n"
+"                         create/update parameters holding \"fail\": true, fails\n"
+"                         its create (the session goes), update and validate\n"
+"                         (EXPIRED); an id starting with \"stale\" (or an EXPIRED\n"
+"                         session) fails its check: validate re-creates it with\n"
+"                         autoRecreate, else fails (EXPIRED); deleting a session\n"
+"                         cancels its running operations; otherwise READY.\n"
+"  --max-api-runs N       Run API runs kept (default 1024; and 64 MiB of start\n"
+"                         bodies): a start beyond drops the oldest finished run,\n"
+"                         or gets 429 when none has finished\n"
+"  --max-auth-sessions N  auth sessions kept (default 4096; a create beyond gets\n"
+"                         507), and as many operations (the oldest finished goes;\n"
+"                         429 when none has finished)\n"
+"  Newest mode: a job's auth_session.id (create, update) must name a session of\n"
+"  its project (else 400, details.field auth_session.id).\n"
 "\n"
 "Faults (one rule from the command line; more at run time, see below)\n"
 "  --fault-status CODE    answer CODE (429, 500, 502, 503, ...) instead of running\n"
@@ -110,6 +149,10 @@ static void usage(FILE *f)
 "                                document): payload states and attempts,\n"
 "                                deliveries, the concurrency it reached\n"
 "  GET    /_emulator/runs/RUNID/results  a run's sink result payloads\n"
+"  GET    /_emulator/api-runs    Run API runs kept, and starts made (never repeated)\n"
+"  GET    /_emulator/api-runs/RUNID  a Run API run: status, attempts, deliveries,\n"
+"                                its sink result;  POST .../cancel cancels it\n"
+"  GET    /_emulator/auth-sessions  auth sessions and operations kept\n"
 "Webhook receiver (for examples and tests)\n"
 "  POST /_receiver/NAME records method, path, headers, body (no key needed);\n"
 "  GET lists and DELETE clears, both with the x-api-key (records hold secret\n"
@@ -159,7 +202,7 @@ static int parse_args(int argc, char **argv, cJSON *fault)
         .host = "127.0.0.1", .api_key = "test-key", .workspace = "ws-local", .seed = 1, .time_scale = 1,
         .schedule_scale = 1, .api_latency_ms = 20, .max_body = 1048576, .conn_timeout = 30, .request_timeout = 10,
         .receiver_max_bytes = 33554432, .receiver_max_names = 256, .max_conns = 1024, .delivery_attempts = 5,
-        .workers = 16,
+        .workers = 16, .auth_op_ms = 40, .max_api_runs = 1024, .max_auth_sessions = 4096,
     };
     g_opts = defaults;
     g_opts.fail_apis = calloc((size_t)argc + 1, sizeof *g_opts.fail_apis);
@@ -197,6 +240,9 @@ static int parse_args(int argc, char **argv, cJSON *fault)
         else if (strcmp(o, "--max-connections") == 0) { if (parse_num(o, v, 1, 100000, &d)) return -1; g_opts.max_conns = (unsigned)d; }
         else if (strcmp(o, "--workers") == 0) { if (parse_num(o, v, 1, 1024, &d)) return -1; g_opts.workers = (int)d; }
         else if (strcmp(o, "--delivery-attempts") == 0) { if (parse_num(o, v, 1, 100, &d)) return -1; g_opts.delivery_attempts = (int)d; }
+        else if (strcmp(o, "--auth-op-ms") == 0) { if (parse_num(o, v, 0, 600000, &d)) return -1; g_opts.auth_op_ms = d; }
+        else if (strcmp(o, "--max-api-runs") == 0) { if (parse_num(o, v, 1, 1000000, &d)) return -1; g_opts.max_api_runs = (unsigned)d; }
+        else if (strcmp(o, "--max-auth-sessions") == 0) { if (parse_num(o, v, 1, 1000000, &d)) return -1; g_opts.max_auth_sessions = (unsigned)d; }
         else if (strcmp(o, "--fail-api") == 0) g_opts.fail_apis[g_opts.nfail_apis++] = v;
         else if (strcmp(o, "--api-version") == 0) {
             if (strcmp(v, "v0.3.12") == 0 || strcmp(v, "0.3.12") == 0) g_opts.newest = 0;
@@ -257,6 +303,8 @@ int main(int argc, char **argv)
     http_stop();
     scheduler_stop();
     runner_stop();
+    runs_api_shutdown();
+    auth_shutdown();
     store_shutdown();
     curl_global_cleanup();
     deliver_shutdown();

@@ -248,7 +248,7 @@ static int counters_changed(const emu_run *r)
 
 void persist_run_save(emu_run *r, emu_writes *w)
 {
-    if (!g_opts.data_dir || r->gone) return;
+    if (!g_opts.data_dir || r->gone || r->standalone) return;   /* Run API runs live in memory */
     char name[300];
     snprintf(name, sizeof name, "runs/%s.json", r->id);
     uint64_t version = g_version++;

@@ -138,7 +138,7 @@ void runner_forget_job(const char *project, const char *job_id)
 {
     for (emu_run *r = g_active, *n; r; r = n) {
         n = r->anext;
-        if (strcmp(r->job_id, job_id) == 0 && strcmp(r->project, project) == 0) deactivate(r);
+        if (!r->standalone && strcmp(r->job_id, job_id) == 0 && strcmp(r->project, project) == 0) deactivate(r);
     }
 }
 
@@ -146,7 +146,8 @@ void runner_forget_job(const char *project, const char *job_id)
 static void set_job_runs(const char *project, const char *job_id, const char *from, const char *to, emu_writes *w)
 {
     for (emu_run *r = g_active; r; r = r->anext)
-        if (strcmp(r->status, from) == 0 && strcmp(r->job_id, job_id) == 0 && strcmp(r->project, project) == 0) {
+        if (!r->standalone && strcmp(r->status, from) == 0 && strcmp(r->job_id, job_id) == 0
+            && strcmp(r->project, project) == 0) {
             snprintf(r->status, sizeof r->status, "%s", to);
             r->updated = emu_now();
             persist_run_save(r, w);
@@ -250,15 +251,18 @@ static char *build_result(const emu_run *r, size_t i, int ok, int attempts)
         cJSON_AddStringToObject(res, "status", "failed");
         cJSON_AddNumberToObject(res, "statusCode", 500);
     }
-    cJSON_AddStringToObject(info, "runId", api_run);
+    /* a Run API run's result carries its own run id, and no job */
+    cJSON_AddStringToObject(info, "runId", r->standalone ? r->id : api_run);
     cJSON_AddStringToObject(o, "workspaceId", g_opts.workspace);
     cJSON *proj = cJSON_AddObjectToObject(o, "project");
     cJSON_AddStringToObject(proj, "id", pid);
     cJSON_AddStringToObject(proj, "name", r->project);
     if (r->snap->authSession && r->snap->authSession->id)
         cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "authSession"), "id", r->snap->authSession->id);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "projectJob"), "id", r->job_id);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "projectJobRun"), "id", r->id);
+    if (!r->standalone) {
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "projectJob"), "id", r->job_id);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "projectJobRun"), "id", r->id);
+    }
 
     itd_error err = ITD_ERROR_INIT;
     itd_sink_result *sr = itd_decode_take(&itd_JobSinkResultPayload, o, NULL, &err);

@@ -1,0 +1,54 @@
+/* bench/rusage.c - a Lua module for the benchmarks only (built by
+ * bench/client at bench time, never installed): the process's CPU time and
+ * a monotonic clock, so the Lua side measures exactly what
+ * bench/curl_baseline.c measures in C.
+ *   rusage.cpu() -> user + system seconds of this process (getrusage RUSAGE_SELF)
+ *   rusage.now() -> CLOCK_MONOTONIC seconds
+ *   rusage.rss() -> resident set size in KiB (/proc/self/statm) */
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+static int l_cpu(lua_State *L)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    lua_pushnumber(L, (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    return 1;
+}
+
+static int l_now(lua_State *L)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    lua_pushnumber(L, (double)t.tv_sec + t.tv_nsec / 1e9);
+    return 1;
+}
+
+static int l_rss(lua_State *L)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+        fclose(f);
+    }
+    lua_pushinteger(L, (lua_Integer)(res * (sysconf(_SC_PAGESIZE) / 1024)));
+    return 1;
+}
+
+int luaopen_rusage(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushcfunction(L, l_cpu);
+    lua_setfield(L, -2, "cpu");
+    lua_pushcfunction(L, l_now);
+    lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, l_rss);
+    lua_setfield(L, -2, "rss");
+    return 1;
+}
