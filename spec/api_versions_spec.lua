@@ -351,16 +351,7 @@ local function example(name)
   return json_decode(assert(emulator.read_file("spec/fixtures/examples/" .. name), name))
 end
 
--- Poll fn() until it returns a truthy value (or time runs out).
-local function eventually(fn, seconds)
-  local v
-  for _ = 1, math.floor((seconds or 20) / 0.05) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(0.05)
-  end
-  return v
-end
+local function eventually(fn, seconds) return emulator.eventually(fn, seconds or 20) end
 
 local P = "/ws-local/projects/versions"
 

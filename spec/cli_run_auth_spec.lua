@@ -10,12 +10,7 @@ local emulator = require("spec.helpers.emulator").pinned("newest")
 local q = emulator.quote
 local PASSWORD = "cli-password-2468"
 
-local function interpreter()
-  local p = assert(io.popen("readlink /proc/$PPID/exe"))
-  local exe = p:read("*l")
-  p:close()
-  return exe
-end
+local interpreter = require("spec.helpers.util").interpreter
 
 local EXE = assert(interpreter())
 local _ -- the values a test ignores
@@ -54,11 +49,16 @@ describe("the intuned command line: runs and auth sessions", function()
     assert.equals(0, code, err)
     local id = out:match("^started run (%S+) %(pending%)\n$")
     assert.is_string(id, out)
-    out, err, code = cli("runs result " .. id .. " --json")
+    -- run ids are nanoids, which may start with "-" or even "--": -- ends the options
+    out, err, code = cli("runs result --json -- " .. id)
     assert.equals(0, code, err)
     local r = assert(intuned.decode_json(out))
     assert.equals(id, r.runId)
     assert.is_string(r.status)
+    -- a word starting with one "-" is an argument (-h is the only short option)
+    local _, err2, code2 = cli("runs result -no-such-run")
+    assert.equals(1, code2, err2)
+    assert.truthy(err2:find("not_found", 1, true) or err2:find("404", 1, true), err2)
     out, _, code = cli("runs start products/list --json")
     assert.equals(0, code)
     assert.equals("pending", intuned.decode_json(out).status)

@@ -10,13 +10,7 @@ local emulator = require "spec.helpers.emulator"
 local q = emulator.quote
 local SECRET = "Bearer cli-secret-5e6f7a"
 
-local function interpreter()
-  -- the running interpreter: the parent of the shell io.popen starts
-  local p = assert(io.popen("readlink /proc/$PPID/exe"))
-  local exe = p:read("*l")
-  p:close()
-  return exe
-end
+local interpreter = require("spec.helpers.util").interpreter
 
 local EXE = assert(interpreter())
 local _ -- the values a test ignores

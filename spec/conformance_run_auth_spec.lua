@@ -10,23 +10,9 @@ local cjson = require "cjson"
 
 local dir = "spec/fixtures/conformance-run-auth"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function list_cases()
-  local files = {}
-  local p = assert(io.popen('ls "' .. dir .. '"'))
-  for name in p:lines() do
-    if name:match("%.json$") then files[#files + 1] = name end
-  end
-  p:close()
-  table.sort(files)
-  return files
-end
+local conf = require "spec.helpers.conformance"
+local read, same_json, diff = conf.read, conf.same_json, conf.diff
+local function list_cases() return conf.list_cases(dir) end
 
 -- The SDK's operation names (call.op) -> this library's.
 local OPS = {
@@ -43,14 +29,6 @@ local OPS = {
   ["authSessions.validate:result"] = "auth_sessions:validate_result",
 }
 
-local function same_json(a, b)
-  if type(a) ~= type(b) then return false end
-  if type(a) ~= "table" then return a == b end
-  for k, v in pairs(a) do if not same_json(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
 -- Every key of the wire value `w` is in `t` with the same value (t may
 -- hold more: the defaults the SDK fills in on decode, e.g. retirable).
 local function kept(w, t, path)
@@ -61,35 +39,6 @@ local function kept(w, t, path)
   if type(t) ~= "table" then return path .. ": not kept" end
   for k, v in pairs(w) do
     local d = kept(v, t[k], path .. "." .. tostring(k))
-    if d then return d end
-  end
-  return nil
-end
-
--- A typed value against the SDK's result, each expected key read through
--- the object (wire or SDK name).  nil or the first difference.
-local function diff(got, want, path)
-  if want == cjson.null then
-    if got == nil or got == cjson.null then return nil end
-    return path .. ": expected null, got " .. tostring(got)
-  end
-  if type(want) ~= "table" then
-    if got == want then return nil end
-    return ("%s: expected %s, got %s"):format(path, tostring(want), tostring(got))
-  end
-  if got == nil then return path .. ": missing" end
-  if #want > 0 or next(want) == nil then
-    if #got ~= #want then return ("%s: expected %d items, got %d"):format(path, #want, #got) end
-    for i = 1, #want do
-      local d = diff(got[i], want[i], ("%s[%d]"):format(path, i))
-      if d then return d end
-    end
-    return nil
-  end
-  for k, v in pairs(want) do
-    local ok, val = pcall(function() return got[k] end)
-    if not ok then return ("%s.%s: %s"):format(path, k, tostring(val)) end
-    local d = diff(val, v, path .. "." .. k)
     if d then return d end
   end
   return nil

@@ -5,12 +5,7 @@ local emulator = require "spec.helpers.emulator"
 
 local KEY = "debug-spec-key-0123456789"
 
-local function interpreter()
-  local p = assert(io.popen("readlink /proc/$PPID/exe"))
-  local exe = p:read("*l")
-  p:close()
-  return exe
-end
+local interpreter = require("spec.helpers.util").interpreter
 
 local function input(id)
   return { id = id, payload = { { apiName = "debug/ping" } }, configuration = { runMode = "Order-Irrelevant" },

@@ -20,16 +20,7 @@ local function job_input(id, sink)
                        configuration = { runMode = "Order-Irrelevant" }, sink = sink }
 end
 
--- Poll fn() until it returns a truthy value (or time runs out).
-local function eventually(fn, seconds)
-  local v
-  for _ = 1, math.floor((seconds or 10) / 0.05) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(0.05)
-  end
-  return v
-end
+local eventually = emulator.eventually
 
 local function now_ms()
   return tonumber(emulator.capture("date +%s%3N"))

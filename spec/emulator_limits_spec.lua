@@ -22,17 +22,7 @@ local function job_input(id, payload, extra)
   return (cjson.encode(t):gsub('"@none@"', "[]"))
 end
 
--- Poll fn() until it returns a truthy value (or time runs out).
-local function eventually(fn, seconds, step)
-  local v
-  step = step or 0.05
-  for _ = 1, math.floor((seconds or 10) / step) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(step)
-  end
-  return v
-end
+local eventually = emulator.eventually
 
 local function now()
   return tonumber(emulator.capture("date +%s.%N"))

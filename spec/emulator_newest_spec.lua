@@ -21,15 +21,7 @@ local function keys(t)
   return table.concat(k, ",")
 end
 
-local function eventually(fn, seconds)
-  local v
-  for _ = 1, math.floor((seconds or 10) / 0.05) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(0.05)
-  end
-  return v
-end
+local eventually = emulator.eventually
 
 local P = "/ws-local/projects/newest-project"
 

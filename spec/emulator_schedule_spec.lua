@@ -21,16 +21,7 @@ end
 
 local function T(s) return assert(intuned.parse_time(s)) end
 
--- Poll fn() until it returns a truthy value (or time runs out).
-local function eventually(fn, seconds)
-  local v
-  for _ = 1, math.floor((seconds or 10) / 0.05) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(0.05)
-  end
-  return v
-end
+local eventually = emulator.eventually
 
 local function create(emu, id, schedule)
   local body = cjson.encode{ id = id, payload = { { apiName = "health/ping" } },

@@ -66,16 +66,7 @@ local function counts(run)     -- payloads that finished well / badly
   return { ok = run.summary.success_count, failed = run.summary.failures_count }
 end
 
--- Poll fn() until it returns a truthy value (or time runs out).
-local function eventually(fn, seconds)
-  local v
-  for _ = 1, math.floor((seconds or 10) / 0.05) do
-    v = fn()
-    if v then return v end
-    emulator.sleep(0.05)
-  end
-  return v
-end
+local eventually = emulator.eventually
 
 describe("intuned-emulator", function()
   local emu

@@ -57,13 +57,7 @@ local function expected_lines(code)
   return out
 end
 
-local function interpreter()
-  -- the running interpreter: the parent of the shell io.popen starts
-  local p = assert(io.popen("readlink /proc/$PPID/exe"))
-  local exe = p:read("*l")
-  p:close()
-  return exe
-end
+local interpreter = require("spec.helpers.util").interpreter
 
 describe("README Lua snippets", function()
   local emu

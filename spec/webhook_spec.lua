@@ -494,12 +494,7 @@ describe("examples/webhook_server.lua", function()
     return table.concat(lines, "\r\n") .. "\r\n\r\n" .. body
   end
 
-  local function interpreter()
-    local p = assert(io.popen("readlink /proc/$PPID/exe"))
-    local exe = p:read("*l")
-    p:close()
-    return exe
-  end
+  local interpreter = require("spec.helpers.util").interpreter
 
   it("answers requests piped to it: new, duplicate, bad token, bad body", function()
     local input = table.concat{

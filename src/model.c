@@ -605,22 +605,19 @@ static const itd_field itd_AuthSessionList_fields[] = {
 SCHEMA(itd_AuthSessionList, "AuthSessionList", itd_auth_session_list, ITD_S_ARRAY_FORM | ITD_S_OPEN);
 
 #define AS_PARAMS JSON(itd_auth_session_input, "parameters", ITD_REQ | ITD_J_OBJECT | ITD_SECRET, parameters)
+/* create and update share their keys after create's id */
+#define AS_BODY AS_PARAMS, PROXY(itd_auth_session_input), \
+    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3), \
+    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3), \
+    BOOLD(itd_auth_session_input, "saveTrace", 0, saveTrace, has_saveTrace, 1)
 static const itd_field itd_AuthSessionCreateInput_fields[] = {
     STR(itd_auth_session_input, "id", 0, id),
-    AS_PARAMS,
-    PROXY(itd_auth_session_input),
-    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3),
-    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3),
-    BOOLD(itd_auth_session_input, "saveTrace", 0, saveTrace, has_saveTrace, 1),
+    AS_BODY,
 };
 SCHEMA(itd_AuthSessionCreateInput, "AuthSessionCreateInput", itd_auth_session_input, ITD_S_STRICT | ITD_S_NEWEST);
 
 static const itd_field itd_AuthSessionUpdateInput_fields[] = {
-    AS_PARAMS,
-    PROXY(itd_auth_session_input),
-    INTD(itd_auth_session_input, "createAttempts", createAttempts, has_createAttempts, 3),
-    INTD(itd_auth_session_input, "checkAttempts", checkAttempts, has_checkAttempts, 3),
-    BOOLD(itd_auth_session_input, "saveTrace", 0, saveTrace, has_saveTrace, 1),
+    AS_BODY,
 };
 SCHEMA(itd_AuthSessionUpdateInput, "AuthSessionUpdateInput", itd_auth_session_input, ITD_S_STRICT | ITD_S_NEWEST);
 

@@ -17,7 +17,7 @@ PASSED=0
 FAILED=0
 SUITES=()
 
-note() { printf '\n== %s\n' "$*"; }
+note() { printf '\n== %s  (at %d s)\n' "$*" "$SECONDS"; }
 record() { # name passed failed
   PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
   SUITES+=("$(printf '%-34s %5d passed, %d failed' "$1" "$2" "$3")")
@@ -85,9 +85,20 @@ done
 EMU=$ROOT/build/tree-5.4/bin/intuned-emulator
 [ -x "$EMU" ] || EMU=$ROOT/build/plain/src/emulator/intuned-emulator
 export INTUNED_EMULATOR=$EMU
+# The specs that only drive the emulator (a C program) over HTTP test nothing
+# that depends on the Lua version: they run under 5.4 (and ASan below), the
+# library's specs under every interpreter (CI time).
+EMU_ONLY="emulator emulator_guard emulator_limits emulator_schedule emulator_newest emulator_behaviour emulator_run_auth api_versions"
+LIB_SPECS=""
+for f in spec/*_spec.lua; do
+  b=$(basename "$f" _spec.lua)
+  case " $EMU_ONLY " in *" $b "*) ;; *) LIB_SPECS="$LIB_SPECS $f" ;; esac
+done
 for pair in "lua5.1:5.1" "luajit:5.1" "lua5.2:5.2" "lua5.3:5.3" "lua5.4:5.4"; do
   lua=${pair%%:*}; v=${pair##*:}
-  run_busted "busted-$lua" "$lua" "$ROOT/build/tree-$v/lib/lua/$v/?.so" \
+  specs=$LIB_SPECS
+  [ "$lua" = lua5.4 ] && specs=spec
+  SPECS=$specs run_busted "busted-$lua" "$lua" "$ROOT/build/tree-$v/lib/lua/$v/?.so" \
     "$ROOT/build/tree-$v/share/lua/$v/?.lua;$ROOT/build/tree-$v/share/lua/$v/?/init.lua"
 done
 

@@ -304,11 +304,11 @@ local function parse_args(argv)
         if value ~= nil then return nil, "option --" .. name .. " takes no value" end
         opts[name] = true
       else
-        return nil, "unknown option --" .. name
+        return nil, "unknown option --" .. name .. " (an argument that starts with - goes after --)"
       end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a
     else
+      -- -h is the only short option: any other word starting with one "-"
+      -- is an argument (the API's run and operation ids may start with it)
       words[#words + 1] = a
     end
     i = i + 1

@@ -194,22 +194,31 @@ function to_input.sink(ctx, v, p, out)
   out.sink = rules and map(ctx, v, p, rules, {}) or v
 end
 
--- v0.3.12 calendar arrays hold range objects only: a bare value v is the
--- range {start = v}.
-local function calendar_input(c)
+-- A copy of calendar c with each array item of its fields mapped by
+-- `item`, and each lone range object by `range` (when given).
+local function map_calendar(c, item, range)
   local out = {}
   for k, v in pairs(c) do out[k] = v end
   for _, f in ipairs(CALENDAR_FIELDS) do
     local v = c[f]
     if type(v) == "table" and is_array(v) then
       local list = core.array()
-      for i, item in ipairs(v) do
-        if type(item) == "number" or type(item) == "string" then list[i] = { start = item } else list[i] = item end
-      end
+      for i, x in ipairs(v) do list[i] = item(x) end
       out[f] = list
+    elseif range and type(v) == "table" then
+      out[f] = range(v)
     end
   end
   return out
+end
+
+-- v0.3.12 calendar arrays hold range objects only: a bare value v is the
+-- range {start = v}.
+local function calendar_input(c)
+  return map_calendar(c, function(x)
+    if type(x) == "number" or type(x) == "string" then return { start = x } end
+    return x
+  end)
 end
 
 function to_input.schedule(ctx, v, p, out)
@@ -330,19 +339,7 @@ local function range_update(r)
 end
 
 local function calendar_update(c)
-  local out = {}
-  for k, v in pairs(c) do out[k] = v end
-  for _, f in ipairs(CALENDAR_FIELDS) do
-    local v = c[f]
-    if type(v) == "table" and is_array(v) then
-      local list = core.array()
-      for i, item in ipairs(v) do list[i] = range_update(item) end
-      out[f] = list
-    elseif type(v) == "table" then
-      out[f] = range_update(v)
-    end
-  end
-  return out
+  return map_calendar(c, range_update, range_update)
 end
 
 function to_update.schedule(_, v, _, out)

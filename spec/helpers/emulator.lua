@@ -75,6 +75,19 @@ function M.sleep(seconds)
   M.run("sleep " .. tostring(seconds))
 end
 
+--- Poll fn() every `step` seconds (0.05) until it returns a truthy value or
+-- `seconds` (10) have passed; gives fn()'s last value.
+function M.eventually(fn, seconds, step)
+  local v
+  step = step or 0.05
+  for _ = 1, math.floor((seconds or 10) / step) do
+    v = fn()
+    if v then return v end
+    M.sleep(step)
+  end
+  return v
+end
+
 function M.binary()
   local env = os.getenv("INTUNED_EMULATOR")
   if env and env ~= "" then return env end

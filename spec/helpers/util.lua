@@ -35,4 +35,13 @@ M.json_equal = function(x, y)
 end
 M.deep_equal = equal
 
+-- The path of the interpreter running the specs (the parent of the shell
+-- io.popen starts), to run bin/intuned and the examples under the same Lua.
+function M.interpreter()
+  local p = assert(io.popen("readlink /proc/$PPID/exe"))
+  local exe = p:read("*l")
+  p:close()
+  return exe
+end
+
 return M

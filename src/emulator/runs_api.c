@@ -74,17 +74,6 @@ static api_run *find_run(const char *project, const char *id)
     return NULL;
 }
 
-static void run_free(emu_run *r)
-{
-    free(r->id);
-    free(r->project);
-    free(r->job_id);
-    itd_free(&itd_Job, r->snap);
-    for (size_t i = 0; i < r->n; i++) free(r->ps[i].result);
-    free(r->ps);
-    free(r);
-}
-
 static int finished(const emu_run *r)
 {
     return strcmp(r->status, "PENDING") != 0 && strcmp(r->status, "PAUSED") != 0;
@@ -103,7 +92,7 @@ static int make_room(size_t bytes)
         *victim = a->next;
         g_nruns--;
         g_bytes -= a->bytes;
-        run_free(a->run);
+        store_run_free(a->run);
         free(a);
     }
     return g_nruns < cap() ? 0 : -1;
@@ -491,7 +480,7 @@ void runs_api_shutdown(void)
     while (g_runs) {
         api_run *a = g_runs;
         g_runs = a->next;
-        run_free(a->run);
+        store_run_free(a->run);
         free(a);
     }
     g_nruns = 0;

@@ -272,7 +272,6 @@ static void job_touch_run(emu_job *j, double when, emu_writes *w)
     persist_job_save(j, w);
 }
 
-static void run_free(emu_run *r);
 
 void store_job_delete(emu_job *j, emu_writes *w)
 {
@@ -285,7 +284,7 @@ void store_job_delete(emu_job *j, emu_writes *w)
                 *pp = r->hnext;
                 persist_run_remove(r, w);
                 r->gone = 1;
-                if (r->refs == 0) run_free(r);
+                if (r->refs == 0) store_run_free(r);
             } else {
                 pp = &r->hnext;
             }
@@ -346,7 +345,7 @@ emu_run *store_run_get(const char *id)
     return NULL;
 }
 
-static void run_free(emu_run *r)
+void store_run_free(emu_run *r)
 {
     persist_run_free(r);
     free(r->id);
@@ -360,7 +359,7 @@ static void run_free(emu_run *r)
 
 void store_run_release(emu_run *r)
 {
-    if (--r->refs == 0 && r->gone) run_free(r);
+    if (--r->refs == 0 && r->gone) store_run_free(r);
 }
 
 static void run_insert(emu_run *r)
@@ -482,7 +481,7 @@ void store_shutdown(void)
 {
     pthread_mutex_lock(&g_lock);
     for (unsigned b = 0; b < NBUCKETS; b++) {
-        for (emu_run *r = runs_h[b], *n; r; r = n) { n = r->hnext; run_free(r); }
+        for (emu_run *r = runs_h[b], *n; r; r = n) { n = r->hnext; store_run_free(r); }
         runs_h[b] = NULL;
         for (emu_job *j = jobs_h[b], *n; j; j = n) { n = j->hnext; job_free(j); }
         jobs_h[b] = NULL;

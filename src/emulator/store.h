@@ -44,6 +44,7 @@ emu_run *store_run_create(emu_job *j, const char *type, double when, emu_writes 
 /* Calls fn on every run. */
 void store_runs_each(void (*fn)(emu_run *r, void *ud), void *ud);
 void store_run_release(emu_run *r);  /* drop a worker reference; frees a gone run */
+void store_run_free(emu_run *r);     /* free a run that is in no table (and all it owns) */
 /* Runs of a job, newest first, as run documents of a form (render.h: RUN_*). */
 cJSON *store_runs_array(const char *project, const char *job_id, int form);
 /* Results of a run (array of sink result payloads), a cJSON tree owned by the caller. */
