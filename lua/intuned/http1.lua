@@ -89,22 +89,6 @@ function M.parse_url(url)
 end
 local parse_url = M.parse_url
 
--- parse_url's answers by URL, for exchange: one call's URLs are few and
--- repeat at every call, and each parse makes a table and several strings
--- (garbage the worker's GC then sweeps).  Read-only for their users; the
--- cache is emptied when full, so job ids that change per call cannot grow it.
-local URL_CACHE_MAX = 256
-local url_cache, url_cached = {}, 0
-local function cached_url(url)
-  local u = url_cache[url]
-  if u then return u end
-  u = parse_url(url)
-  if not u then return nil end
-  if url_cached >= URL_CACHE_MAX then url_cache, url_cached = {}, 0 end
-  url_cache[url], url_cached = u, url_cached + 1
-  return u
-end
-
 -- ------------------------------------------------------------- requests
 
 -- The request's bytes: the machine's headers as it gives them, then Host
@@ -113,15 +97,11 @@ end
 local function request_bytes(req, u)
   local out = { req.method, " ", u.target, " HTTP/1.1\r\n" }
   local hs = req.headers or {}
-  -- pieces, not concatenations: sock:send joins them in C without
-  -- making a Lua string of each line
-  local n = #out
   for i = 1, #hs do
     local h = hs[i]
-    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = h[1], ": ", h[2], "\r\n"
-    n = n + 4
+    out[#out + 1] = h[1] .. ": " .. h[2] .. "\r\n"
   end
-  out[n + 1], out[n + 2], out[n + 3] = "host: ", u.host_header, "\r\n"
+  out[#out + 1] = "host: " .. u.host_header .. "\r\n"
   if req.method ~= "GET" and req.method ~= "DELETE" then
     out[#out + 1] = "content-length: " .. (req.body and #req.body or 0) .. "\r\n"
   end
@@ -151,7 +131,7 @@ end
 -- the deadline.  Lines are capped (receive("*l") buffers a line of any
 -- length), so a hostile server cannot make the worker buffer gigabytes.
 local function new_reader(sock, until_t)
-  return { sock = sock, until_t = until_t, buf = "", pos = 1, head = 0 }
+  return { sock = sock, until_t = until_t, buf = "", pos = 1 }
 end
 
 -- Fill the buffer, which the caller has used up.  true or nil, err.
@@ -224,32 +204,28 @@ end
 -- repeated ones joined with ", " but for retry-after and content-type,
 -- where the last wins), version; or nil, err.  At most MAX_HEADER_LINE
 -- bytes per line and MAX_HEAD bytes in all (1xx answers included).
--- One head line, counted in r.head (a function of the file's rather than a
--- closure per response: LuaJIT does not compile closure creation).
-local function head_line(r)
-  local l, err = read_line(r, MAX_HEADER_LINE)
-  if not l then
-    if err == "too long" then return nil, ("response header line longer than %d bytes"):format(MAX_HEADER_LINE) end
-    return nil, err
-  end
-  r.head = r.head + #l + 2
-  if r.head > MAX_HEAD then return nil, ("response headers larger than %d bytes"):format(MAX_HEAD) end
-  return l
-end
-
 local function read_head(r)
-  r.head = 0
-  local line = head_line
+  local total = 0
+  local function line()
+    local l, err = read_line(r, MAX_HEADER_LINE)
+    if not l then
+      if err == "too long" then return nil, ("response header line longer than %d bytes"):format(MAX_HEADER_LINE) end
+      return nil, err
+    end
+    total = total + #l + 2
+    if total > MAX_HEAD then return nil, ("response headers larger than %d bytes"):format(MAX_HEAD) end
+    return l
+  end
   local status, version
   repeat
-    local l, err = line(r)
+    local l, err = line()
     if not l then return nil, err end
     version, status = l:match("^HTTP/(%d%.%d) (%d%d%d)")
     if not status then return nil, "malformed status line" end
     status = tonumber(status)
     local headers, n = {}, 0
     while true do
-      local h, herr = line(r)
+      local h, herr = line()
       if not h then return nil, herr end
       if h == "" then break end
       n = n + 1
@@ -369,7 +345,7 @@ end
 -- @return[2] nil
 -- @treturn[2] table failure `{ kind, message, sent, retryable, status, path }`
 function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
-  local u = cached_url(req.url)
+  local u = parse_url(req.url)
   if not u then
     return nil, { kind = "validation", path = "server_url", message = "not an http(s) URL the nginx transport can use",
                   sent = false, retryable = false }
@@ -380,13 +356,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
     return nil, { kind = "connection", message = "no socket: " .. tostring(serr), sent = false, retryable = false }
   end
   local verify = not o.insecure
-  -- the pool's name, made once per URL and verification mode
-  local pk = verify and "pool_v" or "pool_nv"
-  local pool = u[pk]
-  if not pool then
-    pool = ("intuned:%s:%s:%d%s"):format(u.scheme, u.host, u.port, u.tls and (verify and ":v" or ":nv") or "")
-    u[pk] = pool
-  end
+  local pool = ("intuned:%s:%s:%d%s"):format(u.scheme, u.host, u.port, u.tls and (verify and ":v" or ":nv") or "")
   if not arm(sock, until_t, opt(o, "connect_timeout")) then return nil, net_failure("connect", "timeout", false) end
   local ok, err = sock:connect(u.host, u.port,
     { pool = pool, pool_size = opt(o, "pool_size"), backlog = opt(o, "backlog") })
