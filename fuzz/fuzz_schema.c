@@ -8,6 +8,9 @@
  *  - it encodes, to text that parses to exactly the values the object holds; the encoding decodes again with the same schema and mode and
  *    encodes to the same text (encode o decode is idempotent);
  *  - arena decoding (itd_decode) and tree decoding (itd_decode_take) agree;
+ *  - the frozen decode (itd_decode_frozen: one arena, strings in place)
+ *    accepts and refuses the same documents, with the same error, and its
+ *    object encodes, clones and redacts the same;
  *  - itd_clone encodes to the same text;
  *  - the redacted rendering has "***" for every secret field (S3
  *    secretAccessKey, every webhook header value) and the same shape;
@@ -107,6 +110,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.kind != ITD_ERR_NONE && err.message[0], "%s: refused without kind/message", s->name);
         FUZZ_CHECK(err.kind == ITD_ERR_VALIDATION || err.kind == ITD_ERR_DECODE, "%s: kind %s", s->name,
                    itd_err_kind_name(err.kind));
+        if (!user) { /* the frozen decode refuses it the same way */
+            itd_error e2 = ITD_ERROR_INIT;
+            void *of = itd_decode_frozen(s, text, len, NULL, &e2);
+            FUZZ_CHECK(!of, "%s: itd_decode refused (%s) what itd_decode_frozen accepts", s->name, err.message);
+            FUZZ_CHECK(e2.kind == err.kind && strcmp(e2.message, err.message) == 0 && strcmp(e2.path, err.path) == 0,
+                       "%s: frozen decode error differs:\n %s: %s\n %s: %s", s->name, err.path, err.message, e2.path,
+                       e2.message);
+            itd_error_clear(&e2);
+        }
         itd_error_clear(&err);
         if (!user) { /* the tree path refuses too */
             cJSON *tree = itd_json_parse(text, len, NULL, NULL);
@@ -148,6 +160,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    e3 ? e3 : "(null)");
         free(e3);
         itd_free(s, o3);
+        void *of = itd_decode_frozen(s, text, len, NULL, &err);
+        FUZZ_CHECK(of, "%s: itd_decode_frozen refuses (%s) what itd_decode accepts", s->name, err.message);
+        char *ef = itd_encode(s, of, NULL);
+        FUZZ_CHECK(ef && strcmp(e1, ef) == 0, "%s: frozen and arena decoding differ:\n %.300s\n %.300s", s->name, e1,
+                   ef ? ef : "(null)");
+        free(ef);
+        void *cf = itd_clone(s, of); /* a clone of a frozen tree is an ordinary one */
+        ef = cf ? itd_encode(s, cf, NULL) : NULL;
+        FUZZ_CHECK(ef && strcmp(e1, ef) == 0, "%s: clone of a frozen tree differs", s->name);
+        free(ef);
+        itd_free(s, cf);
+        cJSON *rf = itd_to_cjson_redacted(s, of);
+        FUZZ_CHECK(rf, "%s: frozen rendering failed", s->name);
+        check_redacted(s, of, rf, s->name);
+        cJSON_Delete(rf);
+        itd_free(s, of);
     }
 
     void *c = itd_clone(s, o);

@@ -47,6 +47,12 @@ char *itd_json_print(const cJSON *item, size_t *len);
  * DECODE for response schemas) on failure. `warn` may be NULL. */
 void *itd_decode(const itd_schema *schema, const char *json, size_t len,
                  itd_warnings *warn, itd_error *err);
+/* Same, the object frozen: the whole tree in one arena (a few mallocs
+ * instead of one per object and string), for answers that are only read.
+ * Nothing of it may be changed, freed or moved out; itd_free of the root
+ * frees it all (of a part: nothing).  Encoding and itd_clone work as usual. */
+void *itd_decode_frozen(const itd_schema *schema, const char *json, size_t len,
+                        itd_warnings *warn, itd_error *err);
 /* Same from a cJSON tree.  The tree is consumed (strings and free-form
  * subtrees are moved into the object) and always freed. */
 void *itd_decode_take(const itd_schema *schema, cJSON *tree,

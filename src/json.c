@@ -24,6 +24,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 #include "codec.h"
 #include "json.h"
 
@@ -56,25 +59,62 @@ static int spare_give(itd_arena_block *b)
     return pthread_setspecific(spare_key, b) == 0;
 }
 
-static void *arena_alloc(itd_arena *a, size_t n, size_t first)
+static void *arena_grow(itd_arena *a, size_t n, size_t first);
+
+/* The common case inline: room in the current block. */
+static inline void *arena_alloc(itd_arena *a, size_t n, size_t first)
 {
     n = (n + 15) & ~(size_t)15;
     itd_arena_block *b = a->head;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = b ? b->cap * 2 : first;
-        if (cap < n) cap = n;
-        if (!b && cap < SPARE_MAX) cap = SPARE_MAX; /* a first block the next document can reuse */
-        itd_arena_block *nb = b ? NULL : spare_take(cap);
-        if (!nb) nb = malloc(sizeof *nb + cap);
-        if (!nb) return NULL;
-        nb->next = b;
-        nb->used = 0;
-        nb->cap = cap;
-        a->head = b = nb;
+    if (b && b->cap - b->used >= n) {
+        void *p = (char *)b->data + b->used;
+        b->used += n;
+        return p;
     }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    return p;
+    return arena_grow(a, n, first);
+}
+
+/* A new block for n bytes (n rounded already), then the allocation. */
+static void *arena_grow(itd_arena *a, size_t n, size_t first)
+{
+    itd_arena_block *b = a->head;
+    size_t cap = b ? b->cap * 2 : first;
+    if (cap < n) cap = n;
+    int parse = a->first == 0;
+    if (parse && !b && cap < SPARE_MAX) cap = SPARE_MAX; /* a first block the next document can reuse */
+    itd_arena_block *nb = parse && !b ? spare_take(cap) : NULL;
+    if (!nb) nb = malloc(sizeof *nb + cap);
+    if (!nb) return NULL;
+    nb->next = b;
+    nb->used = n;
+    nb->cap = cap;
+    a->head = nb;
+    return nb->data;
+}
+
+itd_arena *itd_arena_new(size_t first)
+{
+    itd_arena tmp = { NULL, NULL, first ? first : 1024 };
+    itd_arena *a = arena_alloc(&tmp, sizeof *a, tmp.first);
+    if (!a) return NULL;
+    *a = tmp; /* from here the header in the block is the arena */
+    return a;
+}
+
+void *itd_arena_alloc(itd_arena *a, size_t n)
+{
+    return arena_alloc(a, n, a->first);
+}
+
+void itd_arena_free(itd_arena *a)
+{
+    if (!a) return;
+    itd_arena_block *b = a->head; /* `a` is inside the last block of the chain */
+    while (b) {
+        itd_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
 }
 
 static void free_values(cJSON *n)
@@ -88,7 +128,7 @@ static void free_values(cJSON *n)
 
 void itd_json_release(cJSON *tree, itd_arena *a)
 {
-    free_values(tree);
+    if (!a->vals) free_values(tree);
     itd_arena_block *b = a->head;
     while (b) {
         itd_arena_block *next = b->next;
@@ -105,6 +145,7 @@ typedef struct parser {
     int depth;
     itd_arena *arena;     /* NULL: malloc every node */
     size_t first;         /* size of the first arena block */
+    int insitu;           /* the text is our own copy: strings end in place, no copies */
 } parser;
 
 /* Nodes and keys: from the arena when there is one. */
@@ -119,9 +160,17 @@ static int fail(parser *ps, const char *at, const char *msg)
     return -1;
 }
 
-static void skip_ws(parser *ps)
+/* the scanners run for every token: inline wherever the compiler allows */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
+HOT void skip_ws(parser *ps)
 {
     const char *p = ps->p;
+    if (p < ps->end && (unsigned char)*p > ' ') return; /* the usual case: no space at all */
     while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     ps->p = p;
 }
@@ -135,10 +184,81 @@ static cJSON *new_node(parser *ps, int type)
     return n;
 }
 
+/* Where parse_string puts a string: keys in the parse arena, values in the
+ * frozen decode's arena when there is one, else malloc (the codec moves
+ * them into the objects it builds). */
+static int str_pooled(const parser *ps, int is_key)
+{
+    return ps->insitu || (ps->arena && (is_key || ps->arena->vals));
+}
+
+static char *str_alloc(parser *ps, size_t n, int is_key)
+{
+    if (!str_pooled(ps, is_key)) return malloc(n);
+    return is_key ? alloc(ps, n) : itd_arena_alloc(ps->arena->vals, n);
+}
+
 /* Give back a string parse_string made (arena memory is not freed alone). */
 static void drop(parser *ps, char *s, int is_key)
 {
-    if (!(is_key && ps->arena)) free(s);
+    if (!str_pooled(ps, is_key)) free(s);
+}
+
+/* The first byte at or after p that a string scan must look at: '"', '\\',
+ * a control character or a byte >= 0x80.  Eight bytes a step where a
+ * 64-bit little-endian load is cheap: a flag per byte, the lowest one exact
+ * (the borrows of the subtractions only reach the bytes above it). */
+HOT const char *scan_plain(const char *p, const char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t w, q, b;
+        memcpy(&w, p, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        uint64_t m = (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80) p++;
+    return p;
+}
+
+/* The same over our own copy of the text, which has PAD zero bytes after
+ * its end: a zero is a control character, so no load reaches past them and
+ * no byte loop is needed for a string's last bytes.  Sixteen bytes a step
+ * with SSE2 (every x86-64 has it), else eight as above. */
+#define PAD 16
+HOT const char *scan_padded(const char *p, const char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+    (void)end;
+    for (;;) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
+        unsigned m = (unsigned)_mm_movemask_epi8(hit) | (unsigned)_mm_movemask_epi8(v); /* and bytes >= 0x80 */
+        if (m) return p + __builtin_ctz(m);
+        p += 16;
+    }
+#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    (void)end;
+    for (;;) {
+        uint64_t w, q, b;
+        memcpy(&w, p, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        uint64_t m = (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#else
+    return scan_plain(p, end);
+#endif
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -198,26 +318,52 @@ size_t itd_utf8_check(const char *s, size_t n)
     return n;
 }
 
-/* Parse a string starting after the opening quote; returns a copy (a key
- * from the arena if there is one, a value always malloc'd). */
+/* Parse a string starting after the opening quote.  Returns it in place when
+ * the text is the parser's own copy, else a copy (see str_alloc). */
+static char *parse_string_rest(parser *ps, int is_key, const char *s, const char *p);
+
 static char *parse_string(parser *ps, int is_key)
 {
-    int pooled = is_key && ps->arena;
-    const char *s = ps->p, *p = s;
-    /* fast scan: most strings have no escapes (and are ASCII) */
+    const char *s = ps->p, *p;
+    /* most strings are ASCII without escapes: they end here, in place when
+     * the text is our copy */
+    if (ps->insitu) {
+        p = scan_padded(s, ps->end);
+        if (p < ps->end && *p == '"') {
+            *(char *)p = 0;
+            ps->p = p + 1;
+            return (char *)s;
+        }
+    } else {
+        p = scan_plain(s, ps->end);
+    }
+    return parse_string_rest(ps, is_key, s, p);
+}
+
+/* The rest of a string from p (where the fast scan stopped): UTF-8,
+ * escapes, errors, and the copies of the strings not parsed in place. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static char *parse_string_rest(parser *ps, int is_key, const char *s, const char *p)
+{
     for (;;) {
-        while (p < ps->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80) p++;
         if (p >= ps->end || (unsigned char)*p < 0x80) break;
         const char *why;
         size_t k = utf8_seq((const unsigned char *)p, (const unsigned char *)ps->end, &why);
         if (!k) { fail(ps, why ? p : ps->end, why ? why : "unterminated string"); return NULL; }
-        p += k;
+        p = scan_plain(p + k, ps->end);
     }
     if (p >= ps->end) { fail(ps, p, "unterminated string"); return NULL; }
     if ((unsigned char)*p < 0x20) { fail(ps, p, "control character in string"); return NULL; }
     if (*p == '"') {
         size_t n = (size_t)(p - s);
-        char *out = pooled ? alloc(ps, n + 1) : malloc(n + 1);
+        if (ps->insitu) { /* the closing quote becomes the string's end */
+            *(char *)p = 0;
+            ps->p = p + 1;
+            return (char *)s;
+        }
+        char *out = str_alloc(ps, n + 1, is_key);
         if (!out) { fail(ps, s, "out of memory"); return NULL; }
         memcpy(out, s, n);
         out[n] = 0;
@@ -230,24 +376,25 @@ static char *parse_string(parser *ps, int is_key)
      * backslash at the end is an unterminated string, reported at the end) */
     while (q < ps->end && *q != '"') q += *q == '\\' && ps->end - q > 1 ? 2 : 1;
     if (q >= ps->end) { fail(ps, ps->end, "unterminated string"); return NULL; }
-    char *out = pooled ? alloc(ps, (size_t)(q - s) + 1) : malloc((size_t)(q - s) + 1), *o = out;
+    /* in place, the output never overtakes the input it is read from */
+    char *out = ps->insitu ? (char *)s : str_alloc(ps, (size_t)(q - s) + 1, is_key), *o = out;
     if (!out) { fail(ps, s, "out of memory"); return NULL; }
-    memcpy(o, s, (size_t)(p - s));
+    if (!ps->insitu) memcpy(o, s, (size_t)(p - s));
     o += p - s;
     while (p < ps->end && *p != '"') {
         unsigned char c = (unsigned char)*p;
-        if (c < 0x20) { drop(ps, out, pooled); fail(ps, p, "control character in string"); return NULL; }
+        if (c < 0x20) { drop(ps, out, is_key); fail(ps, p, "control character in string"); return NULL; }
         if (c >= 0x80) {
             const char *why;
             size_t k = utf8_seq((const unsigned char *)p, (const unsigned char *)ps->end, &why);
-            if (!k) { drop(ps, out, pooled); fail(ps, why ? p : ps->end, why ? why : "unterminated string"); return NULL; }
-            memcpy(o, p, k);
+            if (!k) { drop(ps, out, is_key); fail(ps, why ? p : ps->end, why ? why : "unterminated string"); return NULL; }
+            memmove(o, p, k); /* o may trail p by less than k when in place */
             o += k;
             p += k;
             continue;
         }
         if (c != '\\') { *o++ = (char)c; p++; continue; }
-        if (p + 1 >= ps->end) { drop(ps, out, pooled); fail(ps, p, "unterminated string"); return NULL; }
+        if (p + 1 >= ps->end) { drop(ps, out, is_key); fail(ps, p, "unterminated string"); return NULL; }
         char e = p[1];
         p += 2;
         switch (e) {
@@ -261,18 +408,18 @@ static char *parse_string(parser *ps, int is_key)
         case 't': *o++ = '\t'; break;
         case 'u': {
             unsigned cp, lo;
-            if (ps->end - p < 4 || hex4(p, &cp)) { drop(ps, out, pooled); fail(ps, p, "bad \\u escape"); return NULL; }
+            if (ps->end - p < 4 || hex4(p, &cp)) { drop(ps, out, is_key); fail(ps, p, "bad \\u escape"); return NULL; }
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 if (ps->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                    drop(ps, out, pooled); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                    drop(ps, out, is_key); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
                 }
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                drop(ps, out, pooled); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
+                drop(ps, out, is_key); fail(ps, p - 6, "lone UTF-16 surrogate in \\u escape"); return NULL;
             }
-            if (cp == 0) { drop(ps, out, pooled); fail(ps, p - 6, "\\u0000 in a string is not supported"); return NULL; }
+            if (cp == 0) { drop(ps, out, is_key); fail(ps, p - 6, "\\u0000 in a string is not supported"); return NULL; }
             if (cp < 0x80) *o++ = (char)cp;
             else if (cp < 0x800) { *o++ = (char)(0xC0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 0x3F)); }
             else if (cp < 0x10000) {
@@ -284,7 +431,7 @@ static char *parse_string(parser *ps, int is_key)
             }
             break;
         }
-        default: drop(ps, out, pooled); fail(ps, p - 1, "bad escape in string"); return NULL;
+        default: drop(ps, out, is_key); fail(ps, p - 1, "bad escape in string"); return NULL;
         }
     }
     *o = 0;
@@ -444,7 +591,7 @@ static cJSON *parse_value(parser *ps)
 
 cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const char **err_msg)
 {
-    parser ps = { text, text + len, text, NULL, NULL, 0, NULL, 0 };
+    parser ps = { text, text + len, text, NULL, NULL, 0, NULL, 0, 0 };
     cJSON *root = parse_value(&ps);
     if (!ps.err) {
         skip_ws(&ps);
@@ -463,7 +610,22 @@ cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a, size_t *
 {
     /* nodes take about 6x the text: one block usually holds the document */
     size_t first = len < (1u << 17) ? len * 6 + 1024 : (1u << 20);
-    parser ps = { text, text + len, text, NULL, NULL, 0, a, first };
+    parser ps = { text, text + len, text, NULL, NULL, 0, a, first, 0 };
+    if (a->vals) {
+        /* the strings' home is the doc arena: the text is copied there once
+         * and parsed in place (keys and values end where their quotes were) */
+        char *copy = itd_arena_alloc(a->vals, len + PAD);
+        if (!copy) {
+            if (err_offset) *err_offset = 0;
+            if (err_msg) *err_msg = "out of memory";
+            return NULL;
+        }
+        if (len) memcpy(copy, text, len);
+        memset(copy + len, 0, PAD);
+        ps.p = ps.start = copy;
+        ps.end = copy + len;
+        ps.insitu = 1;
+    }
     cJSON *root = parse_value(&ps);
     if (!ps.err) {
         skip_ws(&ps);
@@ -471,7 +633,7 @@ cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a, size_t *
     }
     if (ps.err) {
         itd_json_release(root, a);
-        if (err_offset) *err_offset = (size_t)(ps.err_at - text);
+        if (err_offset) *err_offset = (size_t)(ps.err_at - ps.start);
         if (err_msg) *err_msg = ps.err;
         return NULL;
     }

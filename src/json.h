@@ -9,7 +9,21 @@
 #include <cjson/cJSON.h>
 
 typedef struct itd_arena_block itd_arena_block;
-typedef struct itd_arena { itd_arena_block *head; } itd_arena;
+typedef struct itd_arena {
+    itd_arena_block *head;
+    /* A parse arena whose `vals` is set puts the value strings there (a
+     * frozen decode's own arena, which keeps them) instead of malloc'ing
+     * each one; releasing the tree then leaves them alone. */
+    struct itd_arena *vals;
+    size_t first; /* a doc arena's first block (0: a parse arena) */
+} itd_arena;
+
+/* Doc arenas: one decoded tree's memory (codec.c's frozen decode).  The
+ * arena's own header lives in its first block; itd_arena_free frees it all.
+ * Never a thread's spare block: a tree outlives its parse. */
+itd_arena *itd_arena_new(size_t first);
+void *itd_arena_alloc(itd_arena *a, size_t n); /* 16-byte aligned, not zeroed */
+void itd_arena_free(itd_arena *a);
 
 /* Parse into `a` (zero-initialised by the caller).  Never give the tree to
  * cJSON_Delete: release it with itd_json_release.  On error nothing is left

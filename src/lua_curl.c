@@ -127,6 +127,7 @@ static int l_curl_client(lua_State *L)
  * call's remaining events still reach it. */
 static void run_hooks(lua_State *L, itdl_scratch *s, int hooks)
 {
+    if (!lua_istable(L, hooks)) return; /* no call had a hook */
     for (size_t i = 0; i < s->nev; i++) {
         itdl_event *e = &s->evs[i];
         lua_rawgeti(L, hooks, (int)e->call + 1);
@@ -182,6 +183,10 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
     if (lua_isfunction(L, -1)) {
         c->hook = collect;
         c->hook_ud = &s->hooks[i];
+        if (!lua_istable(L, hooks)) { /* made for the first hook only: most calls have none */
+            lua_newtable(L);
+            lua_replace(L, hooks);
+        }
         lua_rawseti(L, hooks, (int)i + 1);
     } else {
         lua_pop(L, 1);
@@ -196,7 +201,7 @@ static int client_call(lua_State *L)
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 4);
     lua_newtable(L);                            /* 5: anchor */
-    lua_newtable(L);                            /* 6: hooks */
+    lua_pushnil(L);                             /* 6: hooks (a table once a call has one) */
     itdl_scratch *s;
     int reuse = !u->scratch_busy;
     if (reuse && u->scratch_ref != LUA_NOREF) {

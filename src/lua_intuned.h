@@ -67,6 +67,9 @@ void itdl_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const l
  * warnings, which may be NULL).  On allocation failure `obj` is freed and a
  * Lua error is raised. */
 void itdl_push_owned(lua_State *L, const itd_schema *s, void *obj, itd_warnings *w);
+/* A Lua array of the items of root's list (the itd_array at list_off), views of
+ * one doc that owns root and lives while any of them does. */
+void itdl_push_items(lua_State *L, const itd_schema *rs, void *root, const itd_schema *es, size_t list_off);
 
 /* If the value at idx is an intuned object whose schema is `s` (or a branch
  * of union `s`), return its struct; else NULL. */

@@ -95,6 +95,20 @@ static void push_subview(lua_State *L, doc *d, const itd_schema *s, void *obj)
     v->obj = obj;
 }
 
+void itdl_push_items(lua_State *L, const itd_schema *rs, void *root, const itd_schema *es, size_t list_off)
+{
+    const itd_array *a = (const itd_array *)((const char *)root + list_off);
+    lua_createtable(L, a->n < INT32_MAX ? (int)a->n : 0, 1);
+    view *owner = new_view(L); /* the list's own view, dropped below: the items keep the doc */
+    if (attach_root(owner, rs, root, NULL)) luaL_error(L, "intuned: out of memory");
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->items[i]) push_subview(L, owner->d, es, a->items[i]);
+        else lua_pushboolean(L, 0);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+    }
+    lua_pop(L, 1);
+}
+
 static view *test_view(lua_State *L, int idx)
 {
     view *v = luaL_testudata(L, idx, OBJ_MT);
@@ -479,8 +493,10 @@ static const itd_field *lookup(const itd_schema *s, const char *key)
 {
     for (size_t i = 0; i < s->nfields; i++) {
         const itd_field *f = &s->fields[i];
-        if (strcmp(f->name, key) == 0 || (f->alias && strcmp(f->alias, key) == 0) ||
-            (f->sdk_name && strcmp(f->sdk_name, key) == 0))
+        /* the first byte first: a field read runs this for every access */
+        if ((f->name[0] == key[0] && strcmp(f->name, key) == 0) ||
+            (f->alias && f->alias[0] == key[0] && strcmp(f->alias, key) == 0) ||
+            (f->sdk_name && f->sdk_name[0] == key[0] && strcmp(f->sdk_name, key) == 0))
             return f;
     }
     return NULL;
@@ -696,7 +712,7 @@ static int t_decode(lua_State *L)
     itd_error e;
     memset(&e, 0, sizeof e);
     itd_warnings w = { 0, NULL };
-    void *obj = itd_decode(s, json, len, &w, &e);
+    void *obj = itd_decode_frozen(s, json, len, &w, &e);
     if (!obj) {
         itd_warnings_clear(&w);
         return itdl_push_error_clear(L, &e);

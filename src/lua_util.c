@@ -353,6 +353,20 @@ static const char *str_field(lua_State *L, int idx, int anchor, const char *cons
     return NULL;
 }
 
+#define ARGS_MAX 32
+/* The argument one of whose names is k[0..kl), and that name's place in its
+ * list; NULL if none. */
+static const itd_arg_def *arg_by_name(const char *k, size_t kl, int *rank)
+{
+    for (const itd_arg_def *d = itd_args; d->names && d - itd_args < ARGS_MAX; d++)
+        for (int i = 0; d->names[i]; i++)
+            if (d->names[i][0] == k[0] && strlen(d->names[i]) == kl && memcmp(d->names[i], k, kl) == 0) {
+                *rank = i;
+                return d;
+            }
+    return NULL;
+}
+
 itd_api_version itdl_read_api_version(lua_State *L, int idx)
 {
     itd_api_version v = ITD_APIV_V0_3_12;
@@ -371,10 +385,36 @@ int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version
     if (lua_isnoneornil(L, idx)) return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
     /* every path and query argument of the operation table (ops.c), by any
-     * of its names, whatever the operation: a mistyped one raises */
+     * of its names, whatever the operation: a mistyped one raises.  One pass
+     * over the table (a call's holds a few keys) rather than a lookup of
+     * every spelling of every argument; of two spellings given, the first
+     * of the names list wins. */
     int nul = 0;
-    for (const itd_arg_def *d = itd_args; d->names; d++)
-        if (d->where != ITD_ARG_BODY) itd_arg_set_str(d, a, str_field(L, idx, anchor, d->names, d->numbers, &nul));
+    unsigned char rank[ARGS_MAX];
+    memset(rank, 0xff, sizeof rank);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int r;
+        size_t kl;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
+        const itd_arg_def *d = k ? arg_by_name(k, kl, &r) : NULL;
+        if (d && d->where != ITD_ARG_BODY) {
+            int t = lua_type(L, -1);
+            if (t != LUA_TSTRING && !(d->numbers && t == LUA_TNUMBER))
+                luaL_error(L, "intuned: argument field '%s' must be a string, got %s", k, lua_typename(L, t));
+            size_t di = (size_t)(d - itd_args);
+            if (r < rank[di]) {
+                size_t len;
+                const char *sv = lua_tolstring(L, -1, &len); /* the value's copy on the stack, not the key */
+                if (strlen(sv) != len) nul = 1;
+                rank[di] = (unsigned char)r;
+                itd_arg_set_str(d, a, sv);
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
     if (nul) {
         itd_error_clear(e);
         itd_error_set(e, ITD_ERR_VALIDATION, "", "a path or query parameter contains a NUL byte");
@@ -565,24 +605,20 @@ void itdl_push_result(lua_State *L, itd_result *r)
         return;
     }
     if (d && d->list_of && r->schema == d->response) { /* a list: a plain array of its items */
-        itd_array *a = (itd_array *)((char *)r->obj + d->list_off);
-        const itd_schema *es = d->list_of;
-        lua_createtable(L, (int)a->n, 1);
-        for (size_t i = 0; i < a->n; i++) {
-            void *it = a->items[i];
-            a->items[i] = NULL;
-            if (!it) { lua_pushboolean(L, 0); lua_rawseti(L, -2, (int)i + 1); continue; }
-            itdl_push_owned(L, es, it, NULL);
-            lua_rawseti(L, -2, (int)i + 1);
-        }
-        if (r->schema == &itd_JobRunList && ((itd_run_list *)r->obj)->has_totalCount) {
+        void *root = r->obj;
+        const itd_schema *rs = r->schema;
+        int has_tc = rs == &itd_JobRunList && ((itd_run_list *)root)->has_totalCount;
+        double tc = has_tc ? ((itd_run_list *)root)->totalCount : 0;
+        r->obj = NULL;
+        r->schema = NULL;
+        /* the items are views of the list, which lives while any of them does */
+        itdl_push_items(L, rs, root, d->list_of, d->list_off);
+        if (has_tc) {
             /* a count: an integer, as JobRunList.decode(...).totalCount gives it */
-            double tc = ((itd_run_list *)r->obj)->totalCount;
             if (tc == floor(tc) && fabs(tc) <= 9007199254740992.0) lua_pushinteger(L, (lua_Integer)tc);
             else lua_pushnumber(L, tc);
             lua_setfield(L, -2, "totalCount");
         }
-        itd_result_free(r);
         return;
     }
     void *obj = r->obj;

@@ -30,6 +30,11 @@ struct itd_schema;
 typedef struct itd_obj {
     const struct itd_schema *schema; /* the exact schema (union branch) this object was built with */
     cJSON *extra;                    /* unknown keys from a response, kept in order (object), or NULL */
+    /* NULL: every part malloc'd on its own.  Set by a frozen decode
+     * (itd_decode_frozen): the tree is one arena, the root's pointer is the
+     * arena, its parts' a marker; itd_free of the root frees it all and of a
+     * part nothing. */
+    struct itd_arena *arena;
 } itd_obj;
 
 typedef struct itd_array {

@@ -403,7 +403,8 @@ int itd_response_parse(itd_op op, const itd_response *resp, itd_result *out, itd
             return -1;
         }
         const itd_schema *s = def->response;
-        void *obj = itd_decode(s, resp->body ? resp->body : "", resp->body ? resp->body_len : 0, NULL, err);
+        /* only read from here on (views in Lua, reconciliation): frozen */
+        void *obj = itd_decode_frozen(s, resp->body ? resp->body : "", resp->body ? resp->body_len : 0, NULL, err);
         if (!obj) {
             if (err) {
                 if (err->kind != ITD_ERR_NOMEM) err->kind = ITD_ERR_DECODE;

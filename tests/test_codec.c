@@ -33,6 +33,13 @@ static void roundtrip(const char *file, const itd_schema *s)
         void *copy = itd_clone(s, obj);
         char *out2 = itd_encode(s, copy, NULL);
         CHECK_STR(out, out2);
+        free(out2);
+        /* the frozen decode builds the same object */
+        void *fz = itd_decode_frozen(s, src, len, NULL, &e);
+        CHECK(fz != NULL && ((itd_obj *)fz)->arena != NULL);
+        out2 = fz ? itd_encode(s, fz, NULL) : NULL;
+        CHECK_STR(out, out2);
+        itd_free(s, fz);
         free(out); free(out2);
         cJSON_Delete(a); cJSON_Delete(b);
         itd_free(s, copy);
@@ -54,6 +61,73 @@ static void expect_error(const itd_schema *s, const char *json, const char *path
         CHECK(0);
     }
     itd_error_clear(&e);
+}
+
+/* ------------------------------------------------------- frozen decode */
+
+/* The frozen decode against the ordinary one: the same values (strings with
+ * escapes and UTF-8, free-form JSON, unknown keys, defaults), the same errors
+ * (paths, messages, byte offsets into the caller's text), one arena.  Leaks
+ * and double frees are for ASan and valgrind, which run these tests. */
+static void test_frozen(void)
+{
+    const char *doc = "{\"id\":\"caf\u00e9 \\\"q\\\" \\u00e9\\ud83d\\ude00\\n\",\"payload\":[{\"apiName\":\"a\",\"parameters\":"
+                      "{\"k\":[1,\"two\",{\"x\":null}]}}],\"configuration\":{\"retry\":{\"maximumAttempts\":2}},"
+                      "\"state\":\"ACTIVE\",\"projectId\":\"p\",\"future\":{\"a\":[true,\"\\t\"]},\"later\":1}";
+    itd_error e = ITD_ERROR_INIT;
+    itd_job *a = itd_decode(&itd_Job, doc, strlen(doc), NULL, &e);
+    itd_job *b = itd_decode_frozen(&itd_Job, doc, strlen(doc), NULL, &e);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK_STR(b->id, "caf\u00e9 \"q\" \u00e9\xf0\x9f\x98\x80\n");
+        CHECK_STR(a->id, b->id);
+        char *ea = itd_encode(&itd_Job, a, NULL), *eb = itd_encode(&itd_Job, b, NULL);
+        CHECK_STR(ea, eb);
+        CHECK(eb && strstr(eb, "\"future\":{\"a\":[true,\"\\t\"]},\"later\":1") != NULL);
+        free(ea);
+        free(eb);
+        CHECK(b->h.arena != NULL && b->configuration->h.arena != NULL && b->configuration->h.arena != b->h.arena);
+        CHECK(a->h.arena == NULL && a->configuration->h.arena == NULL);
+        itd_free(&itd_JobPayload, b->payload.items[0]); /* a part: nothing happens */
+        CHECK_STR(((itd_payload *)b->payload.items[0])->apiName, "a");
+        itd_job *c = itd_clone(&itd_Job, b); /* an ordinary, changeable copy */
+        CHECK(c && c->h.arena == NULL);
+        itd_free(&itd_Job, c);
+    }
+    itd_free(&itd_Job, a);
+    itd_free(&itd_Job, b);
+    /* errors: the same kind, path, message and byte offset */
+    static const char *const bad[] = {
+        "{\"id\":\"x\",\"payload\":[{\"apiName\":7}]}", "{\"id\":\"x\" \"payload\":1}", "{\"id\":\"ab\\q\"}",
+        "{\"id\":\"\xc3\"}", "{\"id\":\"x", "{\"id\":\"\\ud800\"}", "[1,2", "{\"id\":\"x\",\"state\":\"NOPE\"}", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
+        void *x = itd_decode(&itd_Job, bad[i], strlen(bad[i]), NULL, &e1);
+        void *y = itd_decode_frozen(&itd_Job, bad[i], strlen(bad[i]), NULL, &e2);
+        CHECK(!x && !y);
+        CHECK(e1.kind == e2.kind);
+        CHECK_STR(e1.path, e2.path);
+        CHECK_STR(e1.message, e2.message);
+        itd_error_clear(&e1);
+        itd_error_clear(&e2);
+    }
+    /* every proper prefix of a document: refused alike, at the same byte */
+    size_t len;
+    char *src = example("jobs-list.json", &len);
+    CHECK(src != NULL);
+    for (size_t n = 0; src && n < len; n += 7) {
+        itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
+        void *x = itd_decode(&itd_JobList, src, n, NULL, &e1);
+        void *y = itd_decode_frozen(&itd_JobList, src, n, NULL, &e2);
+        CHECK((x == NULL) == (y == NULL));
+        CHECK_STR(e1.message, e2.message);
+        itd_free(&itd_JobList, x);
+        itd_free(&itd_JobList, y);
+        itd_error_clear(&e1);
+        itd_error_clear(&e2);
+    }
+    free(src);
 }
 
 /* ------------------------------------------------ JSON parser strictness */
@@ -625,6 +699,7 @@ static void test_run_auth(void)
 
 int main(void)
 {
+    test_frozen();
     test_run_auth();
     test_calendar_ranges();
     test_input_rules();
