@@ -277,8 +277,8 @@ typedef struct ctx {
     int newest_form;   /* the root is an input form of the newest API (JobUpdateInput, JobInputNewest) */
     itd_err_kind kind; /* VALIDATION (input) or DECODE (response) */
     int arena;         /* nodes live in a parser arena: copy out kept subtrees */
-    itd_arena *doc;    /* a frozen decode: everything built goes here (value
-                        * strings are there already: the parser put them there) */
+    itd_arena *doc;    /* a frozen decode: everything built goes here (the
+                        * strings are there already: the text parsed in place) */
     itd_warnings *warn;
     itd_error *err;
     /* The path is a stack of segments, rendered only for an error or a
@@ -436,16 +436,16 @@ static void jappend(cJSON *parent, cJSON *child)
     parent->child->prev = child; /* cJSON keeps the last element in child->prev */
 }
 
-/* A copy of v (a node of the parse arena) in the doc arena: nodes and keys
- * copied, value strings shared (the parser put them in the doc arena).  Never
- * given to cJSON's functions that free or add (it is freed with the arena). */
+/* A copy of v (a node of the parse arena) in the doc arena: the nodes
+ * copied, the keys and strings shared (they are in the doc arena's copy of
+ * the text, parsed in place).  Never given to cJSON's functions that free or
+ * add (it is freed with the arena). */
 static cJSON *jdup(ctx *c, const cJSON *v)
 {
     cJSON *n = itd_arena_alloc(c->doc, sizeof *n);
     if (!n) return NULL;
     *n = *v;
     n->next = n->prev = n->child = NULL;
-    if (v->string && !(n->string = c_strdup(c, v->string))) return NULL;
     for (const cJSON *it = v->child; it; it = it->next) {
         cJSON *k = jdup(c, it);
         if (!k) return NULL;
