@@ -983,6 +983,12 @@ void *itd_decode_frozen(const itd_schema *schema, const char *json, size_t len, 
     return decode_text(schema, json, len, 1, w, err);
 }
 
+size_t itd_frozen_bytes(const void *root)
+{
+    const itd_obj *h = root;
+    return h && h->arena && h->arena != &part_mark ? itd_arena_bytes(h->arena) : 0;
+}
+
 /* ------------------------------------------------------------------ encode */
 
 static cJSON *encode_obj(const itd_schema *s, const void *obj, int redact);

@@ -53,6 +53,9 @@ void *itd_decode(const itd_schema *schema, const char *json, size_t len,
  * frees it all (of a part: nothing).  Encoding and itd_clone work as usual. */
 void *itd_decode_frozen(const itd_schema *schema, const char *json, size_t len,
                         itd_warnings *warn, itd_error *err);
+/* The bytes a frozen tree takes (its root given), else 0: for a garbage
+ * collector that does not see malloc'd memory. */
+size_t itd_frozen_bytes(const void *root);
 /* Same from a cJSON tree.  The tree is consumed (strings and free-form
  * subtrees are moved into the object) and always freed. */
 void *itd_decode_take(const itd_schema *schema, cJSON *tree,

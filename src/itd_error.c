@@ -21,6 +21,11 @@ const char *itd_err_kind_name(itd_err_kind k)
 void itd_error_clear(itd_error *e)
 {
     if (!e) return;
+    /* already clear (the common case, several times a call): nothing to
+     * free, and no need to rewrite the two text buffers */
+    if (e->kind == ITD_ERR_NONE && !e->details && !e->data && !e->body && !e->path[0] && !e->message[0] &&
+        !e->status && !e->body_len && !e->retryable && !e->attempts && e->retry_after == -1.0)
+        return;
     cJSON_Delete(e->details);
     cJSON_Delete(e->data);
     free(e->body);

@@ -117,6 +117,13 @@ void itd_arena_free(itd_arena *a)
     }
 }
 
+size_t itd_arena_bytes(const itd_arena *a)
+{
+    size_t n = 0;
+    for (const itd_arena_block *b = a ? a->head : NULL; b; b = b->next) n += sizeof *b + b->cap;
+    return n;
+}
+
 static void free_values(cJSON *n)
 {
     for (; n; n = n->next) {

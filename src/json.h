@@ -24,6 +24,7 @@ typedef struct itd_arena {
 itd_arena *itd_arena_new(size_t first);
 void *itd_arena_alloc(itd_arena *a, size_t n); /* 16-byte aligned, not zeroed */
 void itd_arena_free(itd_arena *a);
+size_t itd_arena_bytes(const itd_arena *a); /* what its blocks take from malloc */
 
 /* Parse into `a` (zero-initialised by the caller).  Never give the tree to
  * cJSON_Delete: release it with itd_json_release.  On error nothing is left

@@ -25,7 +25,7 @@ typedef struct lclient {
     itd_client *c;
     int hook_ref;            /* the client's hook; LUA_NOREF when none */
     itd_api_version api_version; /* option api_version: the create body sent */
-    int batch_kb;            /* response KB of the last batch (client_batch) */
+    size_t batch_bytes;      /* what the last batch's results take (client_batch) */
     /* A scratch kept for single calls (registry ref; LUA_NOREF: none yet),
      * reset rather than made per call.  While one uses it, another call (a
      * hook's, or any call after one that raised midway) makes its own. */
@@ -236,6 +236,7 @@ static int client_call(lua_State *L)
     }
     int nres;
     if (ok) {
+        itdl_gc_account(L, itdl_result_bytes(&s->results[0]));
         itdl_push_result(L, &s->results[0]);
         nres = 1;
     } else {
@@ -254,14 +255,13 @@ static int client_batch(lua_State *L)
     luaL_argcheck(L, mif >= 1, 3, "max_in_flight must be >= 1");
     lua_settop(L, 3);
     size_t n = lua_rawlen(L, 2);
-    /* The last batch's results are malloc'd, which Lua's collector does not
-     * see: tens of MB for 10,000 jobs.  Once dropped they would wait for a
-     * collection driven by Lua's own (small) allocations, while this batch
-     * allocates as much again (RSS doubling).  A step worth what they were
-     * received as lets the collector free them first when they are garbage
-     * (as a decoded document's Lua object steps it by its size). */
-    if (u->batch_kb) lua_gc(L, LUA_GCSTEP, u->batch_kb);
-    u->batch_kb = 0;
+    /* The last batch's results (tens of MB for 10,000 jobs), once dropped,
+     * would wait for a collection paced by Lua's own small allocations while
+     * this batch allocates as much again (RSS doubling): the collector is
+     * told of them before this batch makes anything, so it frees them first
+     * when they are garbage.  Single calls tell it per result instead. */
+    itdl_gc_account(L, u->batch_bytes);
+    u->batch_bytes = 0;
     lua_newtable(L);                            /* 4: anchor */
     lua_newtable(L);                            /* 5: hooks */
     itdl_scratch *s = itdl_scratch_new(L, n);   /* 6 */
@@ -301,7 +301,6 @@ static int client_batch(lua_State *L)
         res = t->results;
         errs = t->errs;
     }
-    unsigned long long in0 = itd_client_bytes_received(u->c);
     if (m) {
         itd_client_batch(u->c, todo, m, (size_t)mif, res, errs);
         for (size_t j = 0; map && j < m; j++) {
@@ -320,14 +319,11 @@ static int client_batch(lua_State *L)
             itdl_push_error(L, &s->errs[i]);
             lua_remove(L, -2); /* the nil */
         } else {
+            u->batch_bytes += itdl_result_bytes(&s->results[i]);
             itdl_push_result(L, &s->results[i]);
         }
         lua_rawseti(L, out, (int)i + 1);
     }
-    /* The results' memory is malloc'd, out of sight of Lua's collector:
-     * remembered here, and told to the collector when the next batch starts */
-    unsigned long long kb = (itd_client_bytes_received(u->c) - in0) >> 10;
-    u->batch_kb = kb > 1u << 20 ? 1 << 20 : (int)kb;
     run_hooks(L, s, 5);
     lua_settop(L, out);
     return 1;

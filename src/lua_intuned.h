@@ -69,6 +69,13 @@ void itdl_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const l
 void itdl_push_owned(lua_State *L, const itd_schema *s, void *obj, itd_warnings *w);
 /* A Lua array of the items of root's list (the itd_array at list_off), views of
  * one doc that owns root and lives while any of them does. */
+/* A result's memory is malloc'd (one arena per answer), which Lua's
+ * collector does not see: dropped results would pile up between collections
+ * paced by Lua's own small allocations (a few hundred bytes a call beside a
+ * few KB a result).  itdl_gc_account tells the collector, as if Lua had
+ * allocated `bytes`; itdl_result_bytes is what a result takes. */
+void itdl_gc_account(lua_State *L, size_t bytes);
+size_t itdl_result_bytes(const itd_result *r);
 void itdl_push_items(lua_State *L, const itd_schema *rs, void *root, const itd_schema *es, size_t list_off);
 
 /* If the value at idx is an intuned object whose schema is `s` (or a branch

@@ -597,6 +597,17 @@ void itdl_push_request(lua_State *L, const itd_request *r, int pairs)
     }
 }
 
+void itdl_gc_account(lua_State *L, size_t bytes)
+{
+    size_t kb = bytes >> 10;
+    if (kb) lua_gc(L, LUA_GCSTEP, kb > (1u << 20) ? 1 << 20 : (int)kb);
+}
+
+size_t itdl_result_bytes(const itd_result *r)
+{
+    return r->obj ? itd_frozen_bytes(r->obj) : 0;
+}
+
 void itdl_push_result(lua_State *L, itd_result *r)
 {
     const itd_op_def *d = itd_op_def_of(r->op);
