@@ -5,7 +5,8 @@
 --   seq    N sequential client.jobs:get (request building, HTTP, decode, validate)
 --   batch  N jobs:get over client:batch with C in flight
 --   memory N sequential calls; prints RSS before/after (KiB)
---   bmemory B N  B batches of N calls (32 in flight) after two; prints RSS before/after (KiB)
+--   bmemory B N  B batches of N calls (32 in flight) after two; prints RSS before, after
+--                the first tenth of them, and after all (KiB): where it rises
 -- Environment: BENCH_CA_FILE (option ca_file), BENCH_HTTP=1.1 (option http2 = false).
 local intuned = require "intuned"
 local rusage = require "rusage"
@@ -60,8 +61,12 @@ elseif mode == "bmemory" then
   batch(k, 32)
   batch(k, 32)
   collectgarbage()
-  local r0 = rusage.rss()
-  for _ = 1, n do batch(k, 32) end
+  local r0, r10 = rusage.rss(), nil
+  local tenth = math.max(1, math.floor(n / 10))
+  for i = 1, n do
+    batch(k, 32)
+    if i == tenth then collectgarbage(); r10 = rusage.rss() end
+  end
   collectgarbage()
-  print(("%d %d"):format(r0, rusage.rss()))
+  print(("%d %d %d"):format(r0, r10, rusage.rss()))
 end

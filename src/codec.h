@@ -56,6 +56,10 @@ void *itd_decode_frozen(const itd_schema *schema, const char *json, size_t len,
 /* The bytes a frozen tree takes (its root given), else 0: for a garbage
  * collector that does not see malloc'd memory. */
 size_t itd_frozen_bytes(const void *root);
+/* n more bytes (zeroed) in a frozen tree's arena, freed with it: for a
+ * holder of the tree that lives exactly as long.  NULL when `root` is not a
+ * frozen root, or on OOM. */
+void *itd_frozen_alloc(void *root, size_t n);
 /* Same from a cJSON tree.  The tree is consumed (strings and free-form
  * subtrees are moved into the object) and always freed. */
 void *itd_decode_take(const itd_schema *schema, cJSON *tree,

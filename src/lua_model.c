@@ -26,6 +26,7 @@ static char OBJECT_MT_KEY, ARRAY_MT_KEY;
 
 typedef struct doc {
     int refs;
+    int in_root;  /* allocated in the frozen root's own arena: freed with it */
     const itd_schema *schema;
     void *root;
     itd_warnings warn;
@@ -40,9 +41,13 @@ typedef struct view {
 static void doc_release(doc *d)
 {
     if (d && --d->refs == 0) {
-        itd_free(d->schema, d->root);
         itd_warnings_clear(&d->warn);
-        free(d);
+        if (d->in_root) {
+            itd_free(d->schema, d->root); /* d goes with it */
+        } else {
+            itd_free(d->schema, d->root);
+            free(d);
+        }
     }
 }
 
@@ -64,7 +69,10 @@ static const itd_schema *exact(const itd_schema *s, const void *obj)
  * -1 on OOM (obj and w are freed then: the caller raises afterwards). */
 static int attach_root(view *v, const itd_schema *s, void *obj, itd_warnings *w)
 {
-    doc *d = calloc(1, sizeof *d);
+    /* a frozen tree holds its doc too: one allocation fewer per answer */
+    doc *d = itd_frozen_alloc(obj, sizeof *d);
+    if (d) d->in_root = 1;
+    else d = calloc(1, sizeof *d);
     if (!d) {
         itd_free(s, obj);
         itd_warnings_clear(w);
