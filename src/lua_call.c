@@ -268,7 +268,6 @@ static int m_result(lua_State *L)
         u->m = NULL;
         u->taken = 1;
         if (rc == 0) {
-            itdl_gc_account(L, itdl_result_bytes(&u->res));
             itdl_push_result(L, &u->res); /* moves the objects out; u->res frees the rest */
             lua_setfield(L, 2, "result");
         } else {

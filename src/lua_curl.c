@@ -26,6 +26,7 @@ typedef struct lclient {
     int hook_ref;            /* the client's hook; LUA_NOREF when none */
     itd_api_version api_version; /* option api_version: the create body sent */
     size_t batch_bytes;      /* what the last batch's results take (client_batch) */
+    size_t call_bytes;       /* what single calls' results took since the collector was told */
     /* A scratch kept for single calls (registry ref; LUA_NOREF: none yet),
      * reset rather than made per call.  While one uses it, another call (a
      * hook's, or any call after one that raised midway) makes its own. */
@@ -236,7 +237,13 @@ static int client_call(lua_State *L)
     }
     int nres;
     if (ok) {
-        itdl_gc_account(L, itdl_result_bytes(&s->results[0]));
+        /* told in steps of 256 KB: a step per answer costs LuaJIT's
+         * collector (which steps at once) more than it saves */
+        u->call_bytes += itdl_result_bytes(&s->results[0]);
+        if (u->call_bytes >= 256u << 10) {
+            itdl_gc_account(L, u->call_bytes);
+            u->call_bytes = 0;
+        }
         itdl_push_result(L, &s->results[0]);
         nres = 1;
     } else {

@@ -73,7 +73,8 @@ void itdl_push_owned(lua_State *L, const itd_schema *s, void *obj, itd_warnings 
  * collector does not see: dropped results would pile up between collections
  * paced by Lua's own small allocations (a few hundred bytes a call beside a
  * few KB a result).  itdl_gc_account tells the collector, as if Lua had
- * allocated `bytes`; itdl_result_bytes is what a result takes. */
+ * allocated `bytes`; itdl_result_bytes is what a result takes.  (Inside
+ * nginx the request's own Lua garbage paces it enough: not used there.) */
 void itdl_gc_account(lua_State *L, size_t bytes);
 size_t itdl_result_bytes(const itd_result *r);
 void itdl_push_items(lua_State *L, const itd_schema *rs, void *root, const itd_schema *es, size_t list_off);

@@ -59,7 +59,6 @@ static int l_parse_response(lua_State *L)
     itd_response resp = { (long)st, ct, ra, body, body ? blen : 0 };
     if (itd_response_parse((itd_op)op, &resp, &s->results[0], &s->errs[0]))
         return itdl_push_error(L, &s->errs[0]); /* errs[0] freed by the scratch */
-    itdl_gc_account(L, itdl_result_bytes(&s->results[0]));
     itdl_push_result(L, &s->results[0]);
     return 1;
 }
