@@ -97,7 +97,8 @@ int main(int argc, char **argv)
                 if (decode) {
                     itd_error e;
                     memset(&e, 0, sizeof e);
-                    void *job = itd_decode(&itd_Job, x->buf + head, body, NULL, &e);
+                    /* the decode the client makes of an answer */
+                    void *job = itd_decode_frozen(&itd_Job, x->buf + head, body, NULL, &e);
                     if (!job) { fprintf(stderr, "decode: %s: %s\n", e.path, e.message); return 1; }
                     itd_free(&itd_Job, job);
                 }
