@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__) && defined(__GNUC__)
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(ITD_NO_SSE2)
 #include <emmintrin.h>
 #endif
 #include "codec.h"
@@ -215,18 +215,26 @@ static void drop(parser *ps, char *s, int is_key)
  * a control character or a byte >= 0x80.  Eight bytes a step where a
  * 64-bit little-endian load is cheap: a flag per byte, the lowest one exact
  * (the borrows of the subtractions only reach the bytes above it). */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR 1
+/* The flags of the eight bytes at p (0: none to look at). */
+HOT uint64_t word_flags(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+    return (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+}
+#endif
+
 HOT const char *scan_plain(const char *p, const char *end)
 {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    while (end - p >= 8) {
-        uint64_t w, q, b;
-        memcpy(&w, p, 8);
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
-        uint64_t m = (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+#ifdef SWAR
+    for (; end - p >= 8; p += 8) {
+        uint64_t m = word_flags(p);
         if (m) return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
     }
 #endif
     while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80) p++;
@@ -236,11 +244,12 @@ HOT const char *scan_plain(const char *p, const char *end)
 /* The same over our own copy of the text, which has PAD zero bytes after
  * its end: a zero is a control character, so no load reaches past them and
  * no byte loop is needed for a string's last bytes.  Sixteen bytes a step
- * with SSE2 (every x86-64 has it), else eight as above. */
+ * with SSE2 (every x86-64 has it), else eight as above (-DITD_NO_SSE2 builds
+ * that one on x86-64 too, to test it). */
 #define PAD 16
 HOT const char *scan_padded(const char *p, const char *end)
 {
-#if defined(__SSE2__) && defined(__GNUC__)
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(ITD_NO_SSE2)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
     (void)end;
     for (;;) {
@@ -251,17 +260,11 @@ HOT const char *scan_padded(const char *p, const char *end)
         if (m) return p + __builtin_ctz(m);
         p += 16;
     }
-#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+#elif defined(SWAR)
     (void)end;
-    for (;;) {
-        uint64_t w, q, b;
-        memcpy(&w, p, 8);
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
-        uint64_t m = (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+    for (;; p += 8) {
+        uint64_t m = word_flags(p);
         if (m) return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
     }
 #else
     return scan_plain(p, end);

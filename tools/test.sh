@@ -27,7 +27,8 @@ fail_suite() { record "$1" 0 1; echo "!! $1: $2"; }
 # ---- C tests (plain build)
 run_ctest() { # name builddir [wrapper]
   local name=$1 dir=$2 log=$LOGS/$1.log
-  (cd "$dir" && ctest --output-on-failure -j"$JOBS") >"$log" 2>&1
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-}) >"$log" 2>&1
   local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of" "$log" | tail -1)
   if [ -z "$line" ]; then fail_suite "$name" "no CTest summary (see $log)"; tail -20 "$log"; return; fi
   local total failed; total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line"); failed=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
@@ -57,6 +58,13 @@ cmake -S . -B build/plain -DITD_WERROR=ON -DLUA_INCDIR=/usr/include/lua5.4 >"$LO
   && cmake --build build/plain -j"$JOBS" >>"$LOGS/cmake-plain.log" 2>&1 \
   || { cat "$LOGS/cmake-plain.log" | tail -40; fail_suite "build" "cmake build failed"; }
 [ -d build/plain ] && run_ctest ctest build/plain
+
+note "portable string scan: the JSON and decode tests with the 8-byte scan that machines without SSE2 run"
+cmake -S . -B build/portable -DITD_WERROR=ON -DLUA_INCDIR=/usr/include/lua5.4 -DITD_BUILD_EMULATOR=OFF \
+  -DCMAKE_C_FLAGS=-DITD_NO_SSE2 >"$LOGS/cmake-portable.log" 2>&1 \
+  && cmake --build build/portable -j"$JOBS" >>"$LOGS/cmake-portable.log" 2>&1 \
+  || { tail -40 "$LOGS/cmake-portable.log"; fail_suite "portable-build" "cmake build failed"; }
+[ -d build/portable ] && CTEST_ARGS="-R test_codec|test_fuzz|test_protocol|test_call" run_ctest ctest-portable build/portable
 
 note "client-only build (no libmicrohttpd): the client installs, the emulator is left out"
 CO=$ROOT/build/client-only
