@@ -42,12 +42,9 @@ static void doc_release(doc *d)
 {
     if (d && --d->refs == 0) {
         itd_warnings_clear(&d->warn);
-        if (d->in_root) {
-            itd_free(d->schema, d->root); /* d goes with it */
-        } else {
-            itd_free(d->schema, d->root);
-            free(d);
-        }
+        int own = !d->in_root; /* else d is in the root's arena and goes with it */
+        itd_free(d->schema, d->root);
+        if (own) free(d);
     }
 }
 

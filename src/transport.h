@@ -63,11 +63,6 @@ int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_er
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
                         itd_result *results, itd_error *errs);
 
-/* Response body bytes this client has received so far (every call and
- * attempt): e.g. for a binding to tell its garbage collector how much
- * malloc'd memory the decoded results may hold. */
-unsigned long long itd_client_bytes_received(const itd_client *c);
-
 #ifdef __cplusplus
 }
 #endif

@@ -126,7 +126,6 @@ struct itd_client {
     struct { char *sig; struct curl_slist *list; } hc[4];
     size_t nhc;
     itd_rng rng;
-    unsigned long long bytes_in; /* response bodies received */
 };
 
 void itd_client_opts_default(itd_client_opts *o)
@@ -642,7 +641,6 @@ static void xfer_feed(xfer *x, CURLcode rc)
     r.retry_after = sl->have_ra ? sl->retry_after : NULL;
     r.body = sl->body.p ? sl->body.p : "";
     r.body_len = sl->body.n;
-    x->c->bytes_in += sl->body.n;
     if (sl->want_headers && sl->nh) {
         if (sl->nh > sl->hvcap) {
             itd_header *hv = realloc(sl->hv, sl->nh * sizeof *hv);
@@ -888,4 +886,3 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
     return failed;
 }
 
-unsigned long long itd_client_bytes_received(const itd_client *c) { return c ? c->bytes_in : 0; }
