@@ -7,7 +7,9 @@
  *       0x10 fuzzed retry policy (bytes 6..10), 0x08 also try a
  *       CONNECTION (0x04: TIMEOUT) error, 0x02 marked retryable
  *   [4] rnd * 256   [5] attempt - 1 (modulo 8)   [6..10] retry policy
- *   then: Content-Type '\n' Retry-After '\n' body (the rest). */
+ *   then: Content-Type '\n' Retry-After '\n' body (the rest).
+ * The body is also read as an HTTP/1.x response head (http1.h), with the
+ * default caps and with small ones. */
 #include <math.h>
 #include <time.h>
 #include "intuned.h"
@@ -66,6 +68,43 @@ static void check_retry_after(const char *v)
     }
 }
 
+typedef struct span { const char *lo, *hi; int n; } span;
+
+static void in_span(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    span *s = ud;
+    FUZZ_CHECK(nlen > 0 && name >= s->lo && name + nlen <= s->hi, "header name outside the head");
+    FUZZ_CHECK(value >= s->lo && value + vlen <= s->hi, "header value outside the head");
+    for (size_t i = 0; i < nlen; i++) FUZZ_CHECK(name[i] != ':' && name[i] != ' ' && name[i] != '\n', "name byte");
+    if (vlen) FUZZ_CHECK(value[0] != ' ' && value[vlen - 1] != ' ' && value[vlen - 1] != '\r', "value not trimmed");
+    s->n++;
+}
+
+static void check_http1(const char *b, size_t n, const itd_http1_limits *lim)
+{
+    itd_http1_head h;
+    char why[96];
+    span sp = { b, b + n, 0 };
+    int r = itd_http1_parse_head(b, n, lim, &h, in_span, &sp, why, sizeof why);
+    if (r == ITD_HTTP1_DONE) {
+        FUZZ_CHECK(h.end >= 4 && h.end <= n && b[h.end - 1] == '\n', "head end %zu of %zu", h.end, n);
+        FUZZ_CHECK(h.status >= 101 && h.status <= 999 && (h.status >= 200 || h.status == 101), "status %d", h.status);
+        FUZZ_CHECK((size_t)sp.n <= (lim ? lim->max_headers : 200), "%d headers", sp.n);
+        /* the head alone is the same head; one byte fewer asks for more */
+        itd_http1_head h2;
+        FUZZ_CHECK(itd_http1_parse_head(b, h.end, lim, &h2, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE &&
+                   h2.end == h.end && h2.status == h.status, "head alone");
+        FUZZ_CHECK(itd_http1_parse_head(b, h.end - 1, lim, &h2, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE,
+                   "head less its last byte");
+    } else if (r == ITD_HTTP1_MORE) {
+        FUZZ_CHECK(sp.n == 0, "headers seen of an incomplete head");
+        size_t max_head = lim ? lim->max_head : 300 * 1024, max_line = lim ? lim->max_line : 100 * 1024;
+        FUZZ_CHECK(n <= max_head + max_line + 1, "asks for more with %zu bytes", n);
+    } else {
+        FUZZ_CHECK(r == ITD_HTTP1_MALFORMED && why[0], "rc %d, why \"%s\"", r, why);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 11 || size > (1u << 20)) return 0;
@@ -95,6 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *ra = fz_field(&cur, '\n', NULL);
     size_t blen;
     char *body = fz_rest(&cur, &blen);
+
+    check_http1(body, blen, NULL);
+    itd_http1_limits small = { 8 + pb[0] % 64, 16 + pb[1], 1 + pb[2] % 8 };
+    check_http1(body, blen, &small);
 
     itd_response resp = { status, (flags & 0x40) ? NULL : ct, (flags & 0x20) ? NULL : ra, body, blen };
     itd_result res;

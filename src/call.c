@@ -218,27 +218,50 @@ struct itd_call_m {
     int nev, evpos;
 };
 
-/* One spare machine per thread: a machine is over 3 KB, and a malloc of that
- * size makes glibc consolidate its fast bins every time, so sequential calls
- * reuse the last one's memory (zeroed; nothing of that call is kept).  A
- * pthread key, not __thread, so a thread's spare is freed when it ends. */
+/* Spare machines per thread: a machine is over 3 KB, and a malloc of that
+ * size makes glibc consolidate its fast bins every time, so calls reuse the
+ * memory of ended ones (zeroed; nothing of those calls is kept): one after
+ * another, and as many as a batch or an nginx worker has in flight, up to
+ * SPARES (about 100 KB kept idle at most).  A pthread key, not __thread, so
+ * that a thread's spares are freed when it ends. */
+#define SPARES 32
+typedef struct spares {
+    int n;
+    itd_call_m *m[SPARES];
+} spares;
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static int spare_ok;
-static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, free) == 0; }
+
+static void spares_free(void *p)
+{
+    spares *s = p;
+    for (int i = 0; i < s->n; i++) free(s->m[i]);
+    free(s);
+}
+
+static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, spares_free) == 0; }
 
 static itd_call_m *machine_alloc(void)
 {
     pthread_once(&spare_once, spare_init);
-    itd_call_m *m = spare_ok ? pthread_getspecific(spare_key) : NULL;
-    if (m && pthread_setspecific(spare_key, NULL) == 0) return m; /* zeroed when kept */
-    return calloc(1, sizeof *m);
+    spares *s = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (s && s->n) return s->m[--s->n]; /* zeroed when kept */
+    return calloc(1, sizeof(itd_call_m));
 }
 
 static void machine_release(itd_call_m *m)
 {
     memset(m, 0, sizeof *m);
-    if (spare_ok && !pthread_getspecific(spare_key) && pthread_setspecific(spare_key, m) == 0) return;
+    spares *s = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (spare_ok && !s && (s = calloc(1, sizeof *s)) && pthread_setspecific(spare_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    if (s && s->n < SPARES) {
+        s->m[s->n++] = m;
+        return;
+    }
     free(m);
 }
 

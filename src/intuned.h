@@ -15,6 +15,7 @@
  *   call.h        the call machine: retries, deadline, reconciliation, events
  *   schedule.h    the schedule engine
  *   transport.h   the libcurl client that drives the call machine
+ *   http1.h       HTTP/1.x response heads from bytes (the nginx transport)
  *
  * Conventions
  *  - Ownership: a decoded object is one tree; free it with itd_free(schema, obj)
@@ -35,5 +36,6 @@
 #include "call.h"
 #include "schedule.h"
 #include "transport.h"
+#include "http1.h"
 
 #endif

@@ -32,6 +32,32 @@ void itd_error_clear(itd_error *e)
     *e = (itd_error)ITD_ERROR_INIT;
 }
 
+/* What itd_error_box gives without memory: const, so a write to it faults
+ * instead of changing every holder's error. */
+static const itd_error nomem = { ITD_ERR_NOMEM, 0, "", "out of memory", NULL, NULL, NULL, 0, 0, 0, -1.0 };
+
+itd_error *itd_error_box(itd_error *src)
+{
+    itd_error *e = malloc(sizeof *e);
+    if (e) {
+        *e = *src;
+    } else {
+        cJSON_Delete(src->details);
+        cJSON_Delete(src->data);
+        free(src->body);
+        e = (itd_error *)&nomem;
+    }
+    *src = (itd_error)ITD_ERROR_INIT;
+    return e;
+}
+
+void itd_error_free(itd_error *e)
+{
+    if (!e || e == &nomem) return;
+    itd_error_clear(e);
+    free(e);
+}
+
 int itd_error_set(itd_error *e, itd_err_kind kind, const char *path, const char *fmt, ...)
 {
     if (!e) return -1;

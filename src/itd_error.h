@@ -55,6 +55,12 @@ typedef struct itd_error {
 #define ITD_ERROR_INIT { ITD_ERR_NONE, 0, "", "", NULL, NULL, NULL, 0, 0, 0, -1.0 }
 
 void itd_error_clear(itd_error *e);             /* frees owned members, resets */
+/* A malloc'd error moved from *src (which is left empty); out of memory, a
+ * shared read-only "out of memory" error instead (*src cleared).  Release
+ * either with itd_error_free (which leaves the shared one alone); change
+ * neither (itd_error_clear included). */
+itd_error *itd_error_box(itd_error *src);
+void itd_error_free(itd_error *e);
 const char *itd_err_kind_name(itd_err_kind k);  /* "validation", "not_found", ... */
 /* One line, e.g. "payload[2].apiName: expected string, got number" or
  * "not_found (404): No job with id x".  Returns buf. */

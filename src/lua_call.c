@@ -8,8 +8,10 @@
  *       false), headers (name -> value), quiet (true: no events); nil
  *       fields take the defaults
  *     seed: drives the jitter (nil: one of its own); now: seconds, any origin
- *   m:next(now) -> "send", request, timeout, fresh | "wait", delay | "done"
- *     request: { method, url, path, headers = { {name, value}, ... }, body }
+ *   m:next(now[, wire]) -> "send", request, timeout, fresh | "wait", delay | "done"
+ *     request: { method, url, path, headers = { {name, value}, ... }, body },
+ *     or with wire true { method, url, wire = the HTTP/1.1 request's bytes }
+ *     (http1.h: what the nginx transport writes)
  *   m:feed_response(now, status, headers, body)   headers: name -> value
  *   m:feed_failure(now, kind, message, sent, retryable[, status[, path]])
  *     kind: "timeout", "connection", "decode", or "validation" (a request
@@ -33,6 +35,7 @@
 #include <strings.h>
 #include "lua_intuned.h"
 #include "call.h"
+#include "http1.h"
 
 #define CALL_MT "intuned.CallMachine"
 
@@ -105,8 +108,14 @@ static int l_call_machine(lua_State *L)
     lua_newtable(L); /* 8: anchor of what the machine borrows */
     lua_pushvalue(L, 8);
     set_anchor(L, 7);
-    itdl_scratch *s = itdl_scratch_new(L, 0); /* owns converted inputs */
-    lua_setfield(L, 8, "scratch");
+    /* the owner of a body converted from a table: only an operation with
+     * a body has one (a userdata fewer for the collector per call) */
+    const itd_op_def *od = itd_op_def_of((itd_op)op);
+    itdl_scratch *s = NULL;
+    if (od && od->body) {
+        s = itdl_scratch_new(L, 0);
+        lua_setfield(L, 8, "scratch");
+    }
 
     int nul = 0;
     itd_config cfg;
@@ -142,10 +151,38 @@ static int l_call_machine(lua_State *L)
     return 1;
 }
 
+/* { method, url, wire }: the request as the bytes to write.  The bytes hold
+ * the API key: the C copies are wiped (the Lua string is the caller's, as
+ * the headers of the table form are). */
+static void push_wire(lua_State *L, const itd_request *q)
+{
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, q->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, q->url);
+    lua_setfield(L, -2, "url");
+    char small[2048];
+    size_t n = itd_http1_request(q, small, sizeof small);
+    if (n == 0) return; /* not an http(s) URL: the transport says so */
+    if (n <= sizeof small) {
+        lua_pushlstring(L, small, n);
+        memset(small, 0, n);
+    } else {
+        /* a userdata, so that a raise while pushing leaks nothing */
+        char *big = lua_newuserdata(L, n);
+        itd_http1_request(q, big, n);
+        lua_pushlstring(L, big, n);
+        memset(big, 0, n);
+        lua_remove(L, -2);
+    }
+    lua_setfield(L, -2, "wire");
+}
+
 static int m_next(lua_State *L)
 {
     lcall *u = check_running(L);
     double now = check_now(L, 2);
+    int wire = lua_toboolean(L, 3);
     if (u->state == ST_FEED) return luaL_error(L, "intuned: feed the outcome of the send before asking for the next step");
     itd_step st;
     memset(&st, 0, sizeof st);
@@ -153,7 +190,8 @@ static int m_next(lua_State *L)
     case ITD_STEP_SEND:
         u->state = ST_FEED;
         lua_pushliteral(L, "send");
-        itdl_push_request(L, st.request, 1);
+        if (wire) push_wire(L, st.request);
+        else itdl_push_request(L, st.request, 1);
         lua_pushnumber(L, st.timeout);
         lua_pushboolean(L, st.fresh);
         return 4;

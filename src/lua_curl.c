@@ -147,7 +147,9 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
 {
     itd_call *c = &s->calls[i];
     c->op = (itd_op)op;
-    if (itdl_read_args(L, argsidx, anchor, (itd_op)op, u->api_version, s, &c->args, &s->errs[i])) {
+    itd_error e = ITD_ERROR_INIT;
+    if (itdl_read_args(L, argsidx, anchor, (itd_op)op, u->api_version, s, &c->args, &e)) {
+        s->errs[i] = itd_error_box(&e);
         s->prefailed[i] = 1;
         return -1;
     }
@@ -168,7 +170,8 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
             c->extra_headers = itdl_header_lines(L, lua_gettop(L), anchor, &nul);
             lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1); /* the lines' array */
             if (nul) {
-                itd_error_set(&s->errs[i], ITD_ERR_VALIDATION, "headers", "a header contains a NUL byte");
+                itd_error_set(&e, ITD_ERR_VALIDATION, "headers", "a header contains a NUL byte");
+                s->errs[i] = itd_error_box(&e);
                 s->prefailed[i] = 1;
             }
         }
@@ -221,9 +224,11 @@ static int client_call(lua_State *L)
     if (reuse) u->scratch_busy = 1;
     if (prepare_call(L, u, s, 0, op, 3, 4, 5, 6)) {
         if (reuse) u->scratch_busy = 0;
-        return itdl_push_error(L, &s->errs[0]);
+        return itdl_push_error(L, s->errs[0]);
     }
-    int ok = itd_client_call(u->c, &s->calls[0], &s->results[0], &s->errs[0]) == 0;
+    itd_error e = ITD_ERROR_INIT;
+    int ok = itd_client_call(u->c, &s->calls[0], &s->results[0], &e) == 0;
+    if (!ok) s->errs[0] = itd_error_box(&e); /* the scratch's from here */
     itdl_scratch *ev = s;
     if (reuse && s->nev) {
         /* the hooks run after the kept scratch is free again (a hook may
@@ -247,7 +252,7 @@ static int client_call(lua_State *L)
         itdl_push_result(L, &s->results[0]);
         nres = 1;
     } else {
-        nres = itdl_push_error(L, &s->errs[0]);
+        nres = itdl_push_error(L, s->errs[0]);
     }
     if (reuse) u->scratch_busy = 0;
     run_hooks(L, ev, 6);
@@ -295,7 +300,7 @@ static int client_batch(lua_State *L)
     for (size_t i = 0; i < n; i++) if (!s->prefailed[i]) m++;
     itd_call *todo = s->calls;
     itd_result *res = s->results;
-    itd_error *errs = s->errs;
+    itd_error **errs = s->errs;
     size_t *map = NULL;
     if (m && m < n) {
         /* compact: the built calls to the front of arrays owned by a second scratch */
@@ -314,16 +319,15 @@ static int client_batch(lua_State *L)
             size_t i = map[j];
             s->results[i] = res[j];
             memset(&res[j], 0, sizeof res[j]);
-            itd_error_clear(&s->errs[i]);
-            s->errs[i] = errs[j];
-            memset(&errs[j], 0, sizeof errs[j]);
+            s->errs[i] = errs[j]; /* NULL before: a call sent was not prefailed */
+            errs[j] = NULL;
         }
     }
     lua_createtable(L, (int)n, 0);
     int out = lua_gettop(L);
     for (size_t i = 0; i < n; i++) {
-        if (s->errs[i].kind != ITD_ERR_NONE) {
-            itdl_push_error(L, &s->errs[i]);
+        if (s->errs[i]) {
+            itdl_push_error(L, s->errs[i]);
             lua_remove(L, -2); /* the nil */
         } else {
             u->batch_bytes += itdl_result_bytes(&s->results[i]);

@@ -123,7 +123,7 @@ typedef struct itdl_scratch {
     size_t n;
     itd_call *calls;
     itd_result *results;
-    itd_error *errs;
+    itd_error **errs;         /* NULL, or call i's error (boxed: itd_error_box) */
     itd_retry_policy *pol;
     itdl_hook_slot *hooks;    /* the C hook's user data of each call */
     int *prefailed;           /* errs[i] set before sending (bad arguments) */

@@ -7,12 +7,16 @@
  *                                          -> result | nil, err
  *   core.call_secrets(cfg, op, args)       -> intuned.Secrets (what the call carries)
  *   core.scrub(secrets, v)                 -> v without them (tables in place)
+ *   core.http1_head(bytes[, init])         -> next, status, headers, version
+ *                                           | false (more bytes needed) | nil, err
  *   core.operations, core.arguments        the operation table (ops.c)
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "lua_intuned.h"
+#include "http1.h"
 
 /* ---------------------------------------------------------- build_request */
 
@@ -43,6 +47,72 @@ static int l_build_request(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------ http1_head */
+
+/* Names lower-cased; a name sent again joined with ", ", but for
+ * Retry-After and Content-Type, where the last one counts (a list of them
+ * means nothing). */
+static void head_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    lua_State *L = ud;
+    char small[64] = { 0 }; /* (gcc 12 cannot see that it is set before use) */
+    luaL_Buffer b;
+    if (nlen <= sizeof small) {
+        for (size_t i = 0; i < nlen; i++) small[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        lua_pushlstring(L, small, nlen);
+    } else {
+        luaL_buffinit(L, &b);
+        for (size_t i = 0; i < nlen; i++) luaL_addchar(&b, (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]));
+        luaL_pushresult(&b);
+    }
+    int last_wins = (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) ||
+                    (nlen == 12 && strncasecmp(name, "content-type", 12) == 0);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!last_wins && !lua_isnil(L, -1)) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, value, vlen);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value, vlen);
+    }
+    lua_rawset(L, -3);
+}
+
+/* The response head at bytes[init..] (init 1 by default), for the nginx
+ * transport: the index after it, the status, the headers (lower-case
+ * names) and the version ("1.1"); false when the bytes end before the head
+ * does; nil and what is wrong when it is malformed or over libcurl's caps. */
+static int l_http1_head(lua_State *L)
+{
+    size_t len = 0;
+    const char *buf = luaL_checklstring(L, 1, &len);
+    lua_Integer init = luaL_optinteger(L, 2, 1);
+    luaL_argcheck(L, init >= 1 && (size_t)(init - 1) <= len, 2, "a position in the bytes");
+    size_t at = (size_t)(init - 1);
+    lua_settop(L, 2);
+    lua_createtable(L, 0, 8); /* 3 */
+    itd_http1_head h;
+    char why[96];
+    int r = itd_http1_parse_head(buf + at, len - at, NULL, &h, head_header, L, why, sizeof why);
+    if (r == ITD_HTTP1_MORE) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (r != ITD_HTTP1_DONE) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    char version[3] = { (char)('0' + h.major), '.', (char)('0' + h.minor) };
+    lua_pushinteger(L, (lua_Integer)(at + h.end + 1));
+    lua_pushinteger(L, h.status);
+    lua_pushvalue(L, 3);
+    lua_pushlstring(L, version, sizeof version);
+    return 4;
+}
+
 /* --------------------------------------------------------- parse_response */
 
 static int l_parse_response(lua_State *L)
@@ -57,8 +127,11 @@ static int l_parse_response(lua_State *L)
     const char *body = luaL_optlstring(L, 5, NULL, &blen);
     itdl_scratch *s = itdl_scratch_new(L, 1);
     itd_response resp = { (long)st, ct, ra, body, body ? blen : 0 };
-    if (itd_response_parse((itd_op)op, &resp, &s->results[0], &s->errs[0]))
-        return itdl_push_error(L, &s->errs[0]); /* errs[0] freed by the scratch */
+    itd_error e = ITD_ERROR_INIT;
+    if (itd_response_parse((itd_op)op, &resp, &s->results[0], &e)) {
+        s->errs[0] = itd_error_box(&e); /* freed by the scratch */
+        return itdl_push_error(L, s->errs[0]);
+    }
     itdl_push_result(L, &s->results[0]);
     return 1;
 }
@@ -300,6 +373,7 @@ void itdl_open_protocol(lua_State *L)
         { "parse_response", l_parse_response },
         { "call_secrets", l_call_secrets },
         { "scrub", l_scrub },
+        { "http1_head", l_http1_head },
         { NULL, NULL },
     };
     luaL_setfuncs(L, funcs, 0);

@@ -176,7 +176,7 @@ static int scratch_gc(lua_State *L)
     itdl_scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
     for (size_t i = 0; i < s->n; i++) {
         if (s->results) itd_result_free(&s->results[i]);
-        if (s->errs) itd_error_clear(&s->errs[i]);
+        if (s->errs) itd_error_free(s->errs[i]);
     }
     free(s->calls); /* one block: calls, results, pol, hooks, prefailed */
     free(s->errs);
@@ -194,7 +194,8 @@ void itdl_scratch_reset(itdl_scratch *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         itd_result_free(&s->results[i]);
-        itd_error_clear(&s->errs[i]); /* retry_after -1 again */
+        itd_error_free(s->errs[i]);
+        s->errs[i] = NULL;
     }
     if (s->n) {
         memset(s->calls, 0, s->n * sizeof *s->calls);
@@ -218,8 +219,8 @@ itdl_scratch *itdl_scratch_new(lua_State *L, size_t n)
         /* one allocation for the arrays (a call's cost is mostly
          * allocations); each element size is a multiple of its alignment,
          * so arrays of 8-aligned types first, the ints last.  The errors
-         * apart: with them a single call's block passes 1 KB, and a malloc
-         * that large makes glibc consolidate its fast bins every time. */
+         * apart, and only for the calls that fail (itd_error_box): an
+         * itd_error is over 800 bytes, 8 MB for a batch of 10,000. */
         size_t per = sizeof *s->calls + sizeof *s->results + sizeof *s->pol +
                      sizeof *s->hooks + sizeof *s->prefailed;
         if (n > SIZE_MAX / per || n > SIZE_MAX / sizeof *s->errs) luaL_error(L, "intuned: out of memory");
@@ -233,7 +234,6 @@ itdl_scratch *itdl_scratch_new(lua_State *L, size_t n)
         s->prefailed = (int *)((char *)s->hooks + n * sizeof *s->hooks);
         s->n = n;
         for (size_t i = 0; i < n; i++) {
-            s->errs[i].retry_after = -1;
             s->hooks[i].s = s;
             s->hooks[i].call = i;
         }

@@ -59,9 +59,12 @@ typedef struct itd_call {
 /* One operation, retries included.  0 with `out` or -1 with `err`. */
 int itd_client_call(itd_client *c, const itd_call *call, itd_result *out, itd_error *err);
 /* Many operations concurrently (libcurl multi), at most `max_in_flight` at once.
- * results[i]/errs[i] receive call i's outcome; returns the number that failed. */
+ * results[i] receives call i's result; errs[i] is NULL when it succeeded,
+ * else its error, malloc'd (the caller's: itd_error_free), so that a batch
+ * of n calls holds errors for the failed ones only.  Either array may be
+ * NULL.  Returns the number that failed. */
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
-                        itd_result *results, itd_error *errs);
+                        itd_result *results, itd_error **errs);
 
 #ifdef __cplusplus
 }

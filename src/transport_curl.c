@@ -369,7 +369,8 @@ typedef struct xfer {
     itd_hook_fn hook;          /* the call's, else the client's; NULL: none */
     void *hook_ud;
     itd_result *res;
-    itd_error *err;
+    itd_error *err;            /* the outcome goes here (a single call), */
+    itd_error **errp;          /* or boxed here when the call failed (a batch) */
 } xfer;
 
 static void xfer_drop_headers(xfer *x)
@@ -688,6 +689,8 @@ static void xfer_end(xfer *x)
         if (x->err) {
             itd_error_clear(x->err);
             *x->err = le;
+        } else if (x->errp && le.kind != ITD_ERR_NONE) {
+            *x->errp = itd_error_box(&le);
         } else {
             itd_error_clear(&le);
         }
@@ -781,21 +784,26 @@ static int batch_advance(itd_client *c, xfer *x, slot *h)
 }
 
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
-                        itd_result *results, itd_error *errs)
+                        itd_result *results, itd_error **errs)
 {
     if (!n) return 0;
     for (size_t i = 0; i < n; i++) {
         if (results) memset(&results[i], 0, sizeof results[i]);
-        if (errs) itd_error_clear(&errs[i]);
+        if (errs) errs[i] = NULL;
     }
     if (!c || !calls) {
-        for (size_t i = 0; errs && i < n; i++) itd_error_set(&errs[i], ITD_ERR_USAGE, "", "itd_client_batch: no client or calls");
+        itd_error e = ITD_ERROR_INIT;
+        for (size_t i = 0; errs && i < n; i++) {
+            itd_error_set(&e, ITD_ERR_USAGE, "", "itd_client_batch: no client or calls");
+            errs[i] = itd_error_box(&e);
+        }
         return n;
     }
     if (max_in_flight < 1) max_in_flight = 1;
     if (max_in_flight > ITD_MAX_IN_FLIGHT) max_in_flight = ITD_MAX_IN_FLIGHT;
-    /* results/errs are required to tell outcomes apart; use scratch if absent */
-    itd_error *scratch = NULL;
+    /* the outcomes are needed to count the failures: a scratch array of
+     * pointers when the caller gave none */
+    itd_error **scratch = NULL;
     if (!errs) {
         scratch = calloc(n, sizeof *scratch);
         if (!scratch) return n;
@@ -806,7 +814,11 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
     if (!xs || !waiting || (!c->multi && !(c->multi = curl_multi_init()))) {
         free(xs);
         free(waiting);
-        for (size_t i = 0; i < n; i++) itd_error_set(&errs[i], ITD_ERR_NOMEM, "", "out of memory");
+        itd_error e = ITD_ERROR_INIT;
+        for (size_t i = 0; i < n; i++) {
+            itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory");
+            errs[i] = itd_error_box(&e);
+        }
         free(scratch);
         return n;
     }
@@ -827,8 +839,14 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
         while (next < n && active < max_in_flight) {
             xfer *x = &xs[next];
             int r = B_DONE;
-            if (xfer_begin(c, x, &calls[next], results ? &results[next] : NULL, &errs[next]) == 0)
+            itd_error be = ITD_ERROR_INIT;
+            if (xfer_begin(c, x, &calls[next], results ? &results[next] : NULL, &be) == 0) {
+                x->err = NULL; /* from here the outcome is boxed */
+                x->errp = &errs[next];
                 r = batch_advance(c, x, NULL);
+            } else {
+                errs[next] = itd_error_box(&be);
+            }
             next++;
             if (r == B_SENT) active++;
             else if (r == B_DONE) done++;
@@ -875,12 +893,12 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
     size_t failed = 0;
     for (size_t i = 0; i < n; i++) {
         xfer_end(&xs[i]);
-        if (errs[i].kind != ITD_ERR_NONE) failed++;
+        if (errs[i]) failed++;
     }
     free(xs);
     free(waiting);
     if (scratch) {
-        for (size_t i = 0; i < n; i++) itd_error_clear(&scratch[i]);
+        for (size_t i = 0; i < n; i++) itd_error_free(scratch[i]);
         free(scratch);
     }
     return failed;

@@ -398,13 +398,12 @@ static void test_transport_echo(void)
         calls[i].args.input = inputs[i];
     }
     itd_result rs[2];
-    itd_error es[2];
-    memset(es, 0, sizeof es);
+    itd_error *es[2];
     CHECK(itd_client_batch(c, calls, 2, 2, rs, es) == 2);
     for (int i = 0; i < 2; i++) {
-        CHECK(es[i].kind == ITD_ERR_INVALID_INPUT);
-        CHECK(!leaks(es[i].message) && !leaks(es[i].body) && !json_leaks(es[i].details) && !json_leaks(es[i].data));
-        itd_error_clear(&es[i]);
+        CHECK(es[i] && es[i]->kind == ITD_ERR_INVALID_INPUT);
+        CHECK(!leaks(es[i]->message) && !leaks(es[i]->body) && !json_leaks(es[i]->details) && !json_leaks(es[i]->data));
+        itd_error_free(es[i]);
     }
     CHECK(g_events == 10);      /* request + response for each of the 5 calls */
     CHECK(g_echoed == 5);

@@ -586,7 +586,7 @@ static void test_batch(void)
     itd_client *c = client(5000, 0, 4);
     static itd_call calls[N];
     static itd_result res[N];
-    static itd_error errs[N];
+    static itd_error *errs[N];
     static char ids[N][32];
     memset(calls, 0, sizeof calls);
     for (int i = 0; i < N; i++) {
@@ -599,11 +599,11 @@ static void test_batch(void)
     S.default_delay_ms = 2;
     size_t failed = itd_client_batch(c, calls, N, 8, res, errs);
     CHECK(failed == 1);
-    CHECK(errs[7].kind == ITD_ERR_VALIDATION);
+    CHECK(errs[7] && errs[7]->kind == ITD_ERR_VALIDATION);
     int inorder = 1;
     for (int i = 0; i < N; i++) {
         if (i == 7) continue;
-        if (errs[i].kind != ITD_ERR_NONE || !res[i].obj) { inorder = 0; continue; }
+        if (errs[i] || !res[i].obj) { inorder = 0; continue; }
         const char *id = calls[i].op == ITD_OP_JOBS_TRIGGER ? ((itd_action *)res[i].obj)->id : ((itd_job *)res[i].obj)->id;
         if (strcmp(id, ids[i]) != 0) inorder = 0;
     }
@@ -611,7 +611,11 @@ static void test_batch(void)
     CHECK(nlog() == N - 1);
     CHECK(S.max_inflight <= 8 && S.max_inflight >= 2);
     CHECK(S.accepts <= 8 + N / 3); /* triggers use fresh connections */
-    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_clear(&errs[i]); }
+    /* the calls that succeeded hold no error at all */
+    int boxed = 0;
+    for (int i = 0; i < N; i++) boxed += errs[i] != NULL;
+    CHECK(boxed == 1);
+    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_free(errs[i]); }
 
     /* with failures: GETs retried, triggers answered 503 are not */
     reset_server();
@@ -620,15 +624,15 @@ static void test_batch(void)
     int trig_fail = 0, get_fail = 0;
     for (int i = 0; i < N; i++) {
         if (i == 7) continue;
-        if (errs[i].kind != ITD_ERR_NONE) {
-            if (calls[i].op == ITD_OP_JOBS_TRIGGER) { trig_fail++; CHECK(errs[i].status == 503 && errs[i].attempts == 1); }
+        if (errs[i]) {
+            if (calls[i].op == ITD_OP_JOBS_TRIGGER) { trig_fail++; CHECK(errs[i]->status == 503 && errs[i]->attempts == 1); }
             else get_fail++;
         }
     }
     CHECK(get_fail == 0);
     CHECK((size_t)trig_fail + 1 == failed);
     CHECK(nlog() == N - 1 + (20 - trig_fail));
-    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_clear(&errs[i]); }
+    for (int i = 0; i < N; i++) { itd_result_free(&res[i]); itd_error_free(errs[i]); }
     S.default_delay_ms = 0;
 
     /* batch reconciliation */
@@ -642,10 +646,19 @@ static void test_batch(void)
     script((step){ A_REPLY, 429, "application/json", "{}", "0", 0, NULL });
     script((step){ A_REPLY, 409, "application/json", "{\"message\":\"exists\"}", NULL, 0, NULL });
     failed = itd_client_batch(c, one, 1, 4, res, errs);
-    CHECK(failed == 0 && res[0].schema == &itd_CreateJob);
+    CHECK(failed == 0 && res[0].schema == &itd_CreateJob && errs[0] == NULL);
     CHECK(nlog() == 3 && strcmp(S.log[2].method, "GET") == 0);
     itd_result_free(&res[0]);
-    itd_error_clear(&errs[0]);
+    itd_error_free(errs[0]);
+
+    /* no arrays: the count of failures all the same */
+    CHECK(itd_client_batch(c, calls, 8, 4, NULL, NULL) == 1);
+    /* no client: every call's error says so */
+    itd_error *ue[2];
+    CHECK(itd_client_batch(NULL, calls, 2, 4, NULL, ue) == 2);
+    CHECK(ue[0] && ue[0]->kind == ITD_ERR_USAGE && ue[1] && ue[1]->kind == ITD_ERR_USAGE);
+    itd_error_free(ue[0]);
+    itd_error_free(ue[1]);
     itd_client_free(c);
 }
 

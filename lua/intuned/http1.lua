@@ -28,6 +28,7 @@
 --  * ca_file does not apply: cosockets check certificates against nginx's
 --    lua_ssl_trusted_certificate.  insecure = true turns the check off.
 local ngx = ngx
+local http1_head = require("intuned.core").http1_head
 
 local M = {}
 
@@ -44,18 +45,21 @@ local DEFAULTS = {
   pool_size = 64, backlog = 4096,
 }
 local MAX_BODY = 32 * 1024 * 1024 -- as the libcurl transport
-local MAX_HEADERS = 200
--- Response head caps, as libcurl's: one line (CURL_MAX_HTTP_HEADER) and all
--- header lines of a response.
+-- Caps of chunk size lines and trailers, as the response head's (src/http1.h).
 local MAX_HEADER_LINE = 100 * 1024
 local MAX_HEAD = 300 * 1024
 local PIECE = 65536 -- bytes asked of the socket per read
 local MAX_TIMEOUT_MS = 2147483647 -- cosocket timeouts are 32-bit
 
+-- The exchange's start reads the clock anew; the reads after a socket
+-- operation take nginx's cached time, which its event loop refreshes every
+-- time it wakes (every wait of a cosocket is one): ngx.update_time formats
+-- nginx's cached date strings each time, a cost worth sparing per read.
 local function now()
   ngx.update_time()
   return ngx.now()
 end
+local function cached_now() return ngx.now() end
 
 local function opt(o, k)
   local v = o[k]
@@ -65,37 +69,65 @@ end
 
 -- ------------------------------------------------------------------ URLs
 
---- scheme, host, port, request target of an absolute http(s) URL, or nil.
--- @tparam string url
--- @treturn table `{ scheme, host, port, target, host_header, tls }`
-function M.parse_url(url)
-  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then return nil end
+-- What an origin ("scheme://authority") gives the exchange: scheme, host,
+-- port, Host header, TLS, the connection pool names; false when it is not
+-- one the transport can use.
+local function parse_origin(scheme, authority)
   scheme = scheme:lower()
-  local authority, target = rest:match("^([^/?#]*)(.*)$")
-  if target == "" then target = "/" end
-  target = target:gsub("#.*$", "")
-  if authority:find("@", 1, true) then return nil end -- no credentials in URLs
+  if authority:find("@", 1, true) then return false end -- no credentials in URLs
   local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
   local ipv6 = host ~= nil
   if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
-  if not host or (scheme ~= "http" and scheme ~= "https") then return nil end
+  if not host or (scheme ~= "http" and scheme ~= "https") then return false end
   port = tonumber(port) or (scheme == "https" and 443 or 80)
   local default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
   local hosthdr = ipv6 and ("[" .. host .. "]") or host
   if not default_port then hosthdr = hosthdr .. ":" .. port end
-  return { scheme = scheme, host = host, port = port, target = target, host_header = hosthdr,
-           tls = scheme == "https" }
+  local tls = scheme == "https"
+  local pool = ("intuned:%s:%s:%d"):format(scheme, host, port)
+  return { scheme = scheme, host = host, port = port, host_header = hosthdr, tls = tls,
+           pool_verify = tls and pool .. ":v" or pool, pool_noverify = tls and pool .. ":nv" or pool }
 end
-local parse_url = M.parse_url
+
+-- Origins seen, parsed once each (a client talks to one or two): bounded,
+-- emptied when full.
+local origins, norigins = {}, 0
+local MAX_ORIGINS = 64
+
+-- The parsed origin of an absolute http(s) URL and its request target, or nil.
+local function split_url(url)
+  local scheme, authority, target = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil end
+  local key = scheme .. "://" .. authority
+  local o = origins[key]
+  if o == nil then
+    o = parse_origin(scheme, authority)
+    if norigins >= MAX_ORIGINS then origins, norigins = {}, 0 end
+    origins[key], norigins = o, norigins + 1
+  end
+  if not o then return nil end
+  if target:find("#", 1, true) then target = target:gsub("#.*$", "") end
+  if target == "" then target = "/" end
+  return o, target
+end
+
+--- scheme, host, port, request target of an absolute http(s) URL, or nil.
+-- @tparam string url
+-- @treturn table `{ scheme, host, port, target, host_header, tls }`
+function M.parse_url(url)
+  local o, target = split_url(url)
+  if not o then return nil end
+  return { scheme = o.scheme, host = o.host, port = o.port, target = target, host_header = o.host_header,
+           tls = o.tls }
+end
 
 -- ------------------------------------------------------------- requests
 
 -- The request's bytes: the machine's headers as it gives them, then Host
 -- and, for a method with a body, Content-Length (body-less POSTs send
 -- Content-Length: 0, reference §1.4).
-local function request_bytes(req, u)
-  local out = { req.method, " ", u.target, " HTTP/1.1\r\n" }
+local function request_bytes(req, u, target)
+  local out = { req.method, " ", target, " HTTP/1.1\r\n" }
   local hs = req.headers or {}
   for i = 1, #hs do
     local h = hs[i]
@@ -114,7 +146,7 @@ end
 
 -- Set the socket's timeouts from what is left of the exchange.
 local function arm(sock, until_t, connect_cap)
-  local left = until_t - now()
+  local left = until_t - cached_now()
   if left <= 0 then return false end
   local ms = math.max(1, math.min(MAX_TIMEOUT_MS, math.floor(left * 1000)))
   local cms = ms
@@ -131,11 +163,15 @@ end
 -- the deadline.  Lines are capped (receive("*l") buffers a line of any
 -- length), so a hostile server cannot make the worker buffer gigabytes.
 local function new_reader(sock, until_t)
-  return { sock = sock, until_t = until_t, buf = "", pos = 1 }
+  return { sock = sock, until_t = until_t, buf = "", pos = 1, reads = 0 }
 end
 
 -- Fill the buffer, which the caller has used up.  true or nil, err.
 local function refill(r, max)
+  -- reads that need no wait do not refresh nginx's clock: a long body read
+  -- that way reads it anew
+  r.reads = r.reads + 1
+  if r.reads > 2 then ngx.update_time() end
   if not arm(r.sock, r.until_t) then return nil, "timeout" end
   local data, err = r.sock:receiveany(max or PIECE)
   if not data then return nil, err end
@@ -159,6 +195,11 @@ end
 
 -- Exactly n bytes.  data or nil, err.
 local function read_exact(r, n)
+  local pos = r.pos
+  if #r.buf - pos + 1 >= n then -- all buffered (a small answer is, mostly)
+    r.pos = pos + n
+    return (pos == 1 and n == #r.buf) and r.buf or r.buf:sub(pos, pos + n - 1)
+  end
   local parts, got = {}, 0
   while got < n do
     local data, err = take(r, n - got)
@@ -202,47 +243,24 @@ end
 
 -- Read the status line and headers.  status, headers (lower-case names;
 -- repeated ones joined with ", " but for retry-after and content-type,
--- where the last wins), version; or nil, err.  At most MAX_HEADER_LINE
--- bytes per line and MAX_HEAD bytes in all (1xx answers included).
+-- where the last wins), version; or nil, err.  The head is parsed by the
+-- core (core.http1_head, src/http1.c), within libcurl's caps: 100 KiB a
+-- line, 300 KiB in all (1xx answers included), 200 header lines; with a
+-- partial head it asks for more bytes, so no more than the caps and one
+-- read are ever buffered.
 local function read_head(r)
-  local total = 0
-  local function line()
-    local l, err = read_line(r, MAX_HEADER_LINE)
-    if not l then
-      if err == "too long" then return nil, ("response header line longer than %d bytes"):format(MAX_HEADER_LINE) end
-      return nil, err
+  while true do
+    local next_pos, status, headers, version = http1_head(r.buf, r.pos)
+    if next_pos then
+      r.pos = next_pos
+      return status, headers, version
     end
-    total = total + #l + 2
-    if total > MAX_HEAD then return nil, ("response headers larger than %d bytes"):format(MAX_HEAD) end
-    return l
+    if next_pos == nil then return nil, status end
+    local rest = r.pos <= #r.buf and r.buf:sub(r.pos) or ""
+    local ok, err = refill(r)
+    if not ok then return nil, err end
+    if rest ~= "" then r.buf = rest .. r.buf end
   end
-  local status, version
-  repeat
-    local l, err = line()
-    if not l then return nil, err end
-    version, status = l:match("^HTTP/(%d%.%d) (%d%d%d)")
-    if not status then return nil, "malformed status line" end
-    status = tonumber(status)
-    local headers, n = {}, 0
-    while true do
-      local h, herr = line()
-      if not h then return nil, herr end
-      if h == "" then break end
-      n = n + 1
-      if n > MAX_HEADERS then return nil, "too many response headers" end
-      local name, value = h:match("^([^:%s]+)%s*:%s*(.-)%s*$")
-      if name then
-        name = name:lower()
-        if headers[name] and name ~= "retry-after" and name ~= "content-type" then
-          headers[name] = headers[name] .. ", " .. value
-        else
-          headers[name] = value
-        end
-      end
-    end
-    if status >= 200 or status == 101 then return status, headers, version end
-    -- 1xx informational answers precede the real one
-  until false
 end
 
 -- A protocol line quoted in an error: short, printable.
@@ -336,7 +354,9 @@ end
 --- One HTTP exchange on a cosocket.
 -- @tparam table o `connect_timeout`, `keepalive_timeout`, `pool_size`,
 -- `backlog`, `insecure` (the client's options; nil fields take the defaults)
--- @tparam table req `{ method, url, headers = { {name, value}, ... }, body }`
+-- @tparam table req `{ method, url, headers = { {name, value}, ... }, body }`,
+-- or `{ method, url, wire }` with the request's bytes as the call machine
+-- writes them (`m:next(now, true)`)
 -- @tparam number timeout seconds the exchange may take (0 or nil: no limit)
 -- @param fresh ignored: see the top of this file
 -- @treturn number status
@@ -345,7 +365,7 @@ end
 -- @return[2] nil
 -- @treturn[2] table failure `{ kind, message, sent, retryable, status, path }`
 function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
-  local u = parse_url(req.url)
+  local u, target = split_url(req.url)
   if not u then
     return nil, { kind = "validation", path = "server_url", message = "not an http(s) URL the nginx transport can use",
                   sent = false, retryable = false }
@@ -356,7 +376,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
     return nil, { kind = "connection", message = "no socket: " .. tostring(serr), sent = false, retryable = false }
   end
   local verify = not o.insecure
-  local pool = ("intuned:%s:%s:%d%s"):format(u.scheme, u.host, u.port, u.tls and (verify and ":v" or ":nv") or "")
+  local pool = verify and u.pool_verify or u.pool_noverify
   if not arm(sock, until_t, opt(o, "connect_timeout")) then return nil, net_failure("connect", "timeout", false) end
   local ok, err = sock:connect(u.host, u.port,
     { pool = pool, pool_size = opt(o, "pool_size"), backlog = opt(o, "backlog") })
@@ -395,7 +415,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
     return nil, net_failure("send", "timeout", false)
   end
   local what = reused and " (kept-alive connection)" or ""
-  local bytes, werr = sock:send(request_bytes(req, u))
+  local bytes, werr = sock:send(req.wire or request_bytes(req, u, target))
   if not bytes then
     sock:close()
     -- the server did not get the whole request, so it cannot have acted on it

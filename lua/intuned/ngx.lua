@@ -91,6 +91,10 @@ local function call_headers(cfg, co)
   return header_lines(co.headers, header_lines(cfg.headers, {}))
 end
 
+-- The machine's policy of a call without options of its own, per client
+-- (the client's normalized options do not change once made).
+local policies = setmetatable({}, { __mode = "k" })
+
 -- A per-call option, else the client's.
 local function pick(cfg, co, k)
   if co and co[k] ~= nil then return co[k] end
@@ -109,16 +113,28 @@ end
 -- @treturn[2] intuned.Error
 function M.call(cfg, op, args, callopts)
   local hook = pick(cfg, callopts, "hook") or nil -- false: none for this call
+  local policy
+  if callopts == nil then
+    policy = policies[cfg]
+    if not policy then
+      policy = { timeout = cfg.timeout, deadline = cfg.deadline, retry = cfg.retry, headers = cfg.headers,
+                 quiet = not hook }
+      policies[cfg] = policy
+    end
+  else
+    policy = {
+      timeout = pick(cfg, callopts, "timeout"), deadline = pick(cfg, callopts, "deadline"),
+      retry = pick(cfg, callopts, "retry"), headers = call_headers(cfg, callopts), quiet = not hook,
+    }
+  end
   -- looked up at each call (not kept in a local), so a spec can wrap it
-  local m, err = core.call_machine(cfg, op, args, {
-    timeout = pick(cfg, callopts, "timeout"), deadline = pick(cfg, callopts, "deadline"),
-    retry = pick(cfg, callopts, "retry"), headers = call_headers(cfg, callopts), quiet = not hook,
-  }, nil, now())
+  local m, err = core.call_machine(cfg, op, args, policy, nil, now())
   if not m then return nil, err end
   local last_retry_err
   for _ = 1, MAX_STEPS do
     -- "send", request, timeout, fresh | "wait", delay | "done"
-    local what, arg, timeout, fresh = m:next(now())
+    -- the request as the bytes to write (src/http1.c), not a table to join
+    local what, arg, timeout, fresh = m:next(now(), true)
     -- A hook that raises ends the call with that raise (as with libcurl);
     -- one that closes the client does not stop it (it holds cfg.hook).
     if hook then last_retry_err = deliver(m, hook, last_retry_err) end
