@@ -52,6 +52,22 @@ describe("core.http1_head", function()
     assert.are.equal(503, select(2, core.http1_head(text)))
   end)
 
+  it("says where the next head starts after complete 1xx heads, and counts them against the cap", function()
+    local early = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"
+    local more, nxt, counted = core.http1_head(early)
+    assert.is_false(more)
+    assert.are.equal(26, nxt)
+    assert.are.equal(25, counted)
+    local rest = early:sub(nxt) .. "00 OK\r\n\r\n"
+    local e, status = core.http1_head(rest, 1, counted)
+    assert.are.equal(#rest + 1, e)
+    assert.are.equal(200, status)
+    local n, err = core.http1_head(rest, 1, 307200)
+    assert.is_nil(n)
+    assert.are.equal("response headers larger than 307200 bytes", err)
+    assert.has_error(function() core.http1_head(rest, 1, -1) end)
+  end)
+
   it("says what is wrong: the status line, libcurl's caps", function()
     local n, err = core.http1_head("HTTP/1.1 20x OK\r\n\r\n")
     assert.is_nil(n)

@@ -161,6 +161,24 @@ describe("the nginx transport against a hostile server", function()
       assert.matches("response headers larger than 307200 bytes", r.err.message, 1, true)
     end)
 
+    it("a 150 KiB head written 7 bytes at a time arrives whole, in about the time it takes to send", function()
+      -- reads bring a few hundred bytes each, the blank line that ends the
+      -- head split across two of them at some point: the pieces are joined
+      -- right, and the worker's CPU stays far below the wall time
+      local r = run([[
+        local c0 = os.clock()
+        local out = call("crumbhead/150", { retry = false, timeout = 20 })
+        out.cpu = os.clock() - c0
+        return out
+      ]])
+      io.stderr:write(("\n[nginx hostile] 150 KiB head in 7-byte writes: %.2f s, worker CPU %.3f s\n")
+        :format(r.t, r.cpu))
+      assert.is_true(r.ok, r.err and r.err.text)
+      assert.equals(0, r.n)
+      assert.is_true(r.t < 10, "took " .. r.t .. " s")
+      assert.is_true(r.cpu < 1, "the worker spent " .. r.cpu .. " s of CPU on it")
+    end)
+
     it("a 90 KiB header line is still accepted (the cap is libcurl's 100 KiB)", function()
       local r = run([[ return call("longhead/90", { retry = false, timeout = 10 }) ]])
       assert.is_true(r.ok, r.err and r.err.text)

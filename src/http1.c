@@ -64,8 +64,8 @@ static int next_line(const char *buf, size_t len, size_t p, size_t *n, size_t *n
     return 1;
 }
 
-int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *lim, itd_http1_head *head,
-                         itd_http1_header_fn fn, void *ud, char *why, size_t whylen)
+int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *lim, size_t counted,
+                         itd_http1_head *head, itd_http1_header_fn fn, void *ud, char *why, size_t whylen)
 {
     static const itd_http1_limits dflt = ITD_HTTP1_LIMITS_INIT;
     if (!lim) lim = &dflt;
@@ -75,15 +75,20 @@ int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *li
         whylen = sizeof none;
     }
     why[0] = 0;
-    size_t p = 0, total = 0;
+    size_t p = 0, total = counted;
+    size_t done = 0, done_counted = counted; /* the complete 1xx heads */
     for (;;) { /* one head a turn: 1xx answers, then the final one */
         size_t start = p, nheaders = 0;
-        itd_http1_head h = { 0, 0, 0, 0 };
+        itd_http1_head h = { 0, 0, 0, 0, 0 };
         for (size_t line = 0;; line++) {
             size_t n, next;
             if (!next_line(buf, len, p, &n, &next)) {
                 /* + 1: the CR that may come before the LF */
                 if (len - p > lim->max_line + 1) goto line_too_long;
+                if (head) {
+                    head->end = done;
+                    head->counted = done_counted;
+                }
                 return ITD_HTTP1_MORE;
             }
             if (n > lim->max_line) goto line_too_long;
@@ -116,9 +121,12 @@ int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *li
                 }
             }
             h.end = p;
+            h.counted = total;
             if (head) *head = h;
             return ITD_HTTP1_DONE;
         }
+        done = p;
+        done_counted = total;
     }
 line_too_long:
     snprintf(why, whylen, "response header line longer than %zu bytes", lim->max_line);

@@ -26,9 +26,13 @@ typedef struct itd_http1_limits {
 #define ITD_HTTP1_LIMITS_INIT { 100 * 1024, 300 * 1024, 200 }
 
 typedef struct itd_http1_head {
-    int status;   /* of the final answer (1xx ones before it are skipped, 101 is final) */
+    int status;     /* of the final answer (1xx ones before it are skipped, 101 is final) */
     int major, minor;
-    size_t end;   /* bytes the heads took, their blank lines included: the body starts here */
+    /* DONE: the bytes the heads took, their blank lines included (the body
+     * starts here).  MORE: the bytes of the complete 1xx heads at the start,
+     * which the caller may drop before it feeds the rest again. */
+    size_t end;
+    size_t counted; /* head bytes counted against max_head so far, those dropped included */
 } itd_http1_head;
 
 /* Each header line of the final head that reads "name: value": the name
@@ -38,14 +42,18 @@ typedef void (*itd_http1_header_fn)(void *ud, const char *name, size_t nlen, con
 
 enum { ITD_HTTP1_MALFORMED = -1, ITD_HTTP1_MORE = 0, ITD_HTTP1_DONE = 1 };
 
-/* Parse the response head at the start of buf[0..len).  Lines end at LF,
- * one CR before it dropped.  ITD_HTTP1_DONE with *head set (fn called for
- * the final head's headers, in order), ITD_HTTP1_MORE when the bytes end
- * before the head does and no limit is passed yet, or ITD_HTTP1_MALFORMED
- * with what is wrong in why[0..whylen) (e.g. "malformed status line",
- * "response header line longer than 102400 bytes").  fn may be NULL. */
-int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *lim, itd_http1_head *head,
-                         itd_http1_header_fn fn, void *ud, char *why, size_t whylen);
+/* Parse the response head at the start of buf[0..len); `counted`: what
+ * earlier calls counted of the 1xx heads dropped since (0 at first: see
+ * itd_http1_head.end), so that feeding a dripped head again costs only
+ * what is left of it.  Lines end at LF, one CR before it dropped.
+ * ITD_HTTP1_DONE with *head set (fn called for the final head's headers,
+ * in order), ITD_HTTP1_MORE (head->end, head->counted set) when the bytes
+ * end before the head does and no limit is passed yet, or
+ * ITD_HTTP1_MALFORMED with what is wrong in why[0..whylen) (e.g.
+ * "malformed status line", "response header line longer than 102400
+ * bytes").  fn may be NULL. */
+int itd_http1_parse_head(const char *buf, size_t len, const itd_http1_limits *lim, size_t counted,
+                         itd_http1_head *head, itd_http1_header_fn fn, void *ud, char *why, size_t whylen);
 
 /* The bytes of `q` as an HTTP/1.1 request: the request line (the target:
  * the URL from its path on, without a fragment), q's headers as they are,

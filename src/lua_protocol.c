@@ -7,8 +7,8 @@
  *                                          -> result | nil, err
  *   core.call_secrets(cfg, op, args)       -> intuned.Secrets (what the call carries)
  *   core.scrub(secrets, v)                 -> v without them (tables in place)
- *   core.http1_head(bytes[, init])         -> next, status, headers, version
- *                                           | false (more bytes needed) | nil, err
+ *   core.http1_head(bytes[, init[, counted]]) -> next, status, headers, version
+ *                                           | false, next head, counted (more bytes needed) | nil, err
  *   core.operations, core.arguments        the operation table (ops.c)
  */
 #include <stdint.h>
@@ -82,23 +82,30 @@ static void head_header(void *ud, const char *name, size_t nlen, const char *val
 
 /* The response head at bytes[init..] (init 1 by default), for the nginx
  * transport: the index after it, the status, the headers (lower-case
- * names) and the version ("1.1"); false when the bytes end before the head
- * does; nil and what is wrong when it is malformed or over libcurl's caps. */
+ * names) and the version ("1.1"); false, where the next head starts (after
+ * the complete 1xx heads, which the caller may drop) and the head bytes
+ * counted so far, when the bytes end before the head does; nil and what is
+ * wrong when it is malformed or over libcurl's caps.  `counted` (0): what
+ * an earlier call counted of the 1xx heads dropped since. */
 static int l_http1_head(lua_State *L)
 {
     size_t len = 0;
     const char *buf = luaL_checklstring(L, 1, &len);
     lua_Integer init = luaL_optinteger(L, 2, 1);
     luaL_argcheck(L, init >= 1 && (size_t)(init - 1) <= len, 2, "a position in the bytes");
+    lua_Number counted = luaL_optnumber(L, 3, 0);
+    luaL_argcheck(L, counted >= 0 && counted < 9e15, 3, "a count of bytes");
     size_t at = (size_t)(init - 1);
-    lua_settop(L, 2);
-    lua_createtable(L, 0, 8); /* 3 */
+    lua_settop(L, 3);
+    lua_createtable(L, 0, 8); /* 4 */
     itd_http1_head h;
     char why[96];
-    int r = itd_http1_parse_head(buf + at, len - at, NULL, &h, head_header, L, why, sizeof why);
+    int r = itd_http1_parse_head(buf + at, len - at, NULL, (size_t)counted, &h, head_header, L, why, sizeof why);
     if (r == ITD_HTTP1_MORE) {
         lua_pushboolean(L, 0);
-        return 1;
+        lua_pushinteger(L, (lua_Integer)(at + h.end + 1));
+        lua_pushnumber(L, (lua_Number)h.counted);
+        return 3;
     }
     if (r != ITD_HTTP1_DONE) {
         lua_pushnil(L);
@@ -108,7 +115,7 @@ static int l_http1_head(lua_State *L)
     char version[3] = { (char)('0' + h.major), '.', (char)('0' + h.minor) };
     lua_pushinteger(L, (lua_Integer)(at + h.end + 1));
     lua_pushinteger(L, h.status);
-    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 4);
     lua_pushlstring(L, version, sizeof version);
     return 4;
 }

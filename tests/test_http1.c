@@ -23,11 +23,11 @@ static int parse(const char *text, itd_http1_head *h, seen *s, char *why)
 {
     size_t len = strlen(text);
     memset(s, 0, sizeof *s);
-    int r = itd_http1_parse_head(text, len, NULL, h, on_header, s, why, 96);
+    int r = itd_http1_parse_head(text, len, NULL, 0, h, on_header, s, why, 96);
     for (size_t k = 0; r == ITD_HTTP1_DONE && k < h->end; k++) {
         itd_http1_head ph;
         char pw[96];
-        if (itd_http1_parse_head(text, k, NULL, &ph, NULL, NULL, pw, sizeof pw) != ITD_HTTP1_MORE) {
+        if (itd_http1_parse_head(text, k, NULL, 0, &ph, NULL, NULL, pw, sizeof pw) != ITD_HTTP1_MORE) {
             fprintf(stderr, "prefix of %zu bytes did not ask for more\n", k);
             return -2;
         }
@@ -67,11 +67,11 @@ static void heads(void)
     const char *bad[] = { "HTTP/1.1 20 OK\r\n\r\n", "HTTP/1 200 OK\r\n\r\n", "http/1.1 200 OK\r\n\r\n",
                           "ICY 200 OK\r\n\r\n", "HTTP/1.1  200 OK\r\n\r\n", "\r\n" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK(itd_http1_parse_head(bad[i], strlen(bad[i]), NULL, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+        CHECK(itd_http1_parse_head(bad[i], strlen(bad[i]), NULL, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
         CHECK_STR(why, "malformed status line");
     }
     /* too short to tell yet */
-    CHECK(itd_http1_parse_head("HTTP/1.1 2", 10, NULL, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
+    CHECK(itd_http1_parse_head("HTTP/1.1 2", 10, NULL, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
 }
 
 static void caps(void)
@@ -81,33 +81,48 @@ static void caps(void)
     char why[96];
     /* a line of exactly max_line is taken; one more byte is not */
     const char *edge = "HTTP/1.1 200 OK\r\n0123456789abcdef\r\n\r\n";
-    CHECK(itd_http1_parse_head(edge, strlen(edge), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
+    CHECK(itd_http1_parse_head(edge, strlen(edge), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
     const char *over = "HTTP/1.1 200 OK\r\n0123456789abcdefg\r\n\r\n";
-    CHECK(itd_http1_parse_head(over, strlen(over), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+    CHECK(itd_http1_parse_head(over, strlen(over), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
     CHECK_STR(why, "response header line longer than 16 bytes");
     /* a line without its end yet: refused once it passes the cap (CR allowed for) */
     const char *partial = "HTTP/1.1 200 OK\r\n0123456789abcdef\r";
-    CHECK(itd_http1_parse_head(partial, strlen(partial), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
+    CHECK(itd_http1_parse_head(partial, strlen(partial), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
     const char *partial2 = "HTTP/1.1 200 OK\r\n0123456789abcdefgh";
-    CHECK(itd_http1_parse_head(partial2, strlen(partial2), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+    CHECK(itd_http1_parse_head(partial2, strlen(partial2), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
     CHECK_STR(why, "response header line longer than 16 bytes");
     /* the heads in all, 1xx included: lines + 2 each */
     const char *many = "HTTP/1.1 100 C\r\n\r\nHTTP/1.1 100 C\r\n\r\nHTTP/1.1 200 OK\r\na: 1\r\n\r\n";
-    CHECK(itd_http1_parse_head(many, strlen(many), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+    CHECK(itd_http1_parse_head(many, strlen(many), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
     CHECK_STR(why, "response headers larger than 50 bytes");
     lim.max_head = 1000;
-    CHECK(itd_http1_parse_head(many, strlen(many), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
+    CHECK(itd_http1_parse_head(many, strlen(many), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
     const char *count = "HTTP/1.1 200 OK\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\n\r\n";
-    CHECK(itd_http1_parse_head(count, strlen(count), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+    CHECK(itd_http1_parse_head(count, strlen(count), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
     CHECK_STR(why, "too many response headers");
     lim.max_headers = 4;
-    CHECK(itd_http1_parse_head(count, strlen(count), &lim, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
+    CHECK(itd_http1_parse_head(count, strlen(count), &lim, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
+    /* more to come after complete 1xx heads: they may be dropped, their
+     * bytes still count against the cap when the rest is fed again */
+    const char *early = "HTTP/1.1 100 C\r\n\r\nHTTP/1.1 20";
+    itd_http1_limits roomy = ITD_HTTP1_LIMITS_INIT;
+    CHECK(itd_http1_parse_head(early, strlen(early), &roomy, 0, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
+    CHECK(h.end == 18 && h.counted == 18);
+    const char *rest = "HTTP/1.1 200 OK\r\na: 1\r\n\r\n";
+    CHECK(itd_http1_parse_head(rest, strlen(rest), &roomy, h.counted, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_DONE);
+    CHECK(h.status == 200 && h.end == strlen(rest) && h.counted == 18 + 17 + 6 + 2);
+    lim.max_head = 40; /* 18 counted before: the rest passes the cap */
+    CHECK(itd_http1_parse_head(rest, strlen(rest), &lim, 18, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MALFORMED);
+    CHECK_STR(why, "response headers larger than 40 bytes");
+    /* nothing complete yet: nothing to drop */
+    CHECK(itd_http1_parse_head("HTTP/1.1 200 OK\r\nA", 18, &roomy, 5, &h, NULL, NULL, why, sizeof why) == ITD_HTTP1_MORE);
+    CHECK(h.end == 0 && h.counted == 5);
     /* the default caps are libcurl's */
     itd_http1_limits d = ITD_HTTP1_LIMITS_INIT;
     CHECK(d.max_line == 102400 && d.max_head == 307200 && d.max_headers == 200);
     /* NUL bytes are bytes; no why buffer is fine */
     const char nul[] = "HTTP/1.1 200 OK\r\nA: x\0y\r\n\r\n";
-    CHECK(itd_http1_parse_head(nul, sizeof nul - 1, NULL, &h, NULL, NULL, NULL, 0) == ITD_HTTP1_DONE);
+    CHECK(itd_http1_parse_head(nul, sizeof nul - 1, NULL, 0, &h, NULL, NULL, NULL, 0) == ITD_HTTP1_DONE);
     CHECK(h.end == sizeof nul - 1);
 }
 

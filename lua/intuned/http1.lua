@@ -245,21 +245,41 @@ end
 -- repeated ones joined with ", " but for retry-after and content-type,
 -- where the last wins), version; or nil, err.  The head is parsed by the
 -- core (core.http1_head, src/http1.c), within libcurl's caps: 100 KiB a
--- line, 300 KiB in all (1xx answers included), 200 header lines; with a
--- partial head it asks for more bytes, so no more than the caps and one
--- read are ever buffered.
+-- line, 300 KiB in all (1xx answers included), 200 header lines.  The
+-- pieces read are kept apart and parsed only when a head may be complete
+-- (a blank line in the new bytes), when the status line is (an answer that
+-- is not HTTP fails at once) or when they pass what the caps allow: a head
+-- dripped a byte at a time costs what it weighs, not its square.  No more
+-- than the caps and one read are ever buffered.
+local HEAD_BYTES = MAX_HEAD + MAX_HEADER_LINE + 2
 local function read_head(r)
+  local counted, first, tail = 0, true, ""
+  local parts, size = {}, 0
+  local piece = r.pos == 1 and r.buf or r.buf:sub(r.pos)
   while true do
-    local next_pos, status, headers, version = http1_head(r.buf, r.pos)
-    if next_pos then
-      r.pos = next_pos
-      return status, headers, version
+    if piece ~= "" then
+      parts[#parts + 1] = piece
+      size = size + #piece
+      local look = tail .. piece -- a blank line may start in the last piece
+      tail = look:sub(-2)
+      local ready = size > HEAD_BYTES or look:find("\n\r?\n") ~= nil or (first and look:find("\n", 1, true) ~= nil)
+      if ready then
+        first = false
+        local buf = #parts == 1 and parts[1] or table.concat(parts)
+        local next_pos, a, b, version = http1_head(buf, 1, counted)
+        if next_pos then
+          r.buf, r.pos = buf, next_pos
+          return a, b, version
+        end
+        if next_pos == nil then return nil, a end
+        -- more to come: the complete 1xx heads are dropped, still counted
+        if a > 1 then buf = buf:sub(a) end
+        counted, parts, size = b, { buf }, #buf
+      end
     end
-    if next_pos == nil then return nil, status end
-    local rest = r.pos <= #r.buf and r.buf:sub(r.pos) or ""
     local ok, err = refill(r)
     if not ok then return nil, err end
-    if rest ~= "" then r.buf = rest .. r.buf end
+    piece = r.buf
   end
 end
 

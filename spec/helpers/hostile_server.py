@@ -14,6 +14,8 @@ may be http://127.0.0.1:PORT/<mode>/<arg>, or a project named <mode>:
   /longhead/<KB>         200 with one header line of <KB> KiB
   /manyheads/<KB>        200 with 4 KiB header lines adding up to <KB> KiB
   /driphead/<s>          status line, then one header byte every 50 ms for <s> s
+  /crumbhead/<KB>        200 with 1 KiB header lines adding up to <KB> KiB, the
+                         whole answer written 7 bytes at a time (a pause every 64)
   /dripbody/<s>          200, Content-Length, then one body byte every 50 ms for <s> s
   /dripchunk/<s>         200, chunked, a chunk whose bytes come one every 50 ms for <s> s
   /badchunk              200, chunked, chunk size line "zz"
@@ -33,7 +35,7 @@ import time
 
 DRIP = 0.05
 # mode -> default argument
-MODES = {"ok": "0", "bighead": "48", "manyheads": "1024", "longhead": "90", "driphead": "8",
+MODES = {"ok": "0", "bighead": "48", "manyheads": "1024", "longhead": "90", "driphead": "8", "crumbhead": "150",
          "dripbody": "8", "dripchunk": "8", "badchunk": "0", "retryafter": "60"}
 
 
@@ -102,6 +104,13 @@ class Handler(socketserver.BaseRequestHandler):
             for _ in range(int(arg) // 4):
                 self.send(line)
             self.send(ok_tail)
+        elif mode == "crumbhead":
+            line = "X-Crumb: " + "c" * 1013 + "\r\n"
+            data = ("HTTP/1.1 200 OK\r\n" + line * int(arg) + ok_tail).encode("latin-1")
+            for i in range(0, len(data), 7):
+                self.send(data[i:i + 7])
+                if i % (7 * 64) == 0:
+                    time.sleep(0.001)
         elif mode == "driphead":
             self.send("HTTP/1.1 200 OK\r\nX-Slow: ")
             self.drip(float(arg), b"s")
