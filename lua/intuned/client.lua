@@ -163,8 +163,11 @@ local function curl_client(st)
   return cc
 end
 
+-- loaded on first use (it needs nginx), then kept: this runs for every call
+local ngx_mod
 local function ngx_transport()
-  return require "intuned.ngx"
+  if not ngx_mod then ngx_mod = require "intuned.ngx" end
+  return ngx_mod
 end
 
 -- One operation: args = { project=, job_id=, run_id=, input=, update=, page_number=, ... }.
