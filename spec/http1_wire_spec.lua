@@ -130,3 +130,32 @@ describe("the call machine's request as HTTP/1.1 bytes (m:next(now, true))", fun
     assert.truthy(wire.wire:find("\r\ncontent-length: " .. #req.body .. "\r\n\r\n" .. req.body, 1, true))
   end)
 end)
+
+describe("CallMachine:feed_response with the body's place in a buffer", function()
+  local f = assert(io.open("spec/fixtures/examples/job-webhook-paused.json", "rb"))
+  local body = f:read("*a")
+  f:close()
+  local function fed(...)
+    local m = assert(core.call_machine(CFG, "jobs:get", { project = "p", job_id = "j" }, { retry = false, quiet = true },
+                                       1, 0))
+    assert.are.equal("send", (m:next(0, true)))
+    m:feed_response(0, 200, { ["content-type"] = "application/json" }, ...)
+    assert.are.equal("done", (m:next(0)))
+    return m:result()
+  end
+  it("takes body:sub(i, j) as string.sub does", function()
+    local whole = assert(fed(body))
+    local buf = "HTTP/1.1 200 OK\r\n\r\n" .. body .. "trailing bytes"
+    local i = 20
+    local part = assert(fed(buf, i, i + #body - 1))
+    assert.are.equal(whole.id, part.id)
+    assert.are.equal(whole:to_json(), part:to_json())
+    local tail = assert(fed("xx" .. body, 3, -1))
+    assert.are.equal(whole:to_json(), tail:to_json())
+  end)
+  it("an empty range is an empty body (a decode error for an operation with an answer)", function()
+    local r, err = fed(body, 10, 9)
+    assert.is_nil(r)
+    assert.are.equal("decode", err.kind)
+  end)
+end)

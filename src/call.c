@@ -79,12 +79,17 @@ uint64_t itd_rng_next(itd_rng *r)
 
 double itd_rng_double(itd_rng *r) { return (double)(itd_rng_next(r) >> 11) / 9007199254740992.0; }
 
+/* The jitter's seed, not a secret: the clock to the nanosecond, a stack
+ * address (threads differ) and a static one (processes that do not share a
+ * layout differ).  No getpid(): it is a system call, and the nginx
+ * transport seeds a machine per call (strace showed one per request). */
 uint64_t itd_rng_auto_seed(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     static int here;
-    return ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^
+    int local = 0;
+    return ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)(uintptr_t)&local << 20) ^
            (uint64_t)(uintptr_t)&here;
 }
 

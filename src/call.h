@@ -128,7 +128,7 @@ typedef struct itd_rng { uint64_t s; } itd_rng;
 void itd_rng_seed(itd_rng *r, uint64_t seed);  /* any seed, 0 included */
 uint64_t itd_rng_next(itd_rng *r);
 double itd_rng_double(itd_rng *r);             /* uniform in [0, 1) */
-uint64_t itd_rng_auto_seed(void);              /* from the clock, the pid and an address */
+uint64_t itd_rng_auto_seed(void);              /* from the clock and two addresses */
 
 /* 0 when `line` is an extra header a user may set ("Name: value", a token
  * name, no line break, not x-api-key, content-type, content-length, host or

@@ -12,7 +12,8 @@
  *     request: { method, url, path, headers = { {name, value}, ... }, body },
  *     or with wire true { method, url, wire = the HTTP/1.1 request's bytes }
  *     (http1.h: what the nginx transport writes)
- *   m:feed_response(now, status, headers, body)   headers: name -> value
+ *   m:feed_response(now, status, headers, body[, i, j])   headers: name -> value;
+ *     the body is body:sub(i, j) (all of it by default)
  *   m:feed_failure(now, kind, message, sent, retryable[, status[, path]])
  *     kind: "timeout", "connection", "decode", or "validation" (a request
  *     the transport cannot send: nothing was sent; path names the field)
@@ -52,7 +53,8 @@ typedef struct lcall {
     int taken;          /* result() ran: its value is in the anchor table */
     itd_call_args args; /* borrowed by the machine: lives here; its strings and inputs in the anchor */
     itd_result res;
-    itd_error err;
+    itd_error *err;     /* boxed when something failed (an itd_error is 824 bytes:
+                         * a userdata that size per call drove LuaJIT's collector) */
 } lcall;
 
 static int call_gc(lua_State *L)
@@ -61,7 +63,8 @@ static int call_gc(lua_State *L)
     if (u->m) itd_call_free(u->m);
     u->m = NULL;
     itd_result_free(&u->res);
-    itd_error_clear(&u->err);
+    itd_error_free(u->err);
+    u->err = NULL;
     return 0;
 }
 
@@ -102,7 +105,6 @@ static int l_call_machine(lua_State *L)
     lua_settop(L, 6);
     lcall *u = lua_newuserdata(L, sizeof *u); /* 7: before anything is acquired */
     memset(u, 0, sizeof *u);
-    u->err.retry_after = -1;
     u->op = (itd_op)op;
     luaL_setmetatable(L, CALL_MT);
     lua_newtable(L); /* 8: anchor of what the machine borrows */
@@ -120,8 +122,11 @@ static int l_call_machine(lua_State *L)
     int nul = 0;
     itd_config cfg;
     itdl_read_config(L, 1, 8, &cfg, &nul);
-    if (itdl_read_args(L, 3, 8, (itd_op)op, itdl_read_api_version(L, 1), s, &u->args, &u->err))
-        return itdl_push_error(L, &u->err);
+    itd_error e = ITD_ERROR_INIT;
+    if (itdl_read_args(L, 3, 8, (itd_op)op, itdl_read_api_version(L, 1), s, &u->args, &e)) {
+        u->err = itd_error_box(&e); /* the userdata's: a raise from here leaks nothing */
+        return itdl_push_error(L, u->err);
+    }
     itd_call_policy pol;
     itd_call_policy_default(&pol);
     if (lua_istable(L, 4)) {
@@ -141,12 +146,16 @@ static int l_call_machine(lua_State *L)
         lua_settop(L, 8);
     }
     if (nul) {
-        itd_error_set(&u->err, ITD_ERR_VALIDATION, "", "a configuration value or header contains a NUL byte");
-        return itdl_push_error(L, &u->err);
+        itd_error_set(&e, ITD_ERR_VALIDATION, "", "a configuration value or header contains a NUL byte");
+        u->err = itd_error_box(&e);
+        return itdl_push_error(L, u->err);
     }
     uint64_t seed = seedn != 0 && fabs(seedn) < 9e18 ? (uint64_t)(int64_t)seedn : itd_rng_auto_seed() ^ (uint64_t)(uintptr_t)u;
-    u->m = itd_call_new(&cfg, (itd_op)op, &u->args, &pol, seed, now, &u->err);
-    if (!u->m) return itdl_push_error(L, &u->err);
+    u->m = itd_call_new(&cfg, (itd_op)op, &u->args, &pol, seed, now, &e);
+    if (!u->m) {
+        u->err = itd_error_box(&e);
+        return itdl_push_error(L, u->err);
+    }
     lua_settop(L, 7);
     return 1;
 }
@@ -223,6 +232,19 @@ static int m_feed_response(lua_State *L)
     if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 5, "", &blen);
+    /* body[i..j] (string.sub's positions, 1 and -1 by default): a reader's
+     * buffer is given as it is, not first copied into a string of its own */
+    lua_Integer bi = luaL_optinteger(L, 6, 1), bj = luaL_optinteger(L, 7, -1);
+    if (bj < 0) bj += (lua_Integer)blen + 1;
+    if (bi < 1) bi = 1;
+    if (bj > (lua_Integer)blen) bj = (lua_Integer)blen;
+    if (bi > bj) {
+        body = "";
+        blen = 0;
+    } else {
+        body += bi - 1;
+        blen = (size_t)(bj - bi + 1);
+    }
     lua_settop(L, 5);
     itd_response_in r;
     memset(&r, 0, sizeof r);
@@ -238,7 +260,9 @@ static int m_feed_response(lua_State *L)
             n++;
             lua_pop(L, 1);
         }
-        itd_header *h = lua_newuserdata(L, (n ? n : 1) * sizeof *h); /* 6: the strings stay in table 4 */
+        /* the strings stay in table 4; the array on the stack unless long */
+        itd_header few[32];
+        itd_header *h = n <= 32 ? few : lua_newuserdata(L, n * sizeof *h);
         size_t i = 0;
         lua_pushnil(L);
         while (lua_next(L, 4) && i < n) {
@@ -249,9 +273,11 @@ static int m_feed_response(lua_State *L)
             i++;
             lua_pop(L, 1);
         }
-        lua_settop(L, 6);
         r.headers = h;
         r.nheaders = i;
+        u->state = ST_NEXT;
+        itd_call_feed_response(u->m, now, &r); /* while `few` is in scope */
+        return 0;
     }
     u->state = ST_NEXT;
     itd_call_feed_response(u->m, now, &r);
@@ -301,7 +327,9 @@ static int m_result(lua_State *L)
     if (!u->taken) {
         if (u->state != ST_DONE) return luaL_error(L, "intuned: the call is not done (next() has not said \"done\")");
         u->attempts = itd_call_attempts(u->m);
-        int rc = itd_call_result(u->m, &u->res, &u->err);
+        itd_error e = ITD_ERROR_INIT;
+        int rc = itd_call_result(u->m, &u->res, &e);
+        if (rc) u->err = itd_error_box(&e);
         itd_call_free(u->m); /* what it borrowed may go now */
         u->m = NULL;
         u->taken = 1;
@@ -309,10 +337,11 @@ static int m_result(lua_State *L)
             itdl_push_result(L, &u->res); /* moves the objects out; u->res frees the rest */
             lua_setfield(L, 2, "result");
         } else {
-            itdl_push_error(L, &u->err);
+            itdl_push_error(L, u->err);
             lua_setfield(L, 2, "error");
             lua_pop(L, 1);
-            itd_error_clear(&u->err);
+            itd_error_free(u->err);
+            u->err = NULL;
         }
         lua_pushnil(L);
         lua_setfield(L, 2, "scratch");

@@ -144,6 +144,23 @@ end
 
 -- ------------------------------------------------------------ exchange
 
+-- sock:connect's options per client options and pool, made once (they do
+-- not change; connect only reads them).
+local connect_opts = setmetatable({}, { __mode = "k" })
+local function connect_options(o, pool)
+  local by_pool = connect_opts[o]
+  if not by_pool then
+    by_pool = {}
+    connect_opts[o] = by_pool
+  end
+  local c = by_pool[pool]
+  if not c then
+    c = { pool = pool, pool_size = opt(o, "pool_size"), backlog = opt(o, "backlog") }
+    by_pool[pool] = c
+  end
+  return c
+end
+
 -- Set the socket's timeouts from what is left of the exchange.
 local function arm(sock, until_t, connect_cap)
   local left = until_t - cached_now()
@@ -260,9 +277,11 @@ local function read_head(r)
     if piece ~= "" then
       parts[#parts + 1] = piece
       size = size + #piece
-      local look = tail .. piece -- a blank line may start in the last piece
-      tail = look:sub(-2)
-      local ready = size > HEAD_BYTES or look:find("\n\r?\n") ~= nil or (first and look:find("\n", 1, true) ~= nil)
+      -- a blank line in the piece, or begun in the last one
+      local ready = size > HEAD_BYTES or piece:find("\n\r?\n") ~= nil
+        or (tail ~= "" and (tail .. piece:sub(1, 2)):find("\n\r?\n") ~= nil)
+        or (first and piece:find("\n", 1, true) ~= nil)
+      tail = #piece >= 2 and piece:sub(-2) or (tail .. piece):sub(-2)
       if ready then
         first = false
         local buf = #parts == 1 and parts[1] or table.concat(parts)
@@ -328,7 +347,8 @@ local function read_chunked(r)
   end
 end
 
--- Read the body as the headers describe it.  body, keepalive_ok or nil, err.
+-- Read the body as the headers describe it.  body, keepalive_ok[, i, j]
+-- (then the body is body:sub(i, j): the read buffer, not copied) or nil, err.
 local function read_body(r, method, status, headers)
   if method == "HEAD" or status == 204 or status == 304 then return "", true end
   local te = headers["transfer-encoding"]
@@ -343,6 +363,11 @@ local function read_body(r, method, status, headers)
     if not n then return nil, "malformed Content-Length" end
     if n > MAX_BODY then return nil, "too big" end
     if n == 0 then return "", true end
+    local pos = r.pos
+    if #r.buf - pos + 1 >= n then -- all buffered (a small answer is, mostly): its place in the buffer
+      r.pos = pos + n
+      return r.buf, true, pos, pos + n - 1
+    end
     local data, err = read_exact(r, n)
     if not data then return nil, err end
     return data, true
@@ -381,7 +406,9 @@ end
 -- @param fresh ignored: see the top of this file
 -- @treturn number status
 -- @treturn table headers (lower-case names)
--- @treturn string body
+-- @treturn string body, or the bytes read holding it at `i`..`j`
+-- @treturn ?number i where the body starts in it (nil: all of it)
+-- @treturn ?number j where it ends
 -- @return[2] nil
 -- @treturn[2] table failure `{ kind, message, sent, retryable, status, path }`
 function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
@@ -398,8 +425,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
   local verify = not o.insecure
   local pool = verify and u.pool_verify or u.pool_noverify
   if not arm(sock, until_t, opt(o, "connect_timeout")) then return nil, net_failure("connect", "timeout", false) end
-  local ok, err = sock:connect(u.host, u.port,
-    { pool = pool, pool_size = opt(o, "pool_size"), backlog = opt(o, "backlog") })
+  local ok, err = sock:connect(u.host, u.port, connect_options(o, pool))
   if not ok then return nil, net_failure("connect to " .. u.host_header, err, false) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if u.tls and not reused then
@@ -447,7 +473,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
     sock:close()
     return nil, net_failure("receive" .. what, headers, true)
   end
-  local body, keep = read_body(r, req.method, status, headers)
+  local body, keep, bi, bj = read_body(r, req.method, status, headers)
   if not body then
     sock:close()
     if keep == "too big" then
@@ -464,7 +490,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
   else
     sock:close()
   end
-  return status, headers, body
+  return status, headers, body, bi, bj
 end
 
 return M

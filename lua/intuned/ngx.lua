@@ -139,9 +139,9 @@ function M.call(cfg, op, args, callopts)
     -- one that closes the client does not stop it (it holds cfg.hook).
     if hook then last_retry_err = deliver(m, hook, last_retry_err) end
     if what == "send" then
-      local status, headers, body = http1.exchange(cfg, arg, timeout, fresh)
+      local status, headers, body, bi, bj = http1.exchange(cfg, arg, timeout, fresh)
       if status then
-        m:feed_response(now(), status, headers, body)
+        m:feed_response(now(), status, headers, body, bi, bj)
       else
         local f = headers
         m:feed_failure(now(), f.kind, f.message, f.sent, f.retryable, f.status, f.path)
