@@ -159,3 +159,13 @@ describe("CallMachine:feed_response with the body's place in a buffer", function
     assert.are.equal("decode", err.kind)
   end)
 end)
+
+describe("intuned.http1.exchange", function()
+  it("takes the request as the core's bytes only: without them it raises, before any I/O", function()
+    local http1 = require "intuned.http1"
+    local ok, err = pcall(http1.exchange, {}, { method = "GET", url = "http://127.0.0.1:1/x",
+                                                headers = { { "x-api-key", "k" } } }, 1)
+    assert.is_false(ok)
+    assert.matches("req.wire", err, 1, true)
+  end)
+end)

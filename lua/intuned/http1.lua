@@ -4,10 +4,12 @@
 -- take and what a response means are the call machine's (intuned.core's
 -- call_machine, src/call.c); intuned.ngx drives the two.
 --
--- lua-resty-http is not packaged in Debian, so this is a small client:
--- request line and headers, Content-Length, chunked and read-until-close
--- bodies, keepalive through the cosocket pool, TLS with sslhandshake
--- (certificates checked against nginx's lua_ssl_trusted_certificate).
+-- lua-resty-http is not packaged in Debian, so this is a small client: it
+-- writes the request's bytes as the core made them and hands the response
+-- head to the core to parse (src/http1.c), and reads Content-Length,
+-- chunked and read-until-close bodies, keeps connections alive through the
+-- cosocket pool, and does TLS with sslhandshake (certificates checked
+-- against nginx's lua_ssl_trusted_certificate).
 --
 --  * `timeout` bounds the exchange, not the silence between two bytes: every
 --    read is armed with the time left (see new_reader), and a response head
@@ -94,9 +96,9 @@ end
 local origins, norigins = {}, 0
 local MAX_ORIGINS = 64
 
--- The parsed origin of an absolute http(s) URL and its request target, or nil.
+-- The parsed origin of an absolute http(s) URL and the rest of it, or nil.
 local function split_url(url)
-  local scheme, authority, target = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
   if not scheme then return nil end
   local key = scheme .. "://" .. authority
   local o = origins[key]
@@ -106,9 +108,7 @@ local function split_url(url)
     origins[key], norigins = o, norigins + 1
   end
   if not o then return nil end
-  if target:find("#", 1, true) then target = target:gsub("#.*$", "") end
-  if target == "" then target = "/" end
-  return o, target
+  return o, rest
 end
 
 --- scheme, host, port, request target of an absolute http(s) URL, or nil.
@@ -117,29 +117,10 @@ end
 function M.parse_url(url)
   local o, target = split_url(url)
   if not o then return nil end
+  if target:find("#", 1, true) then target = target:gsub("#.*$", "") end
+  if target == "" then target = "/" end
   return { scheme = o.scheme, host = o.host, port = o.port, target = target, host_header = o.host_header,
            tls = o.tls }
-end
-
--- ------------------------------------------------------------- requests
-
--- The request's bytes: the machine's headers as it gives them, then Host
--- and, for a method with a body, Content-Length (body-less POSTs send
--- Content-Length: 0, reference §1.4).
-local function request_bytes(req, u, target)
-  local out = { req.method, " ", target, " HTTP/1.1\r\n" }
-  local hs = req.headers or {}
-  for i = 1, #hs do
-    local h = hs[i]
-    out[#out + 1] = h[1] .. ": " .. h[2] .. "\r\n"
-  end
-  out[#out + 1] = "host: " .. u.host_header .. "\r\n"
-  if req.method ~= "GET" and req.method ~= "DELETE" then
-    out[#out + 1] = "content-length: " .. (req.body and #req.body or 0) .. "\r\n"
-  end
-  out[#out + 1] = "\r\n"
-  if req.body then out[#out + 1] = req.body end
-  return out
 end
 
 -- ------------------------------------------------------------ exchange
@@ -399,9 +380,9 @@ end
 --- One HTTP exchange on a cosocket.
 -- @tparam table o `connect_timeout`, `keepalive_timeout`, `pool_size`,
 -- `backlog`, `insecure` (the client's options; nil fields take the defaults)
--- @tparam table req `{ method, url, headers = { {name, value}, ... }, body }`,
--- or `{ method, url, wire }` with the request's bytes as the call machine
--- writes them (`m:next(now, true)`)
+-- @tparam table req `{ method, url, wire }`: the request's bytes as the
+-- call machine writes them (`m:next(now, true)`, src/http1.c: the one
+-- place that knows the request's wire form)
 -- @tparam number timeout seconds the exchange may take (0 or nil: no limit)
 -- @param fresh ignored: see the top of this file
 -- @treturn number status
@@ -412,7 +393,10 @@ end
 -- @return[2] nil
 -- @treturn[2] table failure `{ kind, message, sent, retryable, status, path }`
 function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
-  local u, target = split_url(req.url)
+  if type(req.wire) ~= "string" then
+    error("intuned.http1.exchange: req.wire (the request's bytes, m:next(now, true)) is required", 2)
+  end
+  local u = split_url(req.url)
   if not u then
     return nil, { kind = "validation", path = "server_url", message = "not an http(s) URL the nginx transport can use",
                   sent = false, retryable = false }
@@ -461,7 +445,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
     return nil, net_failure("send", "timeout", false)
   end
   local what = reused and " (kept-alive connection)" or ""
-  local bytes, werr = sock:send(req.wire or request_bytes(req, u, target))
+  local bytes, werr = sock:send(req.wire)
   if not bytes then
     sock:close()
     -- the server did not get the whole request, so it cannot have acted on it
