@@ -246,6 +246,7 @@ static int m_feed_response(lua_State *L)
         blen = (size_t)(bj - bi + 1);
     }
     lua_settop(L, 5);
+    itd_header few[32];
     itd_response_in r;
     memset(&r, 0, sizeof r);
     r.status = (long)status;
@@ -261,8 +262,7 @@ static int m_feed_response(lua_State *L)
             lua_pop(L, 1);
         }
         /* the strings stay in table 4; the array on the stack unless long */
-        itd_header few[32];
-        itd_header *h = n <= 32 ? few : lua_newuserdata(L, n * sizeof *h);
+        itd_header *h = n <= sizeof few / sizeof few[0] ? few : lua_newuserdata(L, n * sizeof *h);
         size_t i = 0;
         lua_pushnil(L);
         while (lua_next(L, 4) && i < n) {
@@ -275,9 +275,6 @@ static int m_feed_response(lua_State *L)
         }
         r.headers = h;
         r.nheaders = i;
-        u->state = ST_NEXT;
-        itd_call_feed_response(u->m, now, &r); /* while `few` is in scope */
-        return 0;
     }
     u->state = ST_NEXT;
     itd_call_feed_response(u->m, now, &r);

@@ -52,17 +52,22 @@ static int l_build_request(lua_State *L)
 /* Names lower-cased; a name sent again joined with ", ", but for
  * Retry-After and Content-Type, where the last one counts (a list of them
  * means nothing). */
+static char ascii_lower(char c)
+{
+    return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
 static void head_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     lua_State *L = ud;
     char small[64] = { 0 }; /* (gcc 12 cannot see that it is set before use) */
     luaL_Buffer b;
     if (nlen <= sizeof small) {
-        for (size_t i = 0; i < nlen; i++) small[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        for (size_t i = 0; i < nlen; i++) small[i] = ascii_lower(name[i]);
         lua_pushlstring(L, small, nlen);
     } else {
         luaL_buffinit(L, &b);
-        for (size_t i = 0; i < nlen; i++) luaL_addchar(&b, (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]));
+        for (size_t i = 0; i < nlen; i++) luaL_addchar(&b, ascii_lower(name[i]));
         luaL_pushresult(&b);
     }
     int last_wins = (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) ||

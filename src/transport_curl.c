@@ -783,6 +783,16 @@ static int batch_advance(itd_client *c, xfer *x, slot *h)
     return B_DONE;
 }
 
+/* The same error for each of n calls that never started. */
+static void fail_all(itd_error **errs, size_t n, itd_err_kind kind, const char *msg)
+{
+    itd_error e = ITD_ERROR_INIT;
+    for (size_t i = 0; i < n; i++) {
+        itd_error_set(&e, kind, "", "%s", msg);
+        errs[i] = itd_error_box(&e);
+    }
+}
+
 size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t max_in_flight,
                         itd_result *results, itd_error **errs)
 {
@@ -792,11 +802,7 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
         if (errs) errs[i] = NULL;
     }
     if (!c || !calls) {
-        itd_error e = ITD_ERROR_INIT;
-        for (size_t i = 0; errs && i < n; i++) {
-            itd_error_set(&e, ITD_ERR_USAGE, "", "itd_client_batch: no client or calls");
-            errs[i] = itd_error_box(&e);
-        }
+        if (errs) fail_all(errs, n, ITD_ERR_USAGE, "itd_client_batch: no client or calls");
         return n;
     }
     if (max_in_flight < 1) max_in_flight = 1;
@@ -814,11 +820,7 @@ size_t itd_client_batch(itd_client *c, const itd_call *calls, size_t n, size_t m
     if (!xs || !waiting || (!c->multi && !(c->multi = curl_multi_init()))) {
         free(xs);
         free(waiting);
-        itd_error e = ITD_ERROR_INIT;
-        for (size_t i = 0; i < n; i++) {
-            itd_error_set(&e, ITD_ERR_NOMEM, "", "out of memory");
-            errs[i] = itd_error_box(&e);
-        }
+        fail_all(errs, n, ITD_ERR_NOMEM, "out of memory");
         free(scratch);
         return n;
     }

@@ -113,19 +113,13 @@ end
 -- @treturn[2] intuned.Error
 function M.call(cfg, op, args, callopts)
   local hook = pick(cfg, callopts, "hook") or nil -- false: none for this call
-  local policy
-  if callopts == nil then
-    policy = policies[cfg]
-    if not policy then
-      policy = { timeout = cfg.timeout, deadline = cfg.deadline, retry = cfg.retry, headers = cfg.headers,
-                 quiet = not hook }
-      policies[cfg] = policy
-    end
-  else
+  local policy = callopts == nil and policies[cfg]
+  if not policy then
     policy = {
       timeout = pick(cfg, callopts, "timeout"), deadline = pick(cfg, callopts, "deadline"),
       retry = pick(cfg, callopts, "retry"), headers = call_headers(cfg, callopts), quiet = not hook,
     }
+    if callopts == nil then policies[cfg] = policy end
   end
   -- looked up at each call (not kept in a local), so a spec can wrap it
   local m, err = core.call_machine(cfg, op, args, policy, nil, now())
