@@ -29,6 +29,17 @@
 #include "model_internal.h"
 #include "scrub.h"
 
+/* cJSON's type tests, inline: as library calls they were a few percent of a
+ * decode (the same tests: the low byte of `type`, NULL is none of them) */
+static inline int j_is(const cJSON *v, int t) { return v && (v->type & 0xFF) == t; }
+#define J_IS_NULL(v) j_is((v), cJSON_NULL)
+#define J_IS_NUMBER(v) j_is((v), cJSON_Number)
+#define J_IS_STRING(v) j_is((v), cJSON_String)
+#define J_IS_ARRAY(v) j_is((v), cJSON_Array)
+#define J_IS_OBJECT(v) j_is((v), cJSON_Object)
+#define J_IS_TRUE(v) j_is((v), cJSON_True)
+#define J_IS_BOOL(v) ((v) && ((v)->type & (cJSON_True | cJSON_False)) != 0)
+
 /* ---------------------------------------------------------- value formats */
 
 int itd_duration_ms(const char *s, double *ms)
@@ -367,18 +378,18 @@ static void warn(ctx *c, const char *fmt, ...)
 
 static const char *jtype(const cJSON *v)
 {
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsBool(v)) return "boolean";
-    if (cJSON_IsNumber(v)) return "number";
-    if (cJSON_IsString(v)) return "string";
-    if (cJSON_IsArray(v)) return "array";
-    if (cJSON_IsObject(v)) return "object";
+    if (J_IS_NULL(v)) return "null";
+    if (J_IS_BOOL(v)) return "boolean";
+    if (J_IS_NUMBER(v)) return "number";
+    if (J_IS_STRING(v)) return "string";
+    if (J_IS_ARRAY(v)) return "array";
+    if (J_IS_OBJECT(v)) return "object";
     return "invalid value";
 }
 
 static int is_empty_table(const cJSON *v)
 {
-    return (v->type & ITD_CJSON_EMPTY_TABLE) && cJSON_IsObject(v) && !v->child;
+    return (v->type & ITD_CJSON_EMPTY_TABLE) && J_IS_OBJECT(v) && !v->child;
 }
 
 #define AT(base, off, type) ((type *)((char *)(base) + (off)))
@@ -460,11 +471,9 @@ static const char *const month_names[] = { "JANUARY", "FEBRUARY", "MARCH", "APRI
 
 /* Equality of two short strings (keys, enum values): a loop beats the
  * library's strcmp, whose setup is most of the work at these lengths. */
-static int streq(const char *a, const char *b)
-{
-    while (*a && *a == *b) { a++; b++; }
-    return *a == *b;
-}
+/* libc's strcmp compares a word at a time: keys and enum names are
+ * mostly longer than the few bytes where a byte loop would win */
+static int streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -484,7 +493,7 @@ static void check_calendar_string(ctx *c, const char *s)
 
 static int decode_numstr(ctx *c, const itd_field *f, cJSON *v, itd_numstr *ns)
 {
-    if (cJSON_IsNumber(v)) {
+    if (J_IS_NUMBER(v)) {
         if ((f->flags & ITD_STRVALS) && c->input)
             return fail(c, "expected a duration string such as \"1s\" or \"10m\", got number");
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
@@ -494,7 +503,7 @@ static int decode_numstr(ctx *c, const itd_field *f, cJSON *v, itd_numstr *ns)
         ns->num = v->valuedouble;
         return 0;
     }
-    if (cJSON_IsString(v)) {
+    if (J_IS_STRING(v)) {
         if ((f->flags & ITD_DURATION) && c->input && itd_duration_ms(v->valuestring, NULL) != 0)
             return fail(c, "invalid duration \"%.40s\" (expected e.g. \"500ms\", \"1s\", \"10m\", \"2 hours\")",
                         v->valuestring);
@@ -567,7 +576,7 @@ static int decode_calvalue(ctx *c, const itd_field *f, cJSON *v, int in_list_ite
     itd_calvalue *cv = c_object(c, &itd_CalendarValue, sizeof *cv);
     if (!cv) return nomem(c);
     *out = cv;
-    if (cJSON_IsObject(v) && !is_empty_table(v)) {
+    if (J_IS_OBJECT(v) && !is_empty_table(v)) {
         cv->kind = ITD_CV_RANGE;
         if (decode_object(c, &itd_CalendarRange, v, (void **)&cv->range)) return -1;
         return check_calrange(c, f, cv->range);
@@ -575,14 +584,14 @@ static int decode_calvalue(ctx *c, const itd_field *f, cJSON *v, int in_list_ite
     if (in_list_item && c->input && !c->newest)
         return fail(c, "expected a range object {start=..., [\"end\"]=..., step=...}, got %s "
                        "(arrays hold range objects at v0.3.12)", jtype(v));
-    if (cJSON_IsString(v)) {
+    if (J_IS_STRING(v)) {
         cv->kind = ITD_CV_STRING;
         if (check_newest_calscalar(c, f, in_list_item, 0, 0, v->valuestring)) return -1;
         if (!c->newest_form) check_calendar_string(c, v->valuestring);
         cv->str = take_string(v);
         return 0;
     }
-    if (cJSON_IsNumber(v)) {
+    if (J_IS_NUMBER(v)) {
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
         if (check_newest_calscalar(c, f, in_list_item, 1, v->valuedouble, NULL)) return -1;
         if (check_calnum(c, f, v->valuedouble)) return -1;
@@ -590,7 +599,7 @@ static int decode_calvalue(ctx *c, const itd_field *f, cJSON *v, int in_list_ite
         cv->num = v->valuedouble;
         return 0;
     }
-    if ((cJSON_IsArray(v) || is_empty_table(v)) && !in_list_item) {
+    if ((J_IS_ARRAY(v) || is_empty_table(v)) && !in_list_item) {
         cv->kind = ITD_CV_LIST;
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
         if (n && !(cv->list.items = c_zalloc(c, n * sizeof(void *)))) return nomem(c);
@@ -608,7 +617,7 @@ static int decode_calvalue(ctx *c, const itd_field *f, cJSON *v, int in_list_ite
 
 static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, void *base)
 {
-    if (cJSON_IsNull(v)) {
+    if (J_IS_NULL(v)) {
         if (!(f->flags & ITD_NULLABLE)) {
             const char *what = f->kind == ITD_F_STRING ? "string" : f->kind == ITD_F_NUMBER ? "number"
                              : f->kind == ITD_F_BOOL ? "boolean" : f->kind == ITD_F_ARRAY ? "array"
@@ -620,7 +629,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
     }
     switch (f->kind) {
     case ITD_F_STRING: {
-        if (!cJSON_IsString(v)) return fail(c, "expected string, got %s", jtype(v));
+        if (!J_IS_STRING(v)) return fail(c, "expected string, got %s", jtype(v));
         const char *s = v->valuestring;
         if (f->enums && !in_list(s, f->enums)) {
             char opts[256] = "";
@@ -638,7 +647,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         return 0;
     }
     case ITD_F_NUMBER:
-        if (!cJSON_IsNumber(v)) return fail(c, "expected number, got %s", jtype(v));
+        if (!J_IS_NUMBER(v)) return fail(c, "expected number, got %s", jtype(v));
         if (!isfinite(v->valuedouble)) return fail(c, "expected a finite number");
         if ((f->flags & ITD_INTEGER) && v->valuedouble != floor(v->valuedouble))
             return fail(c, "expected an integer, got %.17g", v->valuedouble);
@@ -654,31 +663,31 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
         if (f->has_off) *AT(base, f->has_off, int) = 1;
         return 0;
     case ITD_F_BOOL:
-        if (!cJSON_IsBool(v)) return fail(c, "expected boolean, got %s", jtype(v));
-        *AT(base, f->off, int) = cJSON_IsTrue(v) ? 1 : 0;
+        if (!J_IS_BOOL(v)) return fail(c, "expected boolean, got %s", jtype(v));
+        *AT(base, f->off, int) = J_IS_TRUE(v) ? 1 : 0;
         if (f->has_off) *AT(base, f->has_off, int) = 1;
         return 0;
     case ITD_F_JSON:
-        if ((f->flags & ITD_J_OBJECT) && !cJSON_IsObject(v)) {
-            if (c->newest_form && cJSON_IsArray(v) && strcmp(f->name, "parameters") == 0)
+        if ((f->flags & ITD_J_OBJECT) && !J_IS_OBJECT(v)) {
+            if (c->newest_form && J_IS_ARRAY(v) && strcmp(f->name, "parameters") == 0)
                 return fail(c, "expected object, got array (an array of parameters is only in API v0.3.12)");
             return fail(c, "expected object, got %s", jtype(v));
         }
         /* the newest SDK's header map is string -> string; v0.3.12's input took any value */
-        if ((f->flags & ITD_STRMAP) && c->newest_form && cJSON_IsObject(v))
+        if ((f->flags & ITD_STRMAP) && c->newest_form && J_IS_OBJECT(v))
             for (cJSON *it = v->child; it; it = it->next)
-                if (!cJSON_IsString(it)) {
+                if (!J_IS_STRING(it)) {
                     push_key(c, it->string);
                     return fail(c, "expected string, got %s", jtype(it));
                 }
-        if ((f->flags & ITD_J_OBJARR) && !cJSON_IsObject(v) && !cJSON_IsArray(v))
+        if ((f->flags & ITD_J_OBJARR) && !J_IS_OBJECT(v) && !J_IS_ARRAY(v))
             return fail(c, "expected object or array, got %s", jtype(v));
         if ((f->flags & ITD_STRVALS) && is_empty_table(v)) v->type = cJSON_Array;
         if (f->flags & ITD_STRVALS) {
-            if (!cJSON_IsArray(v)) return fail(c, "expected array of strings, got %s", jtype(v));
+            if (!J_IS_ARRAY(v)) return fail(c, "expected array of strings, got %s", jtype(v));
             size_t i = 0;
             for (cJSON *it = v->child; it; it = it->next, i++)
-                if (!cJSON_IsString(it)) {
+                if (!J_IS_STRING(it)) {
                     push_index(c, i);
                     return fail(c, "expected string, got %s", jtype(it));
                 }
@@ -695,7 +704,7 @@ static int decode_field(ctx *c, const itd_field *f, cJSON *parent, cJSON *v, voi
     case ITD_F_OBJECT:
         return decode_object(c, f->sub, v, AT(base, f->off, void *));
     case ITD_F_ARRAY: {
-        if (!cJSON_IsArray(v) && !is_empty_table(v)) return fail(c, "expected array, got %s", jtype(v));
+        if (!J_IS_ARRAY(v) && !is_empty_table(v)) return fail(c, "expected array, got %s", jtype(v));
         itd_array *a = AT(base, f->off, itd_array);
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
         if (f->has_off) *AT(base, f->has_off, int) = 1;
@@ -858,7 +867,7 @@ static int decode_fields(ctx *c, const itd_schema *s, cJSON *v, void *obj)
 static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
 {
     if (s->select) {
-        if (!cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+        if (!J_IS_OBJECT(v)) return fail(c, "expected object, got %s", jtype(v));
         char msg[ITD_MSG_MAX] = "";
         const itd_schema *b = s->select(v, msg, sizeof msg);
         if (!b) {
@@ -880,9 +889,9 @@ static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
     else if (s == &itd_AmazonS3Sink) ((itd_sink *)obj)->kind = ITD_SINK_S3;
     /* the bare forms fill the first field; the others take their defaults,
      * as they would in the object form (so a re-decode changes nothing) */
-    if (((s->flags & ITD_S_ARRAY_FORM) && cJSON_IsArray(v)) || ((s->flags & ITD_S_STRING_FORM) && cJSON_IsString(v)))
+    if (((s->flags & ITD_S_ARRAY_FORM) && J_IS_ARRAY(v)) || ((s->flags & ITD_S_STRING_FORM) && J_IS_STRING(v)))
         return decode_field(c, &s->fields[0], NULL, v, obj) ? -1 : apply_defaults(c, s, obj, 1);
-    if (!cJSON_IsObject(v)) return fail(c, "expected object, got %s", jtype(v));
+    if (!J_IS_OBJECT(v)) return fail(c, "expected object, got %s", jtype(v));
     if (s->nfields > 64) return fail(c, "internal: schema too wide");
     return decode_fields(c, s, v, obj);
 }
@@ -894,7 +903,11 @@ void *itd_decode_take(const itd_schema *schema, cJSON *tree, itd_warnings *w, it
 
 static void init_ctx(ctx *c, const itd_schema *schema, int mode, itd_warnings *w, itd_error *err)
 {
-    memset(c, 0, sizeof *c);
+    /* the path buffers (a few KB) are written before they are read */
+    memset(c, 0, offsetof(ctx, segs));
+    c->depth = 0;
+    c->path[0] = 0;
+    c->plen = 0;
     int input_model = (schema->flags & ITD_S_STRICT) != 0;
     c->strict = input_model || (mode == ITD_MODE_USER && !(schema->flags & ITD_S_OPEN));
     c->input = input_model || mode == ITD_MODE_USER;
@@ -1053,7 +1066,7 @@ static int encode_field(const itd_field *f, const void *base, cJSON **out, int r
         break;
     case ITD_F_JSON: {
         const cJSON *j = *AT(base, f->off, cJSON *const);
-        if (j && redact && cJSON_IsObject(j)) { /* keep the header names, hide the values */
+        if (j && redact && J_IS_OBJECT(j)) { /* keep the header names, hide the values */
             *out = cJSON_CreateObject();
             for (const cJSON *it = j->child; *out && it; it = it->next)
                 if (!cJSON_AddStringToObject(*out, it->string, "***")) { cJSON_Delete(*out); *out = NULL; }

@@ -178,6 +178,8 @@ HOT void skip_ws(parser *ps)
 {
     const char *p = ps->p;
     if (p < ps->end && (unsigned char)*p > ' ') return; /* the usual case: no space at all */
+    /* the next usual one: one space after ':' or ',' */
+    if (p + 1 < ps->end && *p == ' ' && (unsigned char)p[1] > ' ') { ps->p = p + 1; return; }
     while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     ps->p = p;
 }

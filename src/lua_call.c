@@ -123,7 +123,7 @@ static int l_call_machine(lua_State *L)
     itd_config cfg;
     itdl_read_config(L, 1, 8, &cfg, &nul);
     itd_error e = ITD_ERROR_INIT;
-    if (itdl_read_args(L, 3, 8, (itd_op)op, itdl_read_api_version(L, 1), s, &u->args, &e)) {
+    if (itdl_read_args(L, 3, 8, 0, (itd_op)op, itdl_read_api_version(L, 1), s, &u->args, &e)) {
         u->err = itd_error_box(&e); /* the userdata's: a raise from here leaks nothing */
         return itdl_push_error(L, u->err);
     }

@@ -148,7 +148,7 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
     itd_call *c = &s->calls[i];
     c->op = (itd_op)op;
     itd_error e = ITD_ERROR_INIT;
-    if (itdl_read_args(L, argsidx, anchor, (itd_op)op, u->api_version, s, &c->args, &e)) {
+    if (itdl_read_args(L, argsidx, anchor, 1, (itd_op)op, u->api_version, s, &c->args, &e)) {
         s->errs[i] = itd_error_box(&e);
         s->prefailed[i] = 1;
         return -1;
@@ -168,7 +168,7 @@ static int prepare_call(lua_State *L, lclient *u, itdl_scratch *s, size_t i, int
         if (lua_istable(L, -1)) {
             int nul = 0;
             c->extra_headers = itdl_header_lines(L, lua_gettop(L), anchor, &nul);
-            lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1); /* the lines' array */
+            itdl_anchor(L, anchor); /* the lines' array */
             if (nul) {
                 itd_error_set(&e, ITD_ERR_VALIDATION, "headers", "a header contains a NUL byte");
                 s->errs[i] = itd_error_box(&e);
@@ -204,7 +204,7 @@ static int client_call(lua_State *L)
     int op = itdl_check_op(L, 2);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 4);
-    lua_newtable(L);                            /* 5: anchor */
+    lua_pushnil(L);                             /* 5: anchor (a table once a value needs one) */
     lua_pushnil(L);                             /* 6: hooks (a table once a call has one) */
     itdl_scratch *s;
     int reuse = !u->scratch_busy;

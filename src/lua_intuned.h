@@ -142,13 +142,17 @@ void itdl_scratch_reset(itdl_scratch *s);
 /* Record a hook event of call `call` (a deep copy; best effort on OOM). */
 void itdl_scratch_event(itdl_scratch *s, size_t call, const itd_event *ev);
 
-/* Readers.  `anchor` is a table that keeps the Lua strings read alive for as
- * long as C borrows them. */
+/* Readers.  `anchor` is the stack slot of a table that keeps the Lua
+ * strings read alive for as long as C borrows them; a slot holding nil gets
+ * its table when the first value is anchored (itdl_anchor: pops the value). */
+void itdl_anchor(lua_State *L, int anchor);
 int itdl_check_op(lua_State *L, int idx);
 /* Fill `a` from the args table at idx (any of each argument's names).  0, or
  * -1 with `e` (data the request cannot be built from).  Owned inputs go to
- * the scratch. */
-int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version v, itdl_scratch *s,
+ * the scratch.  `pinned`: no Lua code runs before C is done with the
+ * strings (one call, one batch), so the strings the table holds are
+ * borrowed from it unanchored. */
+int itdl_read_args(lua_State *L, int idx, int anchor, int pinned, itd_op op, itd_api_version v, itdl_scratch *s,
                    itd_call_args *a, itd_error *e);
 /* The option api_version of the table at idx ("v0.3.12" when absent); raises
  * for another value. */

@@ -36,7 +36,7 @@ static int l_build_request(lua_State *L)
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
     itd_call_args a;
-    if (itdl_read_args(L, 3, 4, (itd_op)op, itdl_read_api_version(L, 1), s, &a, &e)) return itdl_push_error_clear(L, &e);
+    if (itdl_read_args(L, 3, 4, 0, (itd_op)op, itdl_read_api_version(L, 1), s, &a, &e)) return itdl_push_error_clear(L, &e);
     if (itd_request_build(&cfg, (itd_op)op, &a, &s->req, &e)) return itdl_push_error_clear(L, &e);
     itd_request *r = &s->req;
     itdl_push_request(L, r, 0);
@@ -187,7 +187,7 @@ static int l_call_secrets(lua_State *L)
     memset(&e, 0, sizeof e);
     e.retry_after = -1;
     /* an input that does not convert is never sent: only the key matters then */
-    if (itdl_read_args(L, 3, 4, (itd_op)op, itdl_read_api_version(L, 1), sc, &a, &e)) memset(&a, 0, sizeof a);
+    if (itdl_read_args(L, 3, 4, 0, (itd_op)op, itdl_read_api_version(L, 1), sc, &a, &e)) memset(&a, 0, sizeof a);
     itd_error_clear(&e);
     int bad = itd_secrets_add_call(sec, &cfg, &a, 1);
     lua_getfield(L, 1, "headers"); /* 7 */

@@ -347,10 +347,19 @@ static const char *str_field(lua_State *L, int idx, int anchor, const char *cons
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
         if (strlen(s) != len) *nul = 1;
-        lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+        itdl_anchor(L, anchor);
         return s;
     }
     return NULL;
+}
+
+void itdl_anchor(lua_State *L, int anchor)
+{
+    if (!lua_istable(L, anchor)) { /* made for the first value: most calls anchor none */
+        lua_newtable(L);
+        lua_replace(L, anchor);
+    }
+    lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
 }
 
 #define ARGS_MAX 32
@@ -377,7 +386,7 @@ itd_api_version itdl_read_api_version(lua_State *L, int idx)
     return v;
 }
 
-int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version v, itdl_scratch *s,
+int itdl_read_args(lua_State *L, int idx, int anchor, int pinned, itd_op op, itd_api_version v, itdl_scratch *s,
                    itd_call_args *a, itd_error *e)
 {
     memset(a, 0, sizeof *a);
@@ -409,8 +418,12 @@ int itdl_read_args(lua_State *L, int idx, int anchor, itd_op op, itd_api_version
                 if (strlen(sv) != len) nul = 1;
                 rank[di] = (unsigned char)r;
                 itd_arg_set_str(d, a, sv);
-                lua_pushvalue(L, -1);
-                lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+                /* a string the table keeps needs no anchor when the table
+                 * outlives the borrow; a number's string is this copy's */
+                if (!pinned || t != LUA_TSTRING) {
+                    lua_pushvalue(L, -1);
+                    itdl_anchor(L, anchor);
+                }
             }
         }
         lua_pop(L, 1);
@@ -540,7 +553,7 @@ const char **itdl_header_lines(lua_State *L, int idx, int anchor, int *nul)
         const char *line = lua_tolstring(L, -1, &len);
         if (strlen(line) != len) *nul = 1;
         if (i < nh) hv[i++] = line;
-        lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+        itdl_anchor(L, anchor);
         lua_pop(L, 1);
     }
     hv[i] = NULL;
