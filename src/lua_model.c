@@ -48,11 +48,35 @@ static void doc_release(doc *d)
     }
 }
 
+/* The objects' metatable, also kept in the registry under this address:
+ * a raw lookup by a light userdata, where luaL_setmetatable and
+ * luaL_testudata look it up by name (a string made and hashed each time)
+ * for every object pushed and every field read. */
+static const char obj_mt_key = 0;
+
+static void push_obj_mt(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&obj_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+}
+
+/* The view at idx, or NULL when it is not one of ours. */
+static view *as_view(lua_State *L, int idx)
+{
+    view *v = lua_touserdata(L, idx);
+    if (!v || !lua_getmetatable(L, idx)) return NULL;
+    push_obj_mt(L);
+    int ours = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return ours ? v : NULL;
+}
+
 static view *new_view(lua_State *L)
 {
     view *v = lua_newuserdata(L, sizeof *v);
     memset(v, 0, sizeof *v);
-    luaL_setmetatable(L, OBJ_MT);
+    push_obj_mt(L);
+    lua_setmetatable(L, -2);
     return v;
 }
 
@@ -116,7 +140,7 @@ void itdl_push_items(lua_State *L, const itd_schema *rs, void *root, const itd_s
 
 static view *test_view(lua_State *L, int idx)
 {
-    view *v = luaL_testudata(L, idx, OBJ_MT);
+    view *v = as_view(L, idx);
     return v && v->obj ? v : NULL;
 }
 
@@ -561,7 +585,7 @@ static int obj_newindex(lua_State *L)
 
 static int obj_gc(lua_State *L)
 {
-    view *v = luaL_testudata(L, 1, OBJ_MT);
+    view *v = as_view(L, 1);
     if (v && v->d) {
         doc_release(v->d);
         v->d = NULL;
@@ -903,6 +927,9 @@ void itdl_open_model(lua_State *L)
         { NULL, NULL },
     };
     itdl_new_type(L, OBJ_MT, obj_meta, NULL);
+    lua_pushlightuserdata(L, (void *)&obj_mt_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable"); /* getmetatable(obj) == false: no tampering */
     luaL_newlib(L, obj_methods);

@@ -168,9 +168,15 @@ static int check_param(const char *name, const char *v, itd_error *err)
     return 0;
 }
 
+/* The builder adds at most four headers: room for them at once, not one
+ * realloc a header. */
+#define REQ_HEADERS 4
+
 static int add_header(itd_request *r, const char *name, const char *value)
 {
-    itd_header *h = realloc(r->headers, (r->nheaders + 1) * sizeof *h);
+    itd_header *h = r->headers;
+    if (!h) h = malloc(REQ_HEADERS * sizeof *h);
+    else if (r->nheaders >= REQ_HEADERS) h = realloc(h, (r->nheaders + 1) * sizeof *h);
     if (!h) return -1;
     r->headers = h;
     char *n = strdup(name), *v = strdup(value);
