@@ -4,9 +4,11 @@
 -- system time over the measured calls, getrusage, as bench/curl_baseline.c).
 --   seq    N sequential client.jobs:get (request building, HTTP, decode, validate)
 --   batch  N jobs:get over client:batch with C in flight
---   memory N sequential calls; prints RSS before/after (KiB)
+--   memory N sequential calls; prints RSS before/after (KiB), then the malloc'd
+--          bytes in use before/after (KiB)
 --   bmemory B N  B batches of N calls (32 in flight) after two; prints RSS before, after
---                the first tenth of them, and after all (KiB): where it rises
+--                the first tenth of them, and after all (KiB): where it rises; then
+--                the malloc'd bytes in use before and after (KiB)
 -- Environment: BENCH_CA_FILE (option ca_file), BENCH_HTTP=1.1 (option http2 = false).
 local intuned = require "intuned"
 local rusage = require "rusage"
@@ -50,10 +52,10 @@ elseif mode == "batch" then
 elseif mode == "memory" then
   for _ = 1, 2000 do get() end
   collectgarbage()
-  local r0 = rusage.rss()
+  local r0, h0 = rusage.rss(), rusage.heap()
   for _ = 1, n do get() end
   collectgarbage()
-  print(("%d %d"):format(r0, rusage.rss()))
+  print(("%d %d %d %d"):format(r0, rusage.rss(), h0, rusage.heap()))
 elseif mode == "bmemory" then
   local k = tonumber(arg[4])
   -- two batches first: the steady state holds one batch's results while
@@ -61,12 +63,12 @@ elseif mode == "bmemory" then
   batch(k, 32)
   batch(k, 32)
   collectgarbage()
-  local r0, r10 = rusage.rss(), nil
+  local r0, h0, r10 = rusage.rss(), rusage.heap(), nil
   local tenth = math.max(1, math.floor(n / 10))
   for i = 1, n do
     batch(k, 32)
     if i == tenth then collectgarbage(); r10 = rusage.rss() end
   end
   collectgarbage()
-  print(("%d %d %d"):format(r0, r10, rusage.rss()))
+  print(("%d %d %d %d %d"):format(r0, r10, rusage.rss(), h0, rusage.heap()))
 end

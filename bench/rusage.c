@@ -4,13 +4,20 @@
  * bench/curl_baseline.c measures in C.
  *   rusage.cpu() -> user + system seconds of this process (getrusage RUSAGE_SELF)
  *   rusage.now() -> CLOCK_MONOTONIC seconds
- *   rusage.rss() -> resident set size in KiB (/proc/self/statm) */
+ *   rusage.rss() -> resident set size in KiB (/proc/self/statm)
+ *   rusage.heap() -> KiB the process holds from malloc (glibc's mallinfo2:
+ *                    in use, not merely kept by the allocator); -1 elsewhere.
+ *                    Beside rss: RSS also counts freed memory the allocator
+ *                    has not given back, so a leak shows here, not only there */
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <lua.h>
 #include <lauxlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static int l_cpu(lua_State *L)
 {
@@ -41,6 +48,17 @@ static int l_rss(lua_State *L)
     return 1;
 }
 
+static int l_heap(lua_State *L)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    struct mallinfo2 m = mallinfo2();
+    lua_pushinteger(L, (lua_Integer)((m.uordblks + m.hblkhd) / 1024));
+#else
+    lua_pushinteger(L, -1);
+#endif
+    return 1;
+}
+
 int luaopen_rusage(lua_State *L)
 {
     lua_newtable(L);
@@ -50,5 +68,7 @@ int luaopen_rusage(lua_State *L)
     lua_setfield(L, -2, "now");
     lua_pushcfunction(L, l_rss);
     lua_setfield(L, -2, "rss");
+    lua_pushcfunction(L, l_heap);
+    lua_setfield(L, -2, "heap");
     return 1;
 }
