@@ -5,13 +5,22 @@
  * (HTTP/1.1 only; default: libcurl's, HTTP/2 where TLS offers it; the multi
  * loop waits to multiplex on a connection, as client:batch does).
  * Prints "<requests per second> <CPU microseconds per request>", the CPU
- * being this process's user + system time (getrusage) over the N requests. */
+ * being this process's user + system time (getrusage) over the N requests.
+ *
+ * Built with -DBENCH_TYPED (and the C core), `multi URL N C typed` also keeps
+ * every body and decodes it into a typed Job with the core, holding all N
+ * until the end as client:batch hands them back: libcurl plus the least any
+ * typed client holding its answers does, with no request building, call
+ * machine or Lua.  The floor under client:batch on this machine. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <curl/curl.h>
+#ifdef BENCH_TYPED
+#include "intuned.h"
+#endif
 
 static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
 static double now(void)
@@ -26,6 +35,27 @@ static double cpu(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
+
+#ifdef BENCH_TYPED
+/* one in-flight handle's body; the decoded answers, held to the end */
+typedef struct { char *p; size_t n, cap; } body;
+static size_t keep(char *p, size_t s, size_t n, void *u)
+{
+    body *b = u;
+    size_t k = s * n;
+    if (b->n + k > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + k) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return 0;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, k);
+    b->n += k;
+    return k;
+}
+#endif
 
 static CURL *handle(const char *url, struct curl_slist *hdrs)
 {
@@ -52,7 +82,7 @@ int main(int argc, char **argv)
     /* the same request headers the client sends */
     struct curl_slist *hdrs = curl_slist_append(NULL, "x-api-key: bench-key");
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    double t0, c0;
+    double t0, c0, t1 = 0, c1 = 0;
     if (strcmp(argv[1], "seq") == 0) {
         CURL *h = handle(url, hdrs);
         if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; } /* warm */
@@ -63,12 +93,28 @@ int main(int argc, char **argv)
         curl_easy_cleanup(h);
     } else {
         long c = argc > 4 ? atol(argv[4]) : 32, started = 0, done = 0;
+#ifdef BENCH_TYPED
+        int typed = argc > 5 && strcmp(argv[5], "typed") == 0;
+        body *bodies = calloc((size_t)c, sizeof *bodies);
+        void **held = calloc((size_t)n, sizeof *held);
+        if (!bodies || !held) return 1;
+#endif
         CURLM *m = curl_multi_init();
         curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, c);
         CURL **hs = calloc((size_t)c, sizeof *hs);
         t0 = now();
         c0 = cpu();
-        for (long i = 0; i < c && started < n; i++, started++) { hs[i] = handle(url, hdrs); curl_multi_add_handle(m, hs[i]); }
+        for (long i = 0; i < c && started < n; i++, started++) {
+            hs[i] = handle(url, hdrs);
+#ifdef BENCH_TYPED
+            if (typed) {
+                curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, keep);
+                curl_easy_setopt(hs[i], CURLOPT_WRITEDATA, &bodies[i]);
+                curl_easy_setopt(hs[i], CURLOPT_PRIVATE, &bodies[i]);
+            }
+#endif
+            curl_multi_add_handle(m, hs[i]);
+        }
         while (done < n) {
             int running, left;
             curl_multi_perform(m, &running);
@@ -77,6 +123,16 @@ int main(int argc, char **argv)
                 CURL *h = msg->easy_handle;
                 if (msg->data.result != CURLE_OK) { fprintf(stderr, "request failed: %d\n", msg->data.result); return 1; }
                 curl_multi_remove_handle(m, h);
+#ifdef BENCH_TYPED
+                if (typed) {
+                    body *b = NULL;
+                    curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&b);
+                    itd_error e;
+                    held[done] = itd_decode_frozen(&itd_Job, b->p, b->n, NULL, &e);
+                    if (!held[done]) { fprintf(stderr, "decode: %s: %s\n", e.path, e.message); return 1; }
+                    b->n = 0;
+                }
+#endif
                 done++;
                 if (started < n) { curl_multi_add_handle(m, h); started++; }
             }
@@ -85,8 +141,18 @@ int main(int argc, char **argv)
         for (long i = 0; i < c; i++) if (hs[i]) curl_easy_cleanup(hs[i]);
         free(hs);
         curl_multi_cleanup(m);
+#ifdef BENCH_TYPED
+        /* the answers are the caller's until after the measure */
+        t1 = now();
+        c1 = cpu();
+        for (long i = 0; i < n; i++) itd_free(&itd_Job, held[i]);
+        for (long i = 0; i < c; i++) free(bodies[i].p);
+        free(held);
+        free(bodies);
+#endif
     }
-    double dt = now() - t0, dc = cpu() - c0;
+    if (t1 == 0) { t1 = now(); c1 = cpu(); }
+    double dt = t1 - t0, dc = c1 - c0;
     printf("%.1f %.2f\n", (double)n / dt, dc * 1e6 / (double)n);
     curl_slist_free_all(hdrs);
     curl_global_cleanup();

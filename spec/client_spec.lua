@@ -441,6 +441,38 @@ describe("intuned.client (libcurl) against the emulator", function()
       end
     end)
 
+    it("takes every entry shape in one batch and leaves the entries as they were", function()
+      local id = fresh_id("shapes")
+      assert(client.jobs:create(project, input(id)))
+      local calls = {
+        { op = "jobs:get", project = project, job_id = id },                -- its own arguments
+        { op = "jobs:get", projectName = project, jobId = id },             -- by their aliases
+        { op = "jobs:get", args = { project = project, job_id = id } },
+        { op = "jobs:get", project = project, job_id = id, timeout = 5 },   -- with a call option
+        { op = "jobs.runs:list", project = project, job_id = id, pageSize = 5, page_number = 1 },
+        { op = "jobs:get", project = project, job_id = "missing-shape" },
+      }
+      local copies = {}
+      for i, c in ipairs(calls) do
+        copies[i] = {}
+        for k, v in pairs(c) do copies[i][k] = type(v) == "table" and { project = v.project, job_id = v.job_id } or v end
+      end
+      local res = client:batch(calls)
+      for i = 1, 4 do assert.equals(id, res[i].id, tostring(res[i])) end
+      assert.is_false(intuned.is_error(res[5]), tostring(res[5]))
+      assert.equals("not_found", res[6].kind)
+      for i, c in ipairs(calls) do
+        local n = 0
+        for k, v in pairs(c) do
+          n = n + 1
+          if type(v) == "table" then assert.same(copies[i][k], v) else assert.equals(copies[i][k], v) end
+        end
+        local m = 0
+        for _ in pairs(copies[i]) do m = m + 1 end
+        assert.equals(m, n, "entry " .. i .. " changed")
+      end
+    end)
+
     it("validation errors stay in their slot; nothing sent for them", function()
       local res = client:batch({
         { op = "jobs:create", project = project, input = { id = fresh_id(), payload = {} } },

@@ -282,13 +282,17 @@ static int client_batch(lua_State *L)
         lua_rawgeti(L, 2, (int)i + 1); /* 7 */
         if (!lua_istable(L, 7)) luaL_error(L, "intuned: batch entry %d must be a table {op, args, opts}", (int)i + 1);
         lua_rawgeti(L, 7, 1);
-        if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 7, "op"); }
+        int named = lua_isnil(L, -1);
+        if (named) { lua_pop(L, 1); lua_getfield(L, 7, "op"); }
         const char *name = lua_tostring(L, -1);
         int op = name ? itd_op_from_name(name) : -1;
         if (op < 0) luaL_error(L, "intuned: batch entry %d: unknown operation '%s'", (int)i + 1, name ? name : "nil");
         lua_pop(L, 1);
         lua_rawgeti(L, 7, 2); /* 8 */
         if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 7, "args"); }
+        /* { op = , project = , ... } without `args`: the entry holds its
+         * own arguments (the reader takes only the operation table's names) */
+        if (named && lua_isnil(L, 8)) { lua_pop(L, 1); lua_pushvalue(L, 7); }
         if (!lua_isnil(L, 8) && !lua_istable(L, 8)) luaL_error(L, "intuned: batch entry %d: args must be a table", (int)i + 1);
         lua_rawgeti(L, 7, 3); /* 9 */
         if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_getfield(L, 7, "opts"); }

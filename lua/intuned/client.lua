@@ -1016,6 +1016,7 @@ function Client:batch(calls, opts)
   end
   local list = {}
   local newest, dbg = st.opts.api_version == "newest", st.debug
+  local t, err = pick_transport(st)
   for i = 1, #calls do
     local c = calls[i]
     if type(c) ~= "table" then
@@ -1029,11 +1030,13 @@ function Client:batch(calls, opts)
     -- a JobInput that does not convert goes as it is: the core refuses it in its slot
     if newest then args = versioned(st, c.op, args) or args end
     if dbg and co then co = with_debug(st, co) end
-    list[i] = { c.op, args, co }
+    -- to libcurl, an entry that is its own arguments and has no call
+    -- options goes as it is (the core reads its `op` and arguments): no
+    -- table per call
+    if args == c and not co and t == "curl" then list[i] = c else list[i] = { c.op, args, co } end
   end
   local n = #list
   if n == 0 then return {} end
-  local t, err = pick_transport(st)
   if not t then
     local out = {}
     for i = 1, n do out[i] = err end
