@@ -82,7 +82,7 @@ int main(int argc, char **argv)
     /* the same request headers the client sends */
     struct curl_slist *hdrs = curl_slist_append(NULL, "x-api-key: bench-key");
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    double t0, c0, t1 = 0, c1 = 0;
+    double t0, c0, t1, c1;
     if (strcmp(argv[1], "seq") == 0) {
         CURL *h = handle(url, hdrs);
         if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; } /* warm */
@@ -91,6 +91,8 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++)
             if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; }
         curl_easy_cleanup(h);
+        t1 = now();
+        c1 = cpu();
     } else {
         long c = argc > 4 ? atol(argv[4]) : 32, started = 0, done = 0;
 #ifdef BENCH_TYPED
@@ -141,17 +143,16 @@ int main(int argc, char **argv)
         for (long i = 0; i < c; i++) if (hs[i]) curl_easy_cleanup(hs[i]);
         free(hs);
         curl_multi_cleanup(m);
-#ifdef BENCH_TYPED
-        /* the answers are the caller's until after the measure */
         t1 = now();
         c1 = cpu();
+#ifdef BENCH_TYPED
+        /* the answers are the caller's until after the measure */
         for (long i = 0; i < n; i++) itd_free(&itd_Job, held[i]);
         for (long i = 0; i < c; i++) free(bodies[i].p);
         free(held);
         free(bodies);
 #endif
     }
-    if (t1 == 0) { t1 = now(); c1 = cpu(); }
     double dt = t1 - t0, dc = c1 - c0;
     printf("%.1f %.2f\n", (double)n / dt, dc * 1e6 / (double)n);
     curl_slist_free_all(hdrs);
