@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -138,10 +139,25 @@ static size_t exchange(const buf *req, buf *ans)
     sin.sin_family = AF_INET;
     sin.sin_port = htons((uint16_t)g_port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    FUZZ_CHECK(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s", strerror(errno));
+    int rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+    if (rc != 0 && errno == EINTR) {
+        /* a signal (libFuzzer's own timer) cut the wait short; the
+         * connection goes on being made: wait for it and take its outcome */
+        struct pollfd pw = { fd, POLLOUT, 0 };
+        int pr;
+        do pr = poll(&pw, 1, 5000);
+        while (pr < 0 && errno == EINTR);
+        int soerr = pr == 1 ? 0 : ETIMEDOUT;
+        socklen_t sl = sizeof soerr;
+        if (pr == 1) getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        rc = soerr ? -1 : 0;
+        errno = soerr;
+    }
+    FUZZ_CHECK(rc == 0, "connect: %s", strerror(errno));
     size_t off = 0;
     while (off < req->n) {
         ssize_t w = send(fd, req->p + off, req->n - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break; /* the server may answer (413, 400) and close before reading all */
         off += (size_t)w;
     }

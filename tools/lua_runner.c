@@ -40,5 +40,9 @@ int main(int argc, char **argv)
     int rc = lua_pcall(L, nargs, 0, 1);
     if (rc != LUA_OK) fprintf(stderr, "%s\n", lua_tostring(L, -1));
     lua_close(L);
+    /* LeakSanitizer checks after main returns; should that check die, what
+     * stdio still held (busted's summary, into a file) would be lost */
+    fflush(stdout);
+    fflush(stderr);
     return rc == LUA_OK ? 0 : 1;
 }
