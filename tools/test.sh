@@ -40,23 +40,23 @@ run_ctest() { # name builddir [wrapper]
 run_busted() { # name lua-command cpath lpath [extra env...]; $SPECS selects the spec files
   local name=$1 lua=$2 cpath=$3 lpath=$4; shift 4
   local log=$LOGS/$name.log
-  # shellcheck disable=SC2086
-  env "$@" LUA_PATH="$lpath;$ROOT/?.lua;;" LUA_CPATH="$cpath;;" \
-    $lua /usr/bin/busted -o plainTerminal ${SPECS:-spec} >"$log" 2>&1
   # LeakSanitizer's tracer has crashed at exit on this kind of VM ("Tracer
   # caught signal 11" ... "LeakSanitizer has encountered a fatal error"): a
   # failure of the tool, not a leak report ("detected memory leaks"), but
   # the leak check did not finish, so the suite runs once more.
-  if grep -q "LeakSanitizer has encountered a fatal error" "$log" && ! grep -q "detected memory leaks" "$log"; then
-    mv "$log" "$log.tracer-failed"
-    echo "   $name: LeakSanitizer's tracer failed (see $log.tracer-failed); running the suite again"
+  local try
+  for try in 1 2; do
     # shellcheck disable=SC2086
     env "$@" LUA_PATH="$lpath;$ROOT/?.lua;;" LUA_CPATH="$cpath;;" \
       $lua /usr/bin/busted -o plainTerminal ${SPECS:-spec} >"$log" 2>&1
-    if grep -q "LeakSanitizer has encountered a fatal error" "$log" && ! grep -q "detected memory leaks" "$log"; then
+    if ! grep -q "LeakSanitizer has encountered a fatal error" "$log" || grep -q "detected memory leaks" "$log"; then break; fi
+    if [ "$try" = 1 ]; then
+      mv "$log" "$log.tracer-failed"
+      echo "   $name: LeakSanitizer's tracer failed (see $log.tracer-failed); running the suite again"
+    else
       fail_suite "$name-leak-check" "LeakSanitizer's tracer failed twice: no leak check (see $log)"
     fi
-  fi
+  done
   local line; line=$(grep -E "[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?" "$log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
   if [ -z "$line" ]; then fail_suite "$name" "busted gave no summary (see $log)"; tail -30 "$log"; return; fi
   local ok bad err
