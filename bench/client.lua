@@ -9,7 +9,8 @@
 --   bmemory B N  B batches of N calls (32 in flight) after two; prints RSS before, after
 --                the first tenth of them, and after all (KiB): where it rises; then
 --                the malloc'd bytes in use before and after (KiB)
--- Environment: BENCH_CA_FILE (option ca_file), BENCH_HTTP=1.1 (option http2 = false).
+-- Environment: BENCH_CA_FILE (option ca_file), BENCH_HTTP=1.1 (option http2 = false),
+-- BENCH_TURN (seq: take turns with bench/curl_baseline.c, which says how).
 local intuned = require "intuned"
 local rusage = require "rusage"
 
@@ -39,9 +40,28 @@ end
 -- own connections: a batch is measured from cold, as the bare multi loop)
 if mode == "seq" or mode == "memory" then get() end
 if mode == "seq" then
-  local t0, c0 = rusage.now(), rusage.cpu()
-  for _ = 1, n do get() end
-  local dt, dc = rusage.now() - t0, rusage.cpu() - c0
+  -- BENCH_TURN="IN OUT READY K": take turns of K calls with the bare loop
+  -- (bench/curl_baseline.c says how); only the turns are measured
+  local fin, fout, k
+  local turn = os.getenv("BENCH_TURN") or ""
+  if turn ~= "" then
+    local pin, pout, pready, pk = turn:match("^(%S+) (%S+) (%S+) (%d+)$")
+    k = assert(tonumber(pk), "BENCH_TURN: IN OUT READY K")
+    local ready = assert(io.open(pready, "r+"))
+    fin, fout = assert(io.open(pin, "r+")), assert(io.open(pout, "r+"))
+    fout:setvbuf("no")
+    assert(ready:write("r")); ready:close()
+  end
+  local dt, dc, i = 0, 0, 0
+  while i < n do
+    if fin then assert(fin:read(1), "BENCH_TURN: lost the other process") end
+    local t0, c0 = rusage.now(), rusage.cpu()
+    local m = math.min(n - i, k or n)
+    for _ = 1, m do get() end
+    dt, dc = dt + rusage.now() - t0, dc + rusage.cpu() - c0
+    i = i + m
+    if fout then assert(fout:write("t")) end
+  end
   print(("%.1f %.2f"):format(n / dt, dc * 1e6 / n))
 elseif mode == "batch" then
   -- the calls' tables are built inside the measure: a user of batch builds them too

@@ -4,6 +4,8 @@
  * Environment: BENCH_CA_FILE (CURLOPT_CAINFO, verification on), BENCH_HTTP=1.1
  * (HTTP/1.1 only; default: libcurl's, HTTP/2 where TLS offers it; the multi
  * loop waits to multiplex on a connection, as client:batch does).
+ * BENCH_TURN="IN OUT READY K" (seq only): take turns with another process
+ * (bench/client.lua) over FIFOs, K calls a turn; see turn_wait.
  * Prints "<requests per second> <CPU microseconds per request>", the CPU
  * being this process's user + system time (getrusage) over the N requests.
  *
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <curl/curl.h>
 #ifdef BENCH_TYPED
@@ -35,6 +39,34 @@ static double cpu(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
+
+/* Turns (BENCH_TURN): two contenders alternate in slices of K calls, so
+ * that a change in the machine's speed lasting longer than a slice hits both
+ * alike.  A byte on IN is this process's turn, a byte written to OUT hands
+ * it over, one byte on READY says the warm-up is done.  The FIFOs are opened
+ * read-write, which never blocks and keeps a reader on each while either
+ * process lives.  Only the slices are measured. */
+static int turn_in = -1, turn_out = -1;
+static long turn_k;
+static int turns_open(void)
+{
+    const char *t = getenv("BENCH_TURN");
+    char in[512], out[512], ready[512];
+    if (!t || !*t) return 0;
+    if (sscanf(t, "%511s %511s %511s %ld", in, out, ready, &turn_k) != 4 || turn_k < 1) return -1;
+    int r = open(ready, O_RDWR);
+    turn_in = open(in, O_RDWR);
+    turn_out = open(out, O_RDWR);
+    if (r < 0 || turn_in < 0 || turn_out < 0 || write(r, "r", 1) != 1) return -1;
+    close(r);
+    return 1;
+}
+static int turn_wait(void)
+{
+    char b;
+    return read(turn_in, &b, 1) == 1 ? 0 : -1;
+}
+static int turn_pass(void) { return write(turn_out, "t", 1) == 1 ? 0 : -1; }
 
 #ifdef BENCH_TYPED
 /* one in-flight handle's body; the decoded answers, held to the end */
@@ -86,13 +118,20 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "seq") == 0) {
         CURL *h = handle(url, hdrs);
         if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; } /* warm */
-        t0 = now();
-        c0 = cpu();
-        for (long i = 0; i < n; i++)
-            if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; }
+        int turns = turns_open();
+        if (turns < 0) { fprintf(stderr, "BENCH_TURN: cannot open its FIFOs\n"); return 2; }
+        if (!turns) turn_k = n;
+        t0 = c0 = t1 = c1 = 0;
+        for (long i = 0; i < n;) {
+            if (turns && turn_wait()) { fprintf(stderr, "BENCH_TURN: lost the other process\n"); return 1; }
+            double ts = now(), cs = cpu();
+            for (long k = 0; k < turn_k && i < n; k++, i++)
+                if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; }
+            t1 += now() - ts;
+            c1 += cpu() - cs;
+            if (turns && turn_pass()) { fprintf(stderr, "BENCH_TURN: lost the other process\n"); return 1; }
+        }
         curl_easy_cleanup(h);
-        t1 = now();
-        c1 = cpu();
     } else {
         long c = argc > 4 ? atol(argv[4]) : 32, started = 0, done = 0;
 #ifdef BENCH_TYPED
