@@ -91,6 +91,24 @@ static size_t keep(char *p, size_t s, size_t n, void *u)
     b->n += k;
     return k;
 }
+/* The typed Job of the body in b, which is emptied for the next one; NULL
+ * when it does not decode (said on stderr). */
+static void *decode_job(body *b)
+{
+    itd_error e;
+    void *job = itd_decode_frozen(&itd_Job, b->p, b->n, NULL, &e);
+    if (!job) fprintf(stderr, "decode: %s: %s\n", e.path, e.message);
+    b->n = 0;
+    return job;
+}
+/* The same, the Job freed at once: 0, or -1 when it does not decode. */
+static int decode_drop(body *b)
+{
+    void *job = decode_job(b);
+    if (!job) return -1;
+    itd_free(&itd_Job, job);
+    return 0;
+}
 #endif
 
 static CURL *handle(const char *url, struct curl_slist *hdrs)
@@ -138,21 +156,12 @@ int main(int argc, char **argv)
             curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
             curl_easy_setopt(h, CURLOPT_WRITEDATA, &sb);
         }
-#define SEQ_DECODE()                                                                                  \
-    do {                                                                                              \
-        if (typed) {                                                                                  \
-            itd_error e;                                                                              \
-            void *job = itd_decode_frozen(&itd_Job, sb.p, sb.n, NULL, &e);                            \
-            if (!job) { fprintf(stderr, "decode: %s: %s\n", e.path, e.message); return 1; }          \
-            itd_free(&itd_Job, job);                                                                  \
-            sb.n = 0;                                                                                 \
-        }                                                                                             \
-    } while (0)
+#define SEQ_DECODED() (!typed || decode_drop(&sb) == 0)
 #else
-#define SEQ_DECODE() do { } while (0)
+#define SEQ_DECODED() 1
 #endif
         if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; } /* warm */
-        SEQ_DECODE();
+        if (!SEQ_DECODED()) return 1;
         int turns = turns_open();
         if (turns < 0) { fprintf(stderr, "BENCH_TURN: cannot open its FIFOs\n"); return 2; }
         if (!turns) turn_k = n;
@@ -162,7 +171,7 @@ int main(int argc, char **argv)
             double ts = now(), cs = cpu();
             for (long k = 0; k < turn_k && i < n; k++, i++) {
                 if (curl_easy_perform(h) != CURLE_OK) { fprintf(stderr, "request failed\n"); return 1; }
-                SEQ_DECODE();
+                if (!SEQ_DECODED()) return 1;
             }
             t1 += now() - ts;
             c1 += cpu() - cs;
@@ -208,10 +217,7 @@ int main(int argc, char **argv)
                 if (typed) {
                     body *b = NULL;
                     curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&b);
-                    itd_error e;
-                    held[done] = itd_decode_frozen(&itd_Job, b->p, b->n, NULL, &e);
-                    if (!held[done]) { fprintf(stderr, "decode: %s: %s\n", e.path, e.message); return 1; }
-                    b->n = 0;
+                    if (!(held[done] = decode_job(b))) return 1;
                 }
 #endif
                 done++;
