@@ -533,6 +533,15 @@ local function make_method(row)
     check_input(4, fname, a4, T, T2, 4)
     return { [n1] = a1, [n2] = a2, [n3] = a3, [body] = a4 }
   end
+  -- start (trigger), then wait; the polls take the other options.  Apart
+  -- from finish: a closure made in a function makes LuaJIT close its
+  -- upvalues on every return (bytecode UCLO, which it cannot compile), so
+  -- every call's trace would end there.
+  local function start_and_wait(self, c, args, callopts, opts, wait)
+    local pollopts = {}
+    for k, v in pairs(opts) do if k ~= "wait" then pollopts[k] = v end end
+    return WAITERS[op](self, function() return call(c, op, args, callopts) end, args, wait, pollopts)
+  end
   local function finish(self, c, args, opts)
     check_opt_table(iopts, fname, opts)
     local callopts, msg, own
@@ -540,11 +549,7 @@ local function make_method(row)
       callopts, msg, own = call_options(opts, query, args, extra)
       if msg then argerror(iopts, fname, msg) end
     end
-    if own and own.wait then -- start (trigger), then wait; the polls take the other options
-      local pollopts = {}
-      for k, v in pairs(opts) do if k ~= "wait" then pollopts[k] = v end end
-      return WAITERS[op](self, function() return call(c, op, args, callopts) end, args, own.wait, pollopts)
-    end
+    if own and own.wait then return start_and_wait(self, c, args, callopts, opts, own.wait) end
     return call(c, op, args, callopts)
   end
   if nargs >= 1 and nargs <= 3 then
