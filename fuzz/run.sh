@@ -81,6 +81,10 @@ build() {
 }
 
 status=0
+# Every target is built first (they share the core's objects), then run two
+# at a time (FUZZ_JOBS, default nproc): each run is one process on one core,
+# so a pair takes the wall time of one.
+RUN=()
 for t in "${TARGETS[@]}"; do
   if [ ! -f "$FUZZ/fuzz_$t.c" ]; then echo "fuzz: $t: no such target (${ALL_TARGETS[*]})"; status=1; continue; fi
   if ! build "$t" >"$OUT/build_$t.log" 2>&1; then
@@ -90,15 +94,21 @@ for t in "${TARGETS[@]}"; do
     build_failed+=("$t")
     continue
   fi
+  RUN+=("$t")
+done
 
-  work="$OUT/work/$t"
+# run_target T: its regressions, then the timed run; writes the target's
+# line to $OUT/work/T/result and what went wrong to $OUT/work/T/errors
+run_target() {
+  local t=$1 work="$OUT/work/$1"
   # the corpus is a fresh scratch copy each time; earlier findings stay in artifacts/
   rm -rf "$work/corpus"
   mkdir -p "$work/corpus" "$work/artifacts"
+  : >"$work/errors"
   touch "$work/.start"
   # a scratch copy: libFuzzer adds to the corpus it is given
   [ -d "$FUZZ/corpus/$t" ] && cp -R "$FUZZ/corpus/$t/." "$work/corpus/"
-  dict=()
+  local dict=()
   [ -f "$FUZZ/$t.dict" ] && dict=(-dict="$FUZZ/$t.dict")
   # scratch files of a target (the emulator's S3 directory) stay in its work dir, even after a crash
   mkdir -p "$work/tmp"
@@ -106,18 +116,19 @@ for t in "${TARGETS[@]}"; do
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-  result=ok
+  local result=ok
   # every saved reproducer, once
   if [ -d "$FUZZ/regressions/$t" ] && [ -n "$(ls -A "$FUZZ/regressions/$t" 2>/dev/null)" ]; then
     if ! "$OUT/fuzz_$t" -timeout=25 -rss_limit_mb=2048 "$FUZZ/regressions/$t"/* >"$work/regressions.log" 2>&1; then
       result="REGRESSION (see $work/regressions.log)"
-      tail -n 40 "$work/regressions.log" >&2
+      tail -n 40 "$work/regressions.log" >>"$work/errors"
     fi
   fi
 
   "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" "${dict[@]}" "$work/corpus" >"$work/fuzz.log" 2>&1
-  rc=$?
+  local rc=$?
+  local last execs cov ft corp
   last=$(grep -E '^#[0-9]+.*cov: ' "$work/fuzz.log" | tail -n 1)
   execs=$(grep -E '^stat::number_of_executed_units:' "$work/fuzz.log" | tail -n 1 | awk '{print $2}')
   [ -n "$execs" ] || execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
@@ -125,13 +136,33 @@ for t in "${TARGETS[@]}"; do
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
   corp=$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<<"$last")
   if [ $rc -ne 0 ]; then
+    local art found
     art=$(find "$work/artifacts" -type f -newer "$work/.start" 2>/dev/null | head -n 1)
     found="FOUND (exit $rc; ${art:+reproducer $art; }log $work/fuzz.log)"
     if [ "$result" = ok ]; then result=$found; else result="$result; $found"; fi
-    grep -E 'ERROR: |fuzz check failed|runtime error|SUMMARY' "$work/fuzz.log" | head -n 5 >&2
+    grep -E 'ERROR: |fuzz check failed|runtime error|SUMMARY' "$work/fuzz.log" | head -n 5 >>"$work/errors"
   fi
-  [ "$result" = ok ] || status=1
   printf 'fuzz: %-10s execs=%s cov=%s ft=%s corpus=%s result=%s\n' "$t" "${execs:-0}" "${cov:-0}" "${ft:-0}" \
-    "${corp:-0}" "$result"
+    "${corp:-0}" "$result" >"$work/result"
+}
+
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+i=0
+while [ $i -lt ${#RUN[@]} ]; do
+  batch=("${RUN[@]:$i:$JOBS}")
+  for t in "${batch[@]}"; do rm -f "$OUT/work/$t/result"; run_target "$t" & done
+  wait
+  for t in "${batch[@]}"; do
+    cat "$OUT/work/$t/errors" >&2 2>/dev/null
+    if [ -s "$OUT/work/$t/result" ]; then
+      cat "$OUT/work/$t/result"
+      grep -q ' result=ok$' "$OUT/work/$t/result" || status=1
+    else
+      printf 'fuzz: %-10s execs=0 cov=0 ft=0 corpus=0 result=NO-RESULT (the run ended early)\n' "$t"
+      status=1
+    fi
+  done
+  i=$((i + JOBS))
 done
 exit $status

@@ -127,6 +127,10 @@ static void *conn_main(void *arg)
         if (S.nlog < (int)(sizeof S.log / sizeof S.log[0])) S.log[S.nlog++] = q;
         if (S.next < S.nscript) { st = S.script[S.next++]; from_script = 1; }
         else if (S.fail_first > 0) { S.fail_first--; fail = 1; }
+        /* A raw answer is copied while the lock is held: the test may free
+         * its buffer as soon as the client has given up, while this thread
+         * is still sending. */
+        char *raw = st.action == A_RAW && st.body ? strdup(st.body) : NULL;
         if (++S.inflight > S.max_inflight) S.max_inflight = S.inflight;
         dd = S.default_delay_ms;
         pthread_mutex_unlock(&S.mu);
@@ -136,10 +140,11 @@ static void *conn_main(void *arg)
             pthread_mutex_lock(&S.mu);
             S.inflight--;
             pthread_mutex_unlock(&S.mu);
-            if (st.action == A_RAW && st.body) {
-                send(fd, st.body, strlen(st.body), MSG_NOSIGNAL);
+            if (raw) {
+                send(fd, raw, strlen(raw), MSG_NOSIGNAL);
                 shutdown(fd, SHUT_WR);
                 sleep_ms(50); /* let the client read it before the close */
+                free(raw);
             }
             break;
         }
