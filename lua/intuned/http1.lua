@@ -111,6 +111,21 @@ local function split_url(url)
   return o, rest
 end
 
+-- The origin of a request's URL, by the whole URL: a client asks for the
+-- same few (a job polled, a list paged) again and again, and matching a
+-- URL costs more than looking it up.  Bounded like origins.
+local url_origins, nurls = {}, 0
+local MAX_URLS = 256
+local function origin_of(url)
+  local o = url_origins[url]
+  if o == nil then
+    o = split_url(url) or false
+    if nurls >= MAX_URLS then url_origins, nurls = {}, 0 end
+    url_origins[url], nurls = o, nurls + 1
+  end
+  return o
+end
+
 --- scheme, host, port, request target of an absolute http(s) URL, or nil.
 -- @tparam string url
 -- @treturn table `{ scheme, host, port, target, host_header, tls }`
@@ -250,6 +265,9 @@ end
 -- dripped a byte at a time costs what it weighs, not its square.  No more
 -- than the caps and one read are ever buffered.
 local HEAD_BYTES = MAX_HEAD + MAX_HEADER_LINE + 2
+local function blank_line(s)
+  return s:find("\n\r\n", 1, true) ~= nil or s:find("\n\n", 1, true) ~= nil
+end
 local function read_head(r)
   local counted, first, tail = 0, true, ""
   local parts, size = {}, 0
@@ -258,9 +276,10 @@ local function read_head(r)
     if piece ~= "" then
       parts[#parts + 1] = piece
       size = size + #piece
-      -- a blank line in the piece, or begun in the last one
-      local ready = size > HEAD_BYTES or piece:find("\n\r?\n") ~= nil
-        or (tail ~= "" and (tail .. piece:sub(1, 2)):find("\n\r?\n") ~= nil)
+      -- a blank line in the piece, or begun in the last one (plain finds:
+      -- a pattern would be tried at every byte of the head)
+      local ready = size > HEAD_BYTES or blank_line(piece)
+        or (tail ~= "" and blank_line(tail .. piece:sub(1, 2)))
         or (first and piece:find("\n", 1, true) ~= nil)
       tail = #piece >= 2 and piece:sub(-2) or (tail .. piece):sub(-2)
       if ready then
@@ -396,7 +415,7 @@ function M.exchange(o, req, timeout, fresh) -- luacheck: no unused args
   if type(req.wire) ~= "string" then
     error("intuned.http1.exchange: req.wire (the request's bytes, m:next(now, true)) is required", 2)
   end
-  local u = split_url(req.url)
+  local u = origin_of(req.url)
   if not u then
     return nil, { kind = "validation", path = "server_url", message = "not an http(s) URL the nginx transport can use",
                   sent = false, retryable = false }
