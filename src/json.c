@@ -16,6 +16,8 @@
  * has no UTF-8 form.  Error offsets never pass the end of the input: a
  * document cut inside a string reports the end.  The other way, trees are
  * written by json_write.c (itd_json_print), whose numbers read back exactly.
+ * The lexer's state and scanners are in json_lex.h, shared with codec.c's
+ * one-pass decode of answers.
  */
 #include <errno.h>
 #include <locale.h>
@@ -24,11 +26,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__) && defined(__GNUC__) && !defined(ITD_NO_SSE2)
-#include <emmintrin.h>
-#endif
 #include "codec.h"
 #include "json.h"
+#include "json_lex.h"
 
 struct itd_arena_block {
     itd_arena_block *next;
@@ -145,46 +145,21 @@ void itd_json_release(cJSON *tree, itd_arena *a)
     a->head = NULL;
 }
 
-typedef struct parser {
-    const char *p, *end, *start;
-    const char *err;      /* static message */
-    const char *err_at;
-    int depth;
-    itd_arena *arena;     /* NULL: malloc every node */
-    size_t first;         /* size of the first arena block */
-    int insitu;           /* the text is our own copy: strings end in place, no copies */
-} parser;
+
 
 /* Nodes and keys: from the arena when there is one. */
-static void *alloc(parser *ps, size_t n)
+static void *alloc(itd_jlex *ps, size_t n)
 {
     return ps->arena ? arena_alloc(ps->arena, n, ps->first) : malloc(n);
 }
 
-static int fail(parser *ps, const char *at, const char *msg)
+static int fail(itd_jlex *ps, const char *at, const char *msg)
 {
     if (!ps->err) { ps->err = msg; ps->err_at = at; }
     return -1;
 }
 
-/* the scanners run for every token: inline wherever the compiler allows */
-#if defined(__GNUC__)
-#define HOT static inline __attribute__((always_inline))
-#else
-#define HOT static inline
-#endif
-
-HOT void skip_ws(parser *ps)
-{
-    const char *p = ps->p;
-    if (p < ps->end && (unsigned char)*p > ' ') return; /* the usual case: no space at all */
-    /* the next usual one: one space after ':' or ',' */
-    if (p + 1 < ps->end && *p == ' ' && (unsigned char)p[1] > ' ') { ps->p = p + 1; return; }
-    while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-    ps->p = p;
-}
-
-static cJSON *new_node(parser *ps, int type)
+static cJSON *new_node(itd_jlex *ps, int type)
 {
     cJSON *n = alloc(ps, sizeof *n);
     if (!n) { fail(ps, ps->p, "out of memory"); return NULL; }
@@ -196,81 +171,21 @@ static cJSON *new_node(parser *ps, int type)
 /* Where parse_string puts a string: keys in the parse arena, values in the
  * frozen decode's arena when there is one, else malloc (the codec moves
  * them into the objects it builds). */
-static int str_pooled(const parser *ps, int is_key)
+static int str_pooled(const itd_jlex *ps, int is_key)
 {
     return ps->insitu || (ps->arena && (is_key || ps->arena->vals));
 }
 
-static char *str_alloc(parser *ps, size_t n, int is_key)
+static char *str_alloc(itd_jlex *ps, size_t n, int is_key)
 {
     if (!str_pooled(ps, is_key)) return malloc(n);
     return is_key ? alloc(ps, n) : itd_arena_alloc(ps->arena->vals, n);
 }
 
 /* Give back a string parse_string made (arena memory is not freed alone). */
-static void drop(parser *ps, char *s, int is_key)
+static void drop(itd_jlex *ps, char *s, int is_key)
 {
     if (!str_pooled(ps, is_key)) free(s);
-}
-
-/* The first byte at or after p that a string scan must look at: '"', '\\',
- * a control character or a byte >= 0x80.  Eight bytes a step where a
- * 64-bit little-endian load is cheap: a flag per byte, the lowest one exact
- * (the borrows of the subtractions only reach the bytes above it). */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SWAR 1
-/* The flags of the eight bytes at p (0: none to look at). */
-HOT uint64_t word_flags(const char *p)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t w, q, b;
-    memcpy(&w, p, 8);
-    q = w ^ (ones * '"');
-    b = w ^ (ones * '\\');
-    return (w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
-}
-#endif
-
-HOT const char *scan_plain(const char *p, const char *end)
-{
-#ifdef SWAR
-    for (; end - p >= 8; p += 8) {
-        uint64_t m = word_flags(p);
-        if (m) return p + (__builtin_ctzll(m) >> 3);
-    }
-#endif
-    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80) p++;
-    return p;
-}
-
-/* The same over our own copy of the text, which has PAD zero bytes after
- * its end: a zero is a control character, so no load reaches past them and
- * no byte loop is needed for a string's last bytes.  Sixteen bytes a step
- * with SSE2 (every x86-64 has it), else eight as above (-DITD_NO_SSE2 builds
- * that one on x86-64 too, to test it). */
-#define PAD 16
-HOT const char *scan_padded(const char *p, const char *end)
-{
-#if defined(__SSE2__) && defined(__GNUC__) && !defined(ITD_NO_SSE2)
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
-    (void)end;
-    for (;;) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
-        unsigned m = (unsigned)_mm_movemask_epi8(hit) | (unsigned)_mm_movemask_epi8(v); /* and bytes >= 0x80 */
-        if (m) return p + __builtin_ctz(m);
-        p += 16;
-    }
-#elif defined(SWAR)
-    (void)end;
-    for (;; p += 8) {
-        uint64_t m = word_flags(p);
-        if (m) return p + (__builtin_ctzll(m) >> 3);
-    }
-#else
-    return scan_plain(p, end);
-#endif
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -332,32 +247,12 @@ size_t itd_utf8_check(const char *s, size_t n)
 
 /* Parse a string starting after the opening quote.  Returns it in place when
  * the text is the parser's own copy, else a copy (see str_alloc). */
-static char *parse_string_rest(parser *ps, int is_key, const char *s, const char *p);
-
-static char *parse_string(parser *ps, int is_key)
-{
-    const char *s = ps->p, *p;
-    /* most strings are ASCII without escapes: they end here, in place when
-     * the text is our copy */
-    if (ps->insitu) {
-        p = scan_padded(s, ps->end);
-        if (p < ps->end && *p == '"') {
-            *(char *)p = 0;
-            ps->p = p + 1;
-            return (char *)s;
-        }
-    } else {
-        p = scan_plain(s, ps->end);
-    }
-    return parse_string_rest(ps, is_key, s, p);
-}
-
 /* The rest of a string from p (where the fast scan stopped): UTF-8,
  * escapes, errors, and the copies of the strings not parsed in place. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static char *parse_string_rest(parser *ps, int is_key, const char *s, const char *p)
+char *itd_jlex_string_rest(itd_jlex *ps, int is_key, const char *s, const char *p)
 {
     for (;;) {
         if (p >= ps->end || (unsigned char)*p < 0x80) break;
@@ -451,7 +346,7 @@ static char *parse_string_rest(parser *ps, int is_key, const char *s, const char
     return out;
 }
 
-static int parse_number(parser *ps, cJSON *n)
+int itd_jlex_number(itd_jlex *ps, double *out)
 {
     const char *s = ps->p, *p = s;
     int neg = 0, is_int = 1;
@@ -501,13 +396,12 @@ static int parse_number(parser *ps, cJSON *n)
         if (tmp != buf) free(tmp);
         if (!isfinite(d)) return fail(ps, s, "number out of range");
     }
-    n->valuedouble = d;
-    n->valueint = d >= INT32_MAX ? INT32_MAX : d <= (double)INT32_MIN ? INT32_MIN : (int)d;
+    *out = d;
     ps->p = p;
     return 0;
 }
 
-static int expect_word(parser *ps, const char *w, size_t n)
+static int expect_word(itd_jlex *ps, const char *w, size_t n)
 {
     if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, w, n) != 0) return fail(ps, ps->p, "unexpected character");
     ps->p += n;
@@ -527,25 +421,25 @@ static void append(cJSON *parent, cJSON *child)
     }
 }
 
-static cJSON *parse_value(parser *ps);
+static cJSON *parse_value(itd_jlex *ps);
 
-static cJSON *parse_container(parser *ps, int object)
+static cJSON *parse_container(itd_jlex *ps, int object)
 {
     cJSON *n = new_node(ps, object ? cJSON_Object : cJSON_Array);
     if (!n) return NULL;
     if (++ps->depth > ITD_MAX_DEPTH) { fail(ps, ps->p, "nested too deeply (more than 1000 levels)"); return n; }
     ps->p++; /* [ or { */
-    skip_ws(ps);
+    itd_jlex_ws(ps);
     char close = object ? '}' : ']';
     if (ps->p < ps->end && *ps->p == close) { ps->p++; ps->depth--; return n; }
     for (;;) {
         char *key = NULL;
         if (object) {
-            skip_ws(ps);
+            itd_jlex_ws(ps);
             if (ps->p >= ps->end || *ps->p != '"') { fail(ps, ps->p, "object key expected"); return n; }
             ps->p++;
-            if (!(key = parse_string(ps, 1))) return n;
-            skip_ws(ps);
+            if (!(key = itd_jlex_string(ps, 1))) return n;
+            itd_jlex_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':') { drop(ps, key, 1); fail(ps, ps->p, "':' expected"); return n; }
             ps->p++;
         }
@@ -557,7 +451,7 @@ static cJSON *parse_container(parser *ps, int object)
             drop(ps, key, 1);
         }
         if (ps->err) return n;
-        skip_ws(ps);
+        itd_jlex_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') { ps->p++; continue; }
         if (ps->p < ps->end && *ps->p == close) { ps->p++; break; }
         fail(ps, ps->p, object ? "',' or '}' expected" : "',' or ']' expected");
@@ -567,9 +461,9 @@ static cJSON *parse_container(parser *ps, int object)
     return n;
 }
 
-static cJSON *parse_value(parser *ps)
+static cJSON *parse_value(itd_jlex *ps)
 {
-    skip_ws(ps);
+    itd_jlex_ws(ps);
     if (ps->p >= ps->end) { fail(ps, ps->p, "unexpected end of document"); return NULL; }
     cJSON *n;
     switch (*ps->p) {
@@ -578,7 +472,7 @@ static cJSON *parse_value(parser *ps)
     case '"': {
         if (!(n = new_node(ps, cJSON_String))) return NULL;
         ps->p++;
-        n->valuestring = parse_string(ps, 0);
+        n->valuestring = itd_jlex_string(ps, 0);
         return n;
     }
     case 't':
@@ -593,7 +487,10 @@ static cJSON *parse_value(parser *ps)
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) {
             if (!(n = new_node(ps, cJSON_Number))) return NULL;
-            parse_number(ps, n);
+            double d = 0;
+            itd_jlex_number(ps, &d);
+            n->valuedouble = d;
+            n->valueint = d >= INT32_MAX ? INT32_MAX : d <= (double)INT32_MIN ? INT32_MIN : (int)d;
             return n;
         }
         fail(ps, ps->p, "unexpected character");
@@ -603,10 +500,10 @@ static cJSON *parse_value(parser *ps)
 
 cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const char **err_msg)
 {
-    parser ps = { text, text + len, text, NULL, NULL, 0, NULL, 0, 0 };
+    itd_jlex ps = { text, text + len, text, NULL, NULL, 0, NULL, 0, 0 };
     cJSON *root = parse_value(&ps);
     if (!ps.err) {
-        skip_ws(&ps);
+        itd_jlex_ws(&ps);
         if (ps.p < ps.end) fail(&ps, ps.p, "unexpected data after the document");
     }
     if (ps.err) {
@@ -618,29 +515,41 @@ cJSON *itd_json_parse(const char *text, size_t len, size_t *err_offset, const ch
     return root;
 }
 
+/* The first block of a parse arena: nodes take about 6x the text, so one
+ * block usually holds the document. */
+static size_t first_block(size_t len)
+{
+    return len < (1u << 17) ? len * 6 + 1024 : (1u << 20);
+}
+
+int itd_jlex_open(itd_jlex *ps, const char *text, size_t len, itd_arena *a)
+{
+    /* the strings' home is the doc arena: the text is copied there once
+     * and parsed in place (keys and values end where their quotes were) */
+    char *copy = itd_arena_alloc(a->vals, len + ITD_JLEX_PAD);
+    if (!copy) return -1;
+    if (len) memcpy(copy, text, len);
+    memset(copy + len, 0, ITD_JLEX_PAD);
+    *ps = (itd_jlex){ copy, copy + len, copy, NULL, NULL, 0, a, first_block(len), 1 };
+    return 0;
+}
+
+cJSON *itd_jlex_value(itd_jlex *ps)
+{
+    return parse_value(ps);
+}
+
 cJSON *itd_json_parse_arena(const char *text, size_t len, itd_arena *a, size_t *err_offset, const char **err_msg)
 {
-    /* nodes take about 6x the text: one block usually holds the document */
-    size_t first = len < (1u << 17) ? len * 6 + 1024 : (1u << 20);
-    parser ps = { text, text + len, text, NULL, NULL, 0, a, first, 0 };
-    if (a->vals) {
-        /* the strings' home is the doc arena: the text is copied there once
-         * and parsed in place (keys and values end where their quotes were) */
-        char *copy = itd_arena_alloc(a->vals, len + PAD);
-        if (!copy) {
-            if (err_offset) *err_offset = 0;
-            if (err_msg) *err_msg = "out of memory";
-            return NULL;
-        }
-        if (len) memcpy(copy, text, len);
-        memset(copy + len, 0, PAD);
-        ps.p = ps.start = copy;
-        ps.end = copy + len;
-        ps.insitu = 1;
+    itd_jlex ps = { text, text + len, text, NULL, NULL, 0, a, first_block(len), 0 };
+    if (a->vals && itd_jlex_open(&ps, text, len, a)) {
+        if (err_offset) *err_offset = 0;
+        if (err_msg) *err_msg = "out of memory";
+        return NULL;
     }
     cJSON *root = parse_value(&ps);
     if (!ps.err) {
-        skip_ws(&ps);
+        itd_jlex_ws(&ps);
         if (ps.p < ps.end) fail(&ps, ps.p, "unexpected data after the document");
     }
     if (ps.err) {

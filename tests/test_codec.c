@@ -96,10 +96,53 @@ static void test_frozen(void)
     }
     itd_free(&itd_Job, a);
     itd_free(&itd_Job, b);
+    /* the forms the one-pass decode takes itself and those it hands to the
+     * tree decode, side by side: the same object either way */
+    static const char *const good[] = {
+        " { \"id\" : \"x\" , \"payload\" : [ ] ,\n\t\"later\" : [ ] , \"configuration\" : { } , \"state\" : \"PAUSED\" , \"projectId\" : \"p\" } ",
+        "{\"id\":\"x\",\"schedule\":{\"intervals\":[{\"every\":3600000},{\"every\":\"2h\"}],\"calendars\":[{\"hour\":"
+        "[{\"start\":1,\"end\":3}],\"minute\":\"*\",\"dayOfWeek\":\"MONDAY\",\"second\":5,\"month\":{\"start\":\"JANUARY\"}}]},"
+        "\"sink\":{\"type\":\"s3\",\"bucket\":\"b\",\"region\":\"r\",\"accessKeyId\":\"k\",\"secretAccessKey\":\"s\"},"
+        "\"authSession\":null,\"configuration\":{\"maxConcurrentRequests\":3},\"st\\u0061te\":{\"status\":\"ACTIVE\",\"x\":[1,{}]},\"projectId\":\"p\"}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
+        void *x = itd_decode(&itd_Job, good[i], strlen(good[i]), NULL, &e1);
+        void *y = itd_decode_frozen(&itd_Job, good[i], strlen(good[i]), NULL, &e2);
+        if (!x || !y) fprintf(stderr, "good[%zu]: %s: %s / %s: %s\n", i, e1.path, e1.message, e2.path, e2.message);
+        CHECK(x && y);
+        char *ex = x ? itd_encode(&itd_Job, x, NULL) : NULL, *ey = y ? itd_encode(&itd_Job, y, NULL) : NULL;
+        CHECK(ex && ey && strcmp(ex, ey) == 0);
+        free(ex);
+        free(ey);
+        itd_free(&itd_Job, x);
+        itd_free(&itd_Job, y);
+        itd_error_clear(&e1);
+        itd_error_clear(&e2);
+    }
+    /* a NUL byte after the document is data after it, for both */
+    {
+        itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
+        void *x = itd_decode(&itd_Job, "{\"id\":\"x\"}\0", 13, NULL, &e1);
+        void *y = itd_decode_frozen(&itd_Job, "{\"id\":\"x\"}\0", 13, NULL, &e2);
+        CHECK(!x && !y && strstr(e2.message, "after the document") != NULL);
+        CHECK_STR(e1.message, e2.message);
+        itd_error_clear(&e1);
+        itd_error_clear(&e2);
+    }
     /* errors: the same kind, path, message and byte offset */
     static const char *const bad[] = {
         "{\"id\":\"x\",\"payload\":[{\"apiName\":7}]}", "{\"id\":\"x\" \"payload\":1}", "{\"id\":\"ab\\q\"}",
         "{\"id\":\"\xc3\"}", "{\"id\":\"x", "{\"id\":\"\\ud800\"}", "[1,2", "{\"id\":\"x\",\"state\":\"NOPE\"}", "",
+        /* where the one-pass decode gives up and the tree decode speaks:
+         * a type error before a syntax error (the syntax error wins), a
+         * duplicate key, data after the document, a missing required key,
+         * wrong types under a schedule and a union */
+        "{\"id\":7,\"payload\":[} ", "{\"id\":\"x\",\"id\":\"y\"}", "{\"id\":\"x\"}\x01", "{\"id\":\"x\"} {}",
+        "{\"id\":\"x\",\"schedule\":{\"intervals\":[{\"every\":true}]}}",
+        "{\"id\":\"x\",\"schedule\":{\"calendars\":[{\"hour\":[1,[2]]}]}}", "{\"id\":\"x\",\"sink\":{\"type\":\"ftp\"}}",
+        "{\"id\":\"x\",\"configuration\":{\"retry\":{\"maximumAttempts\":1.5}}}", "{\"id\":\"x\",\"payload\":{}}",
+        "{\"payload\":[]}", "{\"id\":\"x\",\"configuration\":{\"runMode\":\"Sometimes\"}}", "{\"id\":null}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
