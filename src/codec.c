@@ -1072,13 +1072,14 @@ out:
 }
 
 /* An object of s at lx->p (t its first byte) when the one-pass decode
- * takes it: '{', or '[' for a schema whose wire form is a bare array
- * holding its first field (decode_object's rule); -2 when it does not. */
+ * takes it: '{', or the bare array or string that holds the first field
+ * of a schema with such a form (decode_object's rule); -2 when it does
+ * not. */
 static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **out)
 {
     if (s->select) return -2;
     if (t == '{') return s_object(c, lx, s, out);
-    if (t != '[' || !(s->flags & ITD_S_ARRAY_FORM)) return -2;
+    if (!(t == '[' && (s->flags & ITD_S_ARRAY_FORM)) && !(t == '"' && (s->flags & ITD_S_STRING_FORM))) return -2;
     void *obj = c_object(c, s, s->size);
     if (!obj) return -1;
     *out = obj;

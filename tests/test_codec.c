@@ -123,8 +123,8 @@ static void test_frozen(void)
     /* a NUL byte after the document is data after it, for both */
     {
         itd_error e1 = ITD_ERROR_INIT, e2 = ITD_ERROR_INIT;
-        void *x = itd_decode(&itd_Job, "{\"id\":\"x\"}\0", 13, NULL, &e1);
-        void *y = itd_decode_frozen(&itd_Job, "{\"id\":\"x\"}\0", 13, NULL, &e2);
+        void *x = itd_decode(&itd_Job, "{\"id\":\"x\"}\0", 11, NULL, &e1);
+        void *y = itd_decode_frozen(&itd_Job, "{\"id\":\"x\"}\0", 11, NULL, &e2);
         CHECK(!x && !y && strstr(e2.message, "after the document") != NULL);
         CHECK_STR(e1.message, e2.message);
         itd_error_clear(&e1);
