@@ -1221,18 +1221,33 @@ static int s_object(ctx *c, itd_jlex *lx, const itd_schema *s, void **out)
     return apply_defaults(c, s, obj, seen);
 }
 
+/* A frozen tree holds a copy of the text (its strings, parsed in place)
+ * and its objects, about twice the text again (a Job of 1,190 bytes takes
+ * 3,488 and its Lua doc 40 more): one block holds most documents, and a
+ * tight one keeps what a held answer costs low. */
+static itd_arena *doc_arena(size_t len)
+{
+    return itd_arena_new(2 * len + len / 2 + 1024);
+}
+
+/* The context of a decode from a text, into `doc` (NULL: malloc). */
+static void text_ctx(ctx *c, const itd_schema *schema, itd_arena *doc, itd_warnings *w, itd_error *err)
+{
+    init_ctx(c, schema, ITD_MODE_AUTO, w, err);
+    c->arena = 1;
+    c->doc = doc;
+}
+
 /* The one-pass decode of a frozen answer; NULL when it gave up (nothing
  * is left allocated and nothing reported). */
 static void *s_decode(const itd_schema *schema, const char *json, size_t len, itd_warnings *w)
 {
-    itd_arena *doc = itd_arena_new(2 * len + len / 2 + 1024);
+    itd_arena *doc = doc_arena(len);
     if (!doc) return NULL;
     itd_arena parse = { NULL, doc, 0 };
     itd_jlex lx;
     ctx c;
-    init_ctx(&c, schema, ITD_MODE_AUTO, w, NULL);
-    c.arena = 1;
-    c.doc = doc;
+    text_ctx(&c, schema, doc, w, NULL);
     void *obj = NULL;
     int ok = !itd_jlex_open(&lx, json, len, &parse) && !s_objval(&c, &lx, schema, s_peek(&lx), &obj);
     if (ok) {
@@ -1261,10 +1276,6 @@ static void *decode_text(const itd_schema *schema, const char *json, size_t len,
                       (unsigned)ITD_MAX_DOCUMENT_BYTES);
         return NULL;
     }
-    /* A frozen tree holds a copy of the text (its strings, parsed in place)
-     * and its objects, about twice the text again (a Job of 1,190 bytes
-     * takes 3,488 and its Lua doc 40 more): one block holds most documents,
-     * and a tight one keeps what a held answer costs low. */
     /* the one-pass decode, for answers (no rule of input applies) */
     if (frozen && !(schema->flags & ITD_S_STRICT)) {
         size_t nw = w ? w->n : 0;
@@ -1273,7 +1284,7 @@ static void *decode_text(const itd_schema *schema, const char *json, size_t len,
         while (w && w->n > nw) free(w->items[--w->n]); /* said again below */
     }
     itd_arena *doc = NULL;
-    if (frozen && !(doc = itd_arena_new(2 * len + len / 2 + 1024))) {
+    if (frozen && !(doc = doc_arena(len))) {
         itd_error_set(err, ITD_ERR_NOMEM, "", "out of memory");
         return NULL;
     }
@@ -1288,9 +1299,7 @@ static void *decode_text(const itd_schema *schema, const char *json, size_t len,
         return NULL;
     }
     ctx c;
-    init_ctx(&c, schema, ITD_MODE_AUTO, w, err);
-    c.arena = 1;
-    c.doc = doc;
+    text_ctx(&c, schema, doc, w, err);
     void *obj = NULL;
     int rc = decode_object(&c, schema, tree, &obj);
     itd_json_release(tree, &arena);
