@@ -1002,8 +1002,8 @@ void *itd_decode_take_ex(const itd_schema *schema, cJSON *tree, int mode, itd_wa
  * anywhere before any type error), are the only ones reported. */
 
 static int s_object(ctx *c, itd_jlex *lx, const itd_schema *s, void **out);
-static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base);
-static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **out);
+static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base, char *key);
+static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **out, char *key);
 
 /* The value at lx->p as a tree; NULL on a syntax error. */
 static cJSON *s_tree(itd_jlex *lx, char *key)
@@ -1053,7 +1053,7 @@ static int s_array(ctx *c, itd_jlex *lx, const itd_field *f, void *base)
         items[n] = NULL;
         size_t old = push_index(c, n);
         cJSON *v;
-        int rc1 = s_objval(c, lx, f->sub, s_peek(lx), &items[n]);
+        int rc1 = s_objval(c, lx, f->sub, s_peek(lx), &items[n], NULL);
         if (rc1 == -1 || (rc1 == -2 && (!(v = s_tree(lx, NULL)) || decode_object(c, f->sub, v, &items[n]))))
             goto out;
         n++;
@@ -1075,7 +1075,7 @@ out:
  * takes it: '{', or the bare array or string that holds the first field
  * of a schema with such a form (decode_object's rule); -2 when it does
  * not. */
-static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **out)
+static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **out, char *key)
 {
     if (s->select) return -2;
     if (t == '{') return s_object(c, lx, s, out);
@@ -1083,7 +1083,7 @@ static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **ou
     void *obj = c_object(c, s, s->size);
     if (!obj) return -1;
     *out = obj;
-    return s_value(c, lx, &s->fields[0], obj) || apply_defaults(c, s, obj, 1) ? -1 : 0;
+    return s_value(c, lx, &s->fields[0], obj, key) || apply_defaults(c, s, obj, 1) ? -1 : 0;
 }
 
 /* true or false at lx->p (t its first byte): 1 or 0, consumed; -1 for
@@ -1124,8 +1124,10 @@ static int s_calvalue(ctx *c, itd_jlex *lx, const itd_field *f, char t, itd_calv
     return itd_jlex_number(lx, &d) ? -1 : calvalue_number(c, f, 0, d, cv);
 }
 
-/* The value at lx->p (white space skipped) for field f of base. */
-static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base)
+/* The value at lx->p (white space skipped) for field f of base, given
+ * under `key` (NULL: an element or the root; a tree made of the value keeps
+ * it, as the tree decode's node would). */
+static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base, char *key)
 {
     char t = *lx->p;
     switch (f->kind) {
@@ -1166,7 +1168,7 @@ static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base)
         if (t != '{' && t != '"' && !s_is_number(t)) break;
         return s_calvalue(c, lx, f, t, AT(base, f->off, itd_calvalue *));
     case ITD_F_OBJECT: {
-        int rc = s_objval(c, lx, f->sub, t, AT(base, f->off, void *));
+        int rc = s_objval(c, lx, f->sub, t, AT(base, f->off, void *), key);
         if (rc == -2) break;
         return rc;
     }
@@ -1176,7 +1178,7 @@ static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base)
     default:
         break;
     }
-    cJSON *v = s_tree(lx, NULL);
+    cJSON *v = s_tree(lx, key);
     return v ? decode_field(c, f, NULL, v, base) : -1;
 }
 
@@ -1211,7 +1213,7 @@ static int s_object(ctx *c, itd_jlex *lx, const itd_schema *s, void **out)
             hint = i + 1;
             if (seen & ((uint64_t)1 << i)) return -1;
             seen |= (uint64_t)1 << i;
-            if (s_value(c, lx, f, obj)) return -1;
+            if (s_value(c, lx, f, obj, key)) return -1;
         }
         pop(c, old);
         more = s_more(lx, '}');
@@ -1249,7 +1251,7 @@ static void *s_decode(const itd_schema *schema, const char *json, size_t len, it
     ctx c;
     text_ctx(&c, schema, doc, w, NULL);
     void *obj = NULL;
-    int ok = !itd_jlex_open(&lx, json, len, &parse) && !s_objval(&c, &lx, schema, s_peek(&lx), &obj);
+    int ok = !itd_jlex_open(&lx, json, len, &parse) && !s_objval(&c, &lx, schema, s_peek(&lx), &obj, NULL);
     if (ok) {
         itd_jlex_ws(&lx);
         ok = lx.p == lx.end; /* (a NUL byte is data after the document) */
