@@ -429,13 +429,16 @@ static char *c_strdup(ctx *c, const char *str)
     return p;
 }
 
-/* A new object of `size` bytes, marked as a frozen tree's part when it is one. */
+/* A new object of `size` bytes, marked as a frozen tree's part when it is
+ * one; a sink with the C-side discriminator of the sink union set. */
 static void *c_object(ctx *c, const itd_schema *s, size_t size)
 {
     itd_obj *h = c_zalloc(c, size);
     if (!h) return NULL;
     h->schema = s;
     if (c->doc) h->arena = &part_mark;
+    if (s == &itd_WebhookSink) ((itd_sink *)h)->kind = ITD_SINK_WEBHOOK;
+    else if (s == &itd_AmazonS3Sink) ((itd_sink *)h)->kind = ITD_SINK_S3;
     return h;
 }
 
@@ -937,9 +940,6 @@ static int decode_object(ctx *c, const itd_schema *s, cJSON *v, void **out)
     void *obj = c_object(c, s, s->size);
     if (!obj) return nomem(c);
     *out = obj;
-    /* the C-side discriminator of the sink union */
-    if (s == &itd_WebhookSink) ((itd_sink *)obj)->kind = ITD_SINK_WEBHOOK;
-    else if (s == &itd_AmazonS3Sink) ((itd_sink *)obj)->kind = ITD_SINK_S3;
     /* the bare forms fill the first field; the others take their defaults,
      * as they would in the object form (so a re-decode changes nothing) */
     if (((s->flags & ITD_S_ARRAY_FORM) && J_IS_ARRAY(v)) || ((s->flags & ITD_S_STRING_FORM) && J_IS_STRING(v)))
@@ -1086,6 +1086,13 @@ static int s_objval(ctx *c, itd_jlex *lx, const itd_schema *s, char t, void **ou
     return s_value(c, lx, &s->fields[0], obj, key) || apply_defaults(c, s, obj, 1) ? -1 : 0;
 }
 
+/* The string at lx->p, which is its opening quote; NULL on error. */
+ITD_HOT char *s_string(itd_jlex *lx)
+{
+    lx->p++;
+    return itd_jlex_string(lx, 0);
+}
+
 /* true or false at lx->p (t its first byte): 1 or 0, consumed; -1 for
  * neither. */
 static int s_bool(itd_jlex *lx, char t)
@@ -1113,8 +1120,7 @@ static int s_calvalue(ctx *c, itd_jlex *lx, const itd_field *f, char t, itd_calv
         return s_object(c, lx, &itd_CalendarRange, (void **)&cv->range) || check_calrange(c, f, cv->range) ? -1 : 0;
     }
     if (t == '"') {
-        lx->p++;
-        char *str = itd_jlex_string(lx, 0);
+        char *str = s_string(lx);
         if (!str || check_calvalue_string(c, f, 0, str)) return -1;
         cv->kind = ITD_CV_STRING;
         cv->str = str;
@@ -1133,8 +1139,7 @@ static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base, char *k
     switch (f->kind) {
     case ITD_F_STRING: {
         if (t != '"') break;
-        lx->p++;
-        char *str = itd_jlex_string(lx, 0);
+        char *str = s_string(lx);
         if (!str || check_string(c, f, str)) return -1;
         *AT(base, f->off, char *) = str;
         return 0;
@@ -1154,8 +1159,7 @@ static int s_value(ctx *c, itd_jlex *lx, const itd_field *f, void *base, char *k
         itd_numstr *ns = AT(base, f->off, itd_numstr);
         double d;
         if (t == '"') {
-            lx->p++;
-            char *str = itd_jlex_string(lx, 0);
+            char *str = s_string(lx);
             if (!str || check_numstr_string(c, f, str)) return -1;
             ns->kind = ITD_NS_STRING;
             ns->str = str;
@@ -1189,8 +1193,6 @@ static int s_object(ctx *c, itd_jlex *lx, const itd_schema *s, void **out)
     void *obj = c_object(c, s, s->size);
     if (!obj) return -1;
     *out = obj;
-    if (s == &itd_WebhookSink) ((itd_sink *)obj)->kind = ITD_SINK_WEBHOOK;
-    else if (s == &itd_AmazonS3Sink) ((itd_sink *)obj)->kind = ITD_SINK_S3;
     uint64_t seen = 0;
     size_t hint = 0;
     int more = 1;
